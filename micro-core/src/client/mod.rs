@@ -1,0 +1,271 @@
+//! The client: untyped calls and publishing, which generated `{Trait}Client`s wrap.
+
+mod options;
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tower::ServiceExt;
+
+pub use options::CallOptions;
+
+use crate::broker::{Broker, Event};
+use crate::codec::ContentType;
+use crate::registry::Registry;
+use crate::server::handler::Endpoint;
+use crate::transport::{Call, Reply, Transport};
+use crate::{Context, Error};
+
+/// Calls services and publishes events through a backend's transport and broker.
+///
+/// Cheap to clone: clones share the backend. Options set with the `with_*` methods apply to
+/// every call made through the returned clone. The metadata and deadline of the call being
+/// handled on the current task ([`Context::current`]) are inherited, so nested calls propagate
+/// them.
+#[derive(Clone)]
+pub struct Client {
+    backend: Arc<ClientBackend>,
+    /// The client-side middleware stack, when layers were added.
+    stack: Option<Endpoint>,
+    options: CallOptions,
+}
+
+struct ClientBackend {
+    transport: Arc<dyn Transport>,
+    broker: Arc<dyn Broker>,
+    registry: Arc<dyn Registry>,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("transport", &self.backend.transport)
+            .field("options", &self.options)
+            .field("layered", &self.stack.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// A client over the given components.
+    pub fn new(
+        transport: Arc<dyn Transport>,
+        broker: Arc<dyn Broker>,
+        registry: Arc<dyn Registry>,
+    ) -> Self {
+        Client {
+            backend: Arc::new(ClientBackend {
+                transport,
+                broker,
+                registry,
+            }),
+            stack: None,
+            options: CallOptions::default(),
+        }
+    }
+
+    /// A client on the backend the environment names (see
+    /// [`Config`](crate::service::Config)), with its default timeout and codec: the shared
+    /// in-process backend unless, say, `MICRO_NATS_URL` is set.
+    pub async fn from_env() -> Result<Client, Error> {
+        let config = crate::service::Config::from_env();
+        let backend = crate::service::Backend::from_config(&config).await?;
+        Ok(backend.client().with_options(
+            CallOptions::default()
+                .timeout(config.client_timeout)
+                .content_type(config.codec),
+        ))
+    }
+
+    /// The transport calls go through.
+    pub fn transport(&self) -> &Arc<dyn Transport> {
+        &self.backend.transport
+    }
+
+    /// The broker events go through.
+    pub fn broker(&self) -> &Arc<dyn Broker> {
+        &self.backend.broker
+    }
+
+    /// The registry services are discovered in.
+    pub fn registry(&self) -> &Arc<dyn Registry> {
+        &self.backend.registry
+    }
+
+    /// The options applied to every call.
+    pub fn options(&self) -> &CallOptions {
+        &self.options
+    }
+
+    /// A clone with these call options.
+    #[must_use]
+    pub fn with_options(&self, options: CallOptions) -> Client {
+        Client {
+            options,
+            ..self.clone()
+        }
+    }
+
+    /// A clone whose calls time out after `timeout` (unless the inherited deadline is earlier).
+    #[must_use]
+    pub fn with_timeout(&self, timeout: std::time::Duration) -> Client {
+        self.with_options(self.options.clone().timeout(timeout))
+    }
+
+    /// A clone whose calls and events use `content_type`.
+    #[must_use]
+    pub fn with_content_type(&self, content_type: ContentType) -> Client {
+        self.with_options(self.options.clone().content_type(content_type))
+    }
+
+    /// A clone that sends this metadata entry with every call and event.
+    #[must_use]
+    pub fn with_metadata(&self, key: impl Into<String>, value: impl Into<String>) -> Client {
+        self.with_options(self.options.clone().metadata(key, value))
+    }
+
+    /// A clone whose calls go through `layer` (a tower `Layer`) before the transport. The first
+    /// layer added is the innermost.
+    #[must_use]
+    pub fn layer<L>(&self, layer: L) -> Client
+    where
+        L: tower_layer::Layer<Endpoint>,
+        L::Service: tower_service::Service<Call, Response = Reply, Error = Error>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        <L::Service as tower_service::Service<Call>>::Future: Send + 'static,
+    {
+        let inner = self.stack.clone().unwrap_or_else(|| {
+            let transport = self.backend.transport.clone();
+            Endpoint::new(tower::service_fn(move |call: Call| {
+                let transport = transport.clone();
+                async move { transport.request(call).await }
+            }))
+        });
+        Client {
+            stack: Some(Endpoint::new(layer.layer(inner))),
+            ..self.clone()
+        }
+    }
+
+    /// Builds the context for an outgoing call: the current task's context (a handler's call),
+    /// plus this client's metadata, with the earlier of the inherited deadline and this client's
+    /// timeout.
+    fn outgoing_context(&self) -> Context {
+        let mut ctx = Context::current();
+        if !self.options.metadata.is_empty() {
+            ctx.metadata.merge(&self.options.metadata);
+        }
+        ctx.with_timeout(self.options.timeout)
+    }
+
+    /// Sends a prepared call and returns the raw reply. The call's own context is kept, with
+    /// this client's timeout applied when it has no deadline.
+    pub async fn call(&self, mut call: Call) -> Result<Reply, Error> {
+        if call.context.deadline.is_none() {
+            call.context = std::mem::take(&mut call.context).with_timeout(self.options.timeout);
+        }
+        self.send(call).await
+    }
+
+    /// Calls `service.endpoint` with an already-encoded body, inheriting the current context.
+    pub async fn call_raw(
+        &self,
+        service: impl Into<Cow<'static, str>>,
+        endpoint: impl Into<Cow<'static, str>>,
+        content_type: ContentType,
+        body: Bytes,
+    ) -> Result<Reply, Error> {
+        let call =
+            Call::new(service, endpoint, content_type, body).with_context(self.outgoing_context());
+        self.send(call).await
+    }
+
+    /// Calls `service.endpoint` with `args` encoded in this client's codec and decodes the
+    /// reply; what generated clients call.
+    pub async fn invoke<A, R>(
+        &self,
+        service: &'static str,
+        endpoint: &'static str,
+        args: &A,
+    ) -> Result<R, Error>
+    where
+        A: Serialize + ?Sized,
+        R: DeserializeOwned,
+    {
+        let content_type = self.options.content_type;
+        let body = content_type.encode(args).map_err(|e| {
+            Error::bad_request(format!(
+                "cannot encode arguments for `{service}.{endpoint}`: {e}"
+            ))
+        })?;
+        let reply = self.call_raw(service, endpoint, content_type, body).await?;
+        reply.content_type.decode(&reply.body).map_err(|e| {
+            Error::internal(format!(
+                "cannot decode the reply of `{service}.{endpoint}`: {e}"
+            ))
+            .with_id(format!("{service}.{endpoint}"))
+        })
+    }
+
+    async fn send(&self, call: Call) -> Result<Reply, Error> {
+        if call.context.is_expired() {
+            return Err(Error::timeout(format!(
+                "deadline exceeded before `{}.{}` was sent",
+                call.service, call.endpoint
+            ))
+            .with_id(call.id()));
+        }
+        let deadline = call.context.deadline;
+        let id = deadline.map(|_| (call.service.clone(), call.endpoint.clone()));
+        let fut = async {
+            match &self.stack {
+                Some(stack) => stack.clone().oneshot(call).await,
+                None => self.backend.transport.request(call).await,
+            }
+        };
+        match deadline {
+            None => fut.await,
+            Some(deadline) => {
+                let started = Instant::now();
+                match tokio::time::timeout_at(deadline.into(), fut).await {
+                    Ok(result) => result,
+                    Err(_) => {
+                        let (service, endpoint) = id.unwrap_or_default();
+                        Err(Error::timeout(format!(
+                            "`{service}.{endpoint}` did not answer within {:?}",
+                            deadline
+                                .saturating_duration_since(started)
+                                .max(started.elapsed())
+                        ))
+                        .with_id(format!("{service}.{endpoint}")))
+                    }
+                }
+            }
+        }
+    }
+
+    /// Publishes `event` on `topic`, encoded with this client's codec, with the current context's
+    /// metadata and this client's.
+    pub async fn publish<T: Serialize + ?Sized>(
+        &self,
+        topic: &str,
+        event: &T,
+    ) -> Result<(), Error> {
+        crate::broker::validate_topic(topic, false)?;
+        let content_type = self.options.content_type;
+        let body = content_type
+            .encode(event)
+            .map_err(|e| Error::bad_request(format!("cannot encode event for `{topic}`: {e}")))?;
+        let ctx = self.outgoing_context();
+        let event = Event::new(topic.to_owned(), content_type, body).with_metadata(ctx.metadata);
+        self.backend.broker.publish(event).await
+    }
+}

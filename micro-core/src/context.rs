@@ -1,0 +1,162 @@
+//! Per-call context: metadata and a deadline, inherited by nested calls.
+//!
+//! The server runs every handler inside [`Context::scope`], so a handler reads its call's context
+//! with [`Context::current`] and any client call it makes inherits the metadata and the deadline
+//! without passing them by hand (tarpc passes the context explicitly; a task-local keeps service
+//! traits plain Rust).
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use crate::Metadata;
+
+tokio::task_local! {
+    static CURRENT: Context;
+}
+
+/// Metadata and deadline of one call.
+///
+/// ```
+/// use std::time::Duration;
+/// use micro_core::Context;
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let ctx = Context::new()
+///     .with_metadata("x-request-id", "r-1")
+///     .with_timeout(Duration::from_secs(2));
+/// ctx.scope(async {
+///     let inner = Context::current();
+///     assert_eq!(inner.metadata().get("x-request-id"), Some("r-1"));
+///     assert!(inner.time_left().unwrap() <= Duration::from_secs(2));
+/// }).await;
+/// # }
+/// ```
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub struct Context {
+    /// String headers carried with the call.
+    pub metadata: Metadata,
+    /// When the caller stops waiting; `None` means the client's default timeout applies.
+    pub deadline: Option<Instant>,
+}
+
+impl Context {
+    /// An empty context: no metadata, no deadline.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The context of the call being handled on this task, or an empty one outside a call.
+    pub fn current() -> Context {
+        CURRENT.try_with(Context::clone).unwrap_or_default()
+    }
+
+    /// Runs `f` with the context of the call being handled, without cloning it; `None` outside a
+    /// call.
+    pub fn with_current<R>(f: impl FnOnce(&Context) -> R) -> Option<R> {
+        CURRENT.try_with(f).ok()
+    }
+
+    /// Runs `fut` with `self` as the current context, so [`Context::current`] and client calls
+    /// made inside see it.
+    pub fn scope<F: Future>(self, fut: F) -> impl Future<Output = F::Output> {
+        CURRENT.scope(self, fut)
+    }
+
+    /// Adds one metadata entry.
+    #[must_use]
+    pub fn with_metadata(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.metadata.insert(key, value);
+        self
+    }
+
+    /// Sets the deadline `timeout` from now, keeping an earlier deadline if there is one.
+    #[must_use]
+    pub fn with_timeout(self, timeout: Duration) -> Self {
+        let at = Instant::now().checked_add(timeout);
+        match at {
+            Some(at) => self.with_deadline(at),
+            None => self,
+        }
+    }
+
+    /// Sets the deadline, keeping an earlier one if there is one: a nested call never outlives
+    /// its parent.
+    #[must_use]
+    pub fn with_deadline(mut self, deadline: Instant) -> Self {
+        self.deadline = Some(match self.deadline {
+            Some(current) if current < deadline => current,
+            _ => deadline,
+        });
+        self
+    }
+
+    /// The metadata.
+    pub fn metadata(&self) -> &Metadata {
+        &self.metadata
+    }
+
+    /// Mutable access to the metadata.
+    pub fn metadata_mut(&mut self) -> &mut Metadata {
+        &mut self.metadata
+    }
+
+    /// The deadline, if any.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+
+    /// Time until the deadline: `None` without one, zero once it has passed.
+    pub fn time_left(&self) -> Option<Duration> {
+        self.deadline
+            .map(|d| d.saturating_duration_since(Instant::now()))
+    }
+
+    /// True when there is a deadline and it has passed.
+    pub fn is_expired(&self) -> bool {
+        self.deadline.is_some_and(|d| d <= Instant::now())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn earlier_deadline_wins() {
+        let now = Instant::now();
+        let early = now + Duration::from_millis(10);
+        let late = now + Duration::from_secs(10);
+        assert_eq!(
+            Context::new()
+                .with_deadline(early)
+                .with_deadline(late)
+                .deadline(),
+            Some(early)
+        );
+        assert_eq!(
+            Context::new()
+                .with_deadline(late)
+                .with_deadline(early)
+                .deadline(),
+            Some(early)
+        );
+    }
+
+    #[test]
+    fn outside_a_scope_is_empty() {
+        let ctx = Context::current();
+        assert!(ctx.metadata().is_empty());
+        assert!(ctx.deadline().is_none());
+        assert!(!ctx.is_expired());
+    }
+
+    #[tokio::test]
+    async fn scope_sets_current() {
+        let ctx = Context::new().with_metadata("k", "v");
+        let seen = ctx
+            .scope(async { Context::current().metadata().get("k").map(str::to_owned) })
+            .await;
+        assert_eq!(seen.as_deref(), Some("v"));
+    }
+}

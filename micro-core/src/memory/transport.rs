@@ -1,0 +1,180 @@
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use futures::future::BoxFuture;
+use futures::stream;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::Error;
+use crate::transport::{Call, Drain, Incoming, ListenSpec, Listener, Reply, Respond, Transport};
+
+/// How many requests may wait for one instance before callers wait in turn.
+const INSTANCE_BUFFER: usize = 1024;
+
+/// In-process request/reply: calls go round-robin to the instances of a service.
+#[derive(Debug, Default)]
+pub struct MemoryTransport {
+    routes: Arc<Mutex<Routes>>,
+}
+
+#[derive(Debug, Default)]
+struct Routes {
+    services: HashMap<String, ServiceRoute>,
+}
+
+#[derive(Debug, Default)]
+struct ServiceRoute {
+    instances: Vec<InstanceRoute>,
+    next: usize,
+}
+
+#[derive(Debug)]
+struct InstanceRoute {
+    id: String,
+    endpoints: HashMap<String, usize>,
+    tx: mpsc::Sender<Incoming>,
+}
+
+fn lock(routes: &Mutex<Routes>) -> MutexGuard<'_, Routes> {
+    // The table stays consistent even if a holder panicked: every update is a single insert or
+    // remove.
+    routes.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl MemoryTransport {
+    /// A transport with no services.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn route(&self, call: &Call) -> Result<(usize, mpsc::Sender<Incoming>), Error> {
+        let mut routes = lock(&self.routes);
+        let Some(service) = routes.services.get_mut(call.service.as_ref()) else {
+            return Err(Error::unavailable(format!(
+                "no instance of service `{}` is running",
+                call.service
+            )));
+        };
+        let count = service.instances.len();
+        if count == 0 {
+            return Err(Error::unavailable(format!(
+                "no instance of service `{}` is running",
+                call.service
+            )));
+        }
+        let pick = service.next % count;
+        service.next = service.next.wrapping_add(1);
+        let instance = &service.instances[pick];
+        match instance.endpoints.get(call.endpoint.as_ref()) {
+            Some(&index) => Ok((index, instance.tx.clone())),
+            None => Err(Error::not_found(format!(
+                "unknown endpoint `{}` on service `{}`",
+                call.endpoint, call.service
+            ))),
+        }
+    }
+}
+
+struct OneshotResponder(oneshot::Sender<Result<Reply, Error>>);
+
+impl Respond for OneshotResponder {
+    fn respond(
+        self: Box<Self>,
+        reply: Result<Reply, Error>,
+    ) -> BoxFuture<'static, Result<(), Error>> {
+        let sent = self.0.send(reply);
+        Box::pin(async move {
+            sent.map_err(|_| Error::unavailable("the caller went away before the reply"))
+        })
+    }
+}
+
+/// Removes an instance from the routing table; on drain or when its listener is dropped.
+struct RouteGuard {
+    routes: Arc<Mutex<Routes>>,
+    service: String,
+    id: String,
+}
+
+impl RouteGuard {
+    fn remove(&self) {
+        let mut routes = lock(&self.routes);
+        if let Some(service) = routes.services.get_mut(&self.service) {
+            service.instances.retain(|i| i.id != self.id);
+            if service.instances.is_empty() {
+                routes.services.remove(&self.service);
+            }
+        }
+    }
+}
+
+impl Drop for RouteGuard {
+    fn drop(&mut self) {
+        self.remove();
+    }
+}
+
+impl Drain for Arc<RouteGuard> {
+    fn drain(self: Box<Self>) -> BoxFuture<'static, ()> {
+        // Once out of the table no new request can reach the instance; the channel then closes
+        // when the last in-progress sender is dropped, and the listener ends after yielding what
+        // was buffered.
+        self.remove();
+        Box::pin(async {})
+    }
+}
+
+impl Transport for MemoryTransport {
+    fn request(&self, call: Call) -> BoxFuture<'_, Result<Reply, Error>> {
+        Box::pin(async move {
+            let (index, tx) = self.route(&call)?;
+            let (reply_tx, reply_rx) = oneshot::channel();
+            let id = call.id();
+            tx.send(Incoming::new(
+                index,
+                call,
+                Box::new(OneshotResponder(reply_tx)),
+            ))
+            .await
+            .map_err(|_| Error::unavailable(format!("`{id}` stopped before the call")))?;
+            reply_rx.await.unwrap_or_else(|_| {
+                Err(Error::unavailable(format!(
+                    "`{id}` stopped before answering"
+                )))
+            })
+        })
+    }
+
+    fn listen(&self, spec: ListenSpec) -> BoxFuture<'_, Result<Listener, Error>> {
+        Box::pin(async move {
+            let (tx, mut rx) = mpsc::channel(INSTANCE_BUFFER);
+            let endpoints = spec
+                .endpoints
+                .iter()
+                .enumerate()
+                .map(|(i, e)| (e.name.clone(), i))
+                .collect();
+            lock(&self.routes)
+                .services
+                .entry(spec.service.clone())
+                .or_default()
+                .instances
+                .push(InstanceRoute {
+                    id: spec.instance_id.clone(),
+                    endpoints,
+                    tx,
+                });
+            let guard = Arc::new(RouteGuard {
+                routes: self.routes.clone(),
+                service: spec.service,
+                id: spec.instance_id,
+            });
+            let held = guard.clone();
+            let incoming = stream::poll_fn(move |cx| {
+                let _held = &held;
+                rx.poll_recv(cx)
+            });
+            Ok(Listener::new(Box::pin(incoming), Box::new(guard)))
+        })
+    }
+}

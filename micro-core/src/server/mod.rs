@@ -1,0 +1,159 @@
+//! The server side: endpoint handlers, the serve loop and its counters.
+//!
+//! A backend's [`Listener`] yields requests; the serve loop runs each one in its own task
+//! (bounded by a concurrency limit, so a slow handler never blocks the others), inside the
+//! call's [`Context`](crate::Context) and deadline, catches panics, counts statistics and hands
+//! the reply back to the backend. Draining stops the intake and waits for the tasks in flight.
+
+pub mod handler;
+pub mod stats;
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures::{FutureExt, StreamExt};
+use tokio::sync::Semaphore;
+use tokio_util::task::TaskTracker;
+use tower::ServiceExt;
+
+use crate::Error;
+use crate::broker::Subscription;
+use crate::transport::{Incoming, Listener, Reply};
+use handler::{Endpoint, EventHandler};
+use stats::ServiceStats;
+
+/// What the serve loop of one service instance needs.
+pub(crate) struct ServeLoop {
+    pub(crate) endpoints: Arc<[Endpoint]>,
+    /// `service.endpoint` per endpoint, the id given to errors a handler left anonymous.
+    pub(crate) ids: Arc<[String]>,
+    pub(crate) stats: Arc<ServiceStats>,
+    pub(crate) limit: Arc<Semaphore>,
+    pub(crate) tracker: TaskTracker,
+}
+
+impl ServeLoop {
+    /// Serves requests until the listener ends (drained or closed by the backend).
+    pub(crate) async fn run(self, mut listener: Listener) {
+        while let Some(incoming) = listener.next().await {
+            // Waiting for a permit here stops pulling, which is the backpressure we want: the
+            // backend buffers (or, for NATS, the server holds) what we cannot take yet.
+            let Ok(permit) = self.limit.clone().acquire_owned().await else {
+                break;
+            };
+            let endpoints = self.endpoints.clone();
+            let ids = self.ids.clone();
+            let stats = self.stats.clone();
+            self.tracker.spawn(async move {
+                handle(incoming, &endpoints, &ids, &stats).await;
+                drop(permit);
+            });
+        }
+    }
+}
+
+async fn handle(incoming: Incoming, endpoints: &[Endpoint], ids: &[String], stats: &ServiceStats) {
+    let Incoming {
+        endpoint: index,
+        call,
+        responder,
+        ..
+    } = incoming;
+    let started = Instant::now();
+    stats.record_request(index);
+    let result = match endpoints.get(index) {
+        None => Err(Error::not_found(format!(
+            "unknown endpoint `{}` on service `{}`",
+            call.endpoint, call.service
+        ))),
+        Some(_) if call.context.is_expired() => Err(Error::timeout(format!(
+            "deadline exceeded before `{}.{}` was handled",
+            call.service, call.endpoint
+        ))),
+        Some(endpoint) => run_handler(endpoint.clone(), call).await,
+    };
+    let result = result.map_err(|mut err| {
+        if err.id.is_empty() {
+            if let Some(id) = ids.get(index) {
+                err.id.clone_from(id);
+            }
+        }
+        err
+    });
+    stats.record_done(index, started.elapsed(), result.as_ref().err());
+    if let Err(err) = responder.respond(result).await {
+        tracing::warn!(error = %err, "could not send a reply");
+    }
+}
+
+async fn run_handler(endpoint: Endpoint, call: crate::transport::Call) -> Result<Reply, Error> {
+    let deadline = call.context.deadline;
+    let service = call.service.clone();
+    let name = call.endpoint.clone();
+    let context = call.context.clone();
+    let fut = AssertUnwindSafe(context.scope(endpoint.oneshot(call))).catch_unwind();
+    let outcome = match deadline {
+        Some(deadline) => match tokio::time::timeout_at(deadline.into(), fut).await {
+            Ok(outcome) => outcome,
+            Err(_) => {
+                return Err(Error::timeout(format!(
+                    "`{service}.{name}` did not finish before its deadline"
+                )));
+            }
+        },
+        None => fut.await,
+    };
+    outcome.unwrap_or_else(|panic| {
+        let what = panic_message(panic.as_ref());
+        tracing::error!(service = %service, endpoint = %name, panic = %what, "handler panicked");
+        Err(Error::internal(format!(
+            "`{service}.{name}` panicked: {what}"
+        )))
+    })
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".to_owned()
+    }
+}
+
+/// Feeds every event of `subscription` to `handler`, one task per event; an error or a panic is
+/// logged with the topic and the loop goes on.
+pub(crate) async fn consume(
+    mut subscription: Subscription,
+    handler: EventHandler,
+    name: &'static str,
+    limit: Arc<Semaphore>,
+    tracker: TaskTracker,
+) {
+    while let Some(event) = subscription.next().await {
+        let Ok(permit) = limit.clone().acquire_owned().await else {
+            break;
+        };
+        let handler = handler.clone();
+        tracker.spawn(async move {
+            let topic = event.topic.clone();
+            let ctx = crate::Context {
+                metadata: event.metadata.clone(),
+                deadline: None,
+            };
+            let fut = AssertUnwindSafe(ctx.scope(handler.oneshot(event))).catch_unwind();
+            match fut.await {
+                Ok(Ok(())) => {}
+                Ok(Err(err)) => {
+                    tracing::error!(topic = %topic, subscriber = name, error = %err, "subscriber failed");
+                }
+                Err(panic) => {
+                    tracing::error!(topic = %topic, subscriber = name, panic = %panic_message(panic.as_ref()), "subscriber panicked");
+                }
+            }
+            drop(permit);
+        });
+    }
+}

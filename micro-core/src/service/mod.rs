@@ -1,0 +1,617 @@
+//! The service runtime: serves every handler and subscriber, stops gracefully.
+//!
+//! [`Service`] is a builder: it collects handlers (every `#[service]` impl and `#[subscriber]`
+//! fn linked into the binary, plus any added with [`Service::handle`] and
+//! [`Service::subscribe`]), picks a [`Backend`], and [`Service::run`] serves them until SIGINT
+//! or SIGTERM, then lets requests in flight finish before returning.
+
+mod config;
+mod signal;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use tokio::sync::Semaphore;
+use tokio::task::JoinHandle;
+use tokio_util::task::TaskTracker;
+
+pub use config::Config;
+
+use crate::broker::Broker;
+use crate::client::CallOptions;
+use crate::memory::Memory;
+use crate::registry::{EndpointInfo, Instance, Registration, Registry};
+use crate::server::handler::{Endpoint, EventHandler, Handler};
+use crate::server::stats::ServiceStats;
+use crate::server::{ServeLoop, consume};
+use crate::transport::{Drain, EndpointSpec, ListenSpec, Transport};
+use crate::{Client, Error};
+
+/// The three components a service runs on.
+#[derive(Clone, Debug)]
+pub struct Backend {
+    /// Request/reply.
+    pub transport: Arc<dyn Transport>,
+    /// Publish/subscribe.
+    pub broker: Arc<dyn Broker>,
+    /// Discovery.
+    pub registry: Arc<dyn Registry>,
+}
+
+impl Backend {
+    /// Groups three components.
+    pub fn new(
+        transport: Arc<dyn Transport>,
+        broker: Arc<dyn Broker>,
+        registry: Arc<dyn Registry>,
+    ) -> Self {
+        Backend {
+            transport,
+            broker,
+            registry,
+        }
+    }
+
+    /// A client over this backend.
+    pub fn client(&self) -> Client {
+        Client::new(
+            self.transport.clone(),
+            self.broker.clone(),
+            self.registry.clone(),
+        )
+    }
+
+    /// The backend [`Config`] names: the shared in-process one for `memory`, else the
+    /// [`BackendFactory`] of that name linked into the binary.
+    pub async fn from_config(config: &Config) -> Result<Backend, Error> {
+        config.validate()?;
+        let name = config.backend_name();
+        if name == "memory" {
+            return Ok(Memory::shared().backend());
+        }
+        match inventory::iter::<BackendFactory>().find(|f| f.name == name) {
+            Some(factory) => (factory.connect)(config.clone()).await,
+            None => Err(Error::bad_request(format!(
+                "backend `{name}` is not linked into this binary: add the `micro-{name}` crate to \
+                 Cargo.toml and reference it (for example `use micro_{name} as _;`)"
+            ))),
+        }
+    }
+}
+
+/// A backend that [`Service::from_env`] and [`Client::from_env`] can pick by name.
+///
+/// Backend crates submit one with `inventory::submit!`; micro-nats submits `nats`.
+#[derive(Debug)]
+pub struct BackendFactory {
+    /// The name `MICRO_BACKEND` selects.
+    pub name: &'static str,
+    /// Connects.
+    pub connect: fn(Config) -> BoxFuture<'static, Result<Backend, Error>>,
+}
+
+inventory::collect!(BackendFactory);
+
+/// Wraps one endpoint handler in a middleware layer.
+type EndpointLayer = Arc<dyn Fn(Endpoint) -> Endpoint + Send + Sync>;
+
+struct SubscriberSpec {
+    topic: String,
+    queue: Option<String>,
+    name: &'static str,
+    handler: EventHandler,
+}
+
+/// Builds and runs a process that serves services and subscribers.
+///
+/// ```
+/// use micro_core::prelude::*;
+/// use micro_core::memory::Memory;
+///
+/// /// Adds numbers.
+/// #[service(name = "adder", version = "1.0.0")]
+/// pub trait Adder {
+///     async fn add(&self, a: i64, b: i64) -> Result<i64, Error>;
+/// }
+///
+/// struct MyAdder;
+///
+/// impl Adder for MyAdder {
+///     async fn add(&self, a: i64, b: i64) -> Result<i64, Error> {
+///         Ok(a + b)
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Error> {
+/// let running = Service::builder()
+///     .backend(Memory::new().backend())
+///     .only_explicit()
+///     .handle(AdderServer::new(MyAdder))
+///     .start()
+///     .await?;
+/// let adder = AdderClient::new(&running.client());
+/// assert_eq!(adder.add(2, 3).await?, 5);
+/// running.stop().await;
+/// # Ok(()) }
+/// ```
+pub struct Service {
+    config: Config,
+    backend: Option<Backend>,
+    handlers: Vec<Arc<dyn Handler>>,
+    subscribers: Vec<SubscriberSpec>,
+    layers: Vec<EndpointLayer>,
+    registered: bool,
+}
+
+impl fmt::Debug for Service {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Service")
+            .field("config", &self.config)
+            .field("backend", &self.backend)
+            .field(
+                "handlers",
+                &self
+                    .handlers
+                    .iter()
+                    .map(|h| h.descriptor().name)
+                    .collect::<Vec<_>>(),
+            )
+            .field("registered", &self.registered)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Service {
+    fn default() -> Self {
+        Service::with_config(Config::default())
+    }
+}
+
+impl Service {
+    /// A service with default settings on the shared in-process backend, serving every
+    /// registered `#[service]` impl and `#[subscriber]`.
+    pub fn builder() -> Self {
+        Self::default()
+    }
+
+    /// Like [`Service::builder`], configured from `MICRO_*` variables and `--micro-*` flags (see
+    /// [`Config`]).
+    pub fn from_env() -> Self {
+        Self::with_config(Config::from_env())
+    }
+
+    /// A service with this configuration.
+    pub fn with_config(config: Config) -> Self {
+        Service {
+            config,
+            backend: None,
+            handlers: Vec::new(),
+            subscribers: Vec::new(),
+            layers: Vec::new(),
+            registered: true,
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Runs on `backend` instead of the one the configuration names.
+    #[must_use]
+    pub fn backend(mut self, backend: Backend) -> Self {
+        self.backend = Some(backend);
+        self
+    }
+
+    /// Serves `handler` too: an instance with state, e.g. `GreeterServer::new(MyGreeter { db })`.
+    #[must_use]
+    pub fn handle(mut self, handler: impl Handler) -> Self {
+        self.handlers.push(Arc::new(handler));
+        self
+    }
+
+    /// Feeds events on `topic` (wildcards allowed) to `handler`; with `queue`, instances compete
+    /// for each event.
+    #[must_use]
+    pub fn subscribe(
+        mut self,
+        topic: impl Into<String>,
+        queue: Option<&str>,
+        handler: EventHandler,
+    ) -> Self {
+        self.subscribers.push(SubscriberSpec {
+            topic: topic.into(),
+            queue: queue.map(str::to_owned),
+            name: "explicit subscriber",
+            handler,
+        });
+        self
+    }
+
+    /// Wraps every endpoint of every service in `layer` (a tower `Layer`, see
+    /// [`middleware`](crate::middleware)); the last layer added is the outermost.
+    #[must_use]
+    pub fn layer<L>(mut self, layer: L) -> Self
+    where
+        L: tower_layer::Layer<Endpoint> + Send + Sync + 'static,
+        L::Service: tower_service::Service<
+                crate::transport::Call,
+                Response = crate::transport::Reply,
+                Error = Error,
+            > + Clone
+            + Send
+            + Sync
+            + 'static,
+        <L::Service as tower_service::Service<crate::transport::Call>>::Future: Send + 'static,
+    {
+        self.layers
+            .push(Arc::new(move |inner| Endpoint::new(layer.layer(inner))));
+        self
+    }
+
+    /// Serves only what was added with [`handle`](Service::handle) and
+    /// [`subscribe`](Service::subscribe), ignoring `#[service]` impls and `#[subscriber]` fns
+    /// registered in the binary. Tests use it to serve exactly one thing.
+    #[must_use]
+    pub fn only_explicit(mut self) -> Self {
+        self.registered = false;
+        self
+    }
+
+    /// Adds a metadata entry to every instance.
+    #[must_use]
+    pub fn metadata(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.config.metadata.insert(key.into(), value.into());
+        self
+    }
+
+    /// Sets the node name.
+    #[must_use]
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.config.name = Some(name.into());
+        self
+    }
+
+    /// Sets the queue group of every endpoint (`None`: every instance answers every request).
+    #[must_use]
+    pub fn queue_group(mut self, queue_group: Option<&str>) -> Self {
+        self.config.queue_group = queue_group.map(str::to_owned);
+        self
+    }
+
+    /// Sets how many requests one instance handles at once.
+    #[must_use]
+    pub fn max_concurrency(mut self, limit: usize) -> Self {
+        self.config.max_concurrency = limit.max(1);
+        self
+    }
+
+    /// Sets how long a stop waits for requests in flight.
+    #[must_use]
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.config.shutdown_timeout = timeout;
+        self
+    }
+
+    /// Starts serving and returns a handle to stop it.
+    pub async fn start(self) -> Result<Running, Error> {
+        self.config.validate()?;
+        let backend = match self.backend {
+            Some(b) => b,
+            None => Backend::from_config(&self.config).await?,
+        };
+        let mut handlers = self.handlers;
+        let mut subscribers = self.subscribers;
+        if self.registered {
+            for reg in crate::__private::registered_services() {
+                handlers.push(Arc::from((reg.make)()));
+            }
+            for reg in crate::__private::registered_subscribers() {
+                subscribers.push(SubscriberSpec {
+                    topic: reg.topic.to_owned(),
+                    queue: reg.queue.map(str::to_owned),
+                    name: reg.name,
+                    handler: (reg.make)(),
+                });
+            }
+        }
+        let mut running = Running {
+            client: backend.client().with_options(
+                CallOptions::default()
+                    .timeout(self.config.client_timeout)
+                    .content_type(self.config.codec),
+            ),
+            backend: backend.clone(),
+            instances: Vec::new(),
+            drains: Vec::new(),
+            loops: Vec::new(),
+            tracker: TaskTracker::new(),
+            shutdown_timeout: self.config.shutdown_timeout,
+        };
+        for handler in handlers {
+            if let Err(err) = running
+                .serve(&self.config, handler.as_ref(), &self.layers)
+                .await
+            {
+                running.stop().await;
+                return Err(err);
+            }
+        }
+        for sub in subscribers {
+            if let Err(err) = running.consume(&self.config, sub).await {
+                running.stop().await;
+                return Err(err);
+            }
+        }
+        Ok(running)
+    }
+
+    /// Serves until SIGINT or SIGTERM, then stops gracefully.
+    pub async fn run(self) -> Result<(), Error> {
+        let running = self.start().await?;
+        for instance in running.instances() {
+            tracing::info!(
+                service = %instance.name,
+                version = %instance.version,
+                id = %instance.id,
+                endpoints = instance.endpoints.len(),
+                "serving"
+            );
+        }
+        signal::shutdown_signal().await;
+        running.stop().await;
+        Ok(())
+    }
+}
+
+/// A started [`Service`]: its client, its instances, and [`stop`](Running::stop).
+pub struct Running {
+    client: Client,
+    backend: Backend,
+    instances: Vec<Instance>,
+    drains: Vec<Box<dyn Drain>>,
+    loops: Vec<JoinHandle<()>>,
+    tracker: TaskTracker,
+    shutdown_timeout: Duration,
+}
+
+impl fmt::Debug for Running {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Running")
+            .field("instances", &self.instances)
+            .field("in_flight", &self.tracker.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Running {
+    /// A client on the same backend, with the configured default timeout and codec.
+    pub fn client(&self) -> Client {
+        self.client.clone()
+    }
+
+    /// The backend.
+    pub fn backend(&self) -> &Backend {
+        &self.backend
+    }
+
+    /// The service instances being served.
+    pub fn instances(&self) -> &[Instance] {
+        &self.instances
+    }
+
+    /// Requests and events being handled right now.
+    pub fn in_flight(&self) -> usize {
+        self.tracker.len()
+    }
+
+    async fn serve(
+        &mut self,
+        config: &Config,
+        handler: &dyn Handler,
+        layers: &[EndpointLayer],
+    ) -> Result<(), Error> {
+        let descriptor = handler.descriptor();
+        validate_name(descriptor.name)?;
+        validate_version(descriptor.version)?;
+        let endpoints: Vec<Endpoint> = handler
+            .endpoints()
+            .into_iter()
+            .map(|e| layers.iter().fold(e, |inner, layer| layer(inner)))
+            .collect();
+        if endpoints.len() != descriptor.endpoints.len() {
+            return Err(Error::internal(format!(
+                "service `{}` declares {} endpoints but its handler provides {}",
+                descriptor.name,
+                descriptor.endpoints.len(),
+                endpoints.len()
+            )));
+        }
+        let id = nuid::next().to_string();
+        let queue_group = config.queue_group.clone();
+        let transport = &self.backend.transport;
+        let instance = Instance {
+            name: descriptor.name.to_owned(),
+            id: id.clone(),
+            version: descriptor.version.to_owned(),
+            description: descriptor.description.to_owned(),
+            metadata: config.metadata.clone(),
+            endpoints: descriptor
+                .endpoints
+                .iter()
+                .map(|e| EndpointInfo {
+                    name: e.name.to_owned(),
+                    subject: transport.subject(descriptor.name, e.name),
+                    queue_group: queue_group.clone().unwrap_or_default(),
+                    metadata: e.metadata(),
+                })
+                .collect(),
+        };
+        let spec = ListenSpec {
+            service: descriptor.name.to_owned(),
+            instance_id: id,
+            endpoints: descriptor
+                .endpoints
+                .iter()
+                .map(|e| EndpointSpec::new(e.name, queue_group.clone()))
+                .collect(),
+        };
+        let mut listener = transport.listen(spec).await?;
+        if let Some(drain) = listener.take_drain() {
+            self.drains.push(drain);
+        }
+        let stats = Arc::new(ServiceStats::new(endpoints.len()));
+        let serve = ServeLoop {
+            ids: descriptor
+                .endpoints
+                .iter()
+                .map(|e| format!("{}.{}", descriptor.name, e.name))
+                .collect(),
+            endpoints: endpoints.into(),
+            stats: stats.clone(),
+            limit: Arc::new(Semaphore::new(config.max_concurrency)),
+            tracker: self.tracker.clone(),
+        };
+        self.loops.push(tokio::spawn(serve.run(listener)));
+        self.backend
+            .registry
+            .register(Registration::new(instance.clone(), stats))
+            .await?;
+        self.instances.push(instance);
+        Ok(())
+    }
+
+    async fn consume(&mut self, config: &Config, sub: SubscriberSpec) -> Result<(), Error> {
+        let mut subscription = self
+            .backend
+            .broker
+            .subscribe(&sub.topic, sub.queue.as_deref())
+            .await?;
+        if let Some(drain) = subscription.take_drain() {
+            self.drains.push(drain);
+        }
+        self.loops.push(tokio::spawn(consume(
+            subscription,
+            sub.handler,
+            sub.name,
+            Arc::new(Semaphore::new(config.max_concurrency)),
+            self.tracker.clone(),
+        )));
+        Ok(())
+    }
+
+    /// Stops gracefully: leaves the registry, stops taking requests and events, and waits (up to
+    /// the shutdown timeout) for those in flight to finish and be answered.
+    pub async fn stop(self) {
+        for instance in &self.instances {
+            if let Err(err) = self.backend.registry.deregister(&instance.id).await {
+                tracing::warn!(service = %instance.name, error = %err, "could not deregister");
+            }
+        }
+        for drain in self.drains {
+            drain.drain().await;
+        }
+        let tracker = self.tracker.clone();
+        let loops = self.loops;
+        let finish = async move {
+            for l in loops {
+                let _ = l.await;
+            }
+            tracker.close();
+            tracker.wait().await;
+        };
+        if tokio::time::timeout(self.shutdown_timeout, finish)
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                in_flight = self.tracker.len(),
+                "shutdown timeout passed with requests still in flight"
+            );
+        }
+    }
+}
+
+/// Checks a service name against the NATS services rule `^[A-Za-z0-9_-]+$`.
+pub fn validate_name(name: &str) -> Result<(), Error> {
+    if !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        Ok(())
+    } else {
+        Err(Error::bad_request(format!(
+            "invalid service name `{name}`: use only letters, digits, `-` and `_`"
+        )))
+    }
+}
+
+/// Checks a version against semver (MAJOR.MINOR.PATCH, optional `-pre` and `+build`).
+pub fn validate_version(version: &str) -> Result<(), Error> {
+    fn numeric(s: &str) -> bool {
+        !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && (s == "0" || !s.starts_with('0'))
+    }
+    fn idents(s: &str, check_leading_zero: bool) -> bool {
+        s.split('.').all(|id| {
+            !id.is_empty()
+                && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && (!check_leading_zero || !id.bytes().all(|b| b.is_ascii_digit()) || numeric(id))
+        })
+    }
+    let (rest, build) = match version.split_once('+') {
+        Some((r, b)) => (r, Some(b)),
+        None => (version, None),
+    };
+    let (core, pre) = match rest.split_once('-') {
+        Some((c, p)) => (c, Some(p)),
+        None => (rest, None),
+    };
+    let parts: Vec<&str> = core.split('.').collect();
+    let ok = parts.len() == 3
+        && parts.iter().all(|p| numeric(p))
+        && pre.is_none_or(|p| idents(p, true))
+        && build.is_none_or(|b| idents(b, false));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::bad_request(format!(
+            "invalid service version `{version}`: expected semver such as `1.0.0`"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert!(validate_name("greeter-v2_x").is_ok());
+        for bad in ["", "a b", "a.b", "a*", "a>"] {
+            assert!(validate_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn versions() {
+        for good in [
+            "1.0.0",
+            "0.0.0",
+            "10.20.30",
+            "1.0.0-alpha.1",
+            "1.0.0+build.5",
+            "1.0.0-rc.1+x",
+        ] {
+            assert!(validate_version(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "1", "1.0", "01.0.0", "1.0.0-", "1.0.0-01", "v1.0.0", "1.0.0+", "1.0.0.0",
+        ] {
+            assert!(validate_version(bad).is_err(), "{bad}");
+        }
+    }
+}

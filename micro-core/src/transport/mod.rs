@@ -1,0 +1,234 @@
+//! Transport: request/reply between clients and served endpoints.
+//!
+//! A [`Transport`] moves [`Call`]s to whoever serves the endpoint and brings back the [`Reply`]
+//! or the [`Error`]. The server side is a pull stream ([`Listener`]) of [`Incoming`] requests, so
+//! concurrency limits, deadlines, statistics and graceful draining live once in the
+//! [`server`](crate::server) instead of in every backend.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::pin::Pin;
+use std::task::{Context as TaskContext, Poll};
+
+use bytes::Bytes;
+use futures::Stream;
+use futures::future::BoxFuture;
+use futures::stream::BoxStream;
+
+use crate::codec::ContentType;
+use crate::{Context, Error, Metadata};
+
+/// One request on its way to an endpoint.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Call {
+    /// The service name (`greeter`).
+    pub service: Cow<'static, str>,
+    /// The endpoint name (`hello`).
+    pub endpoint: Cow<'static, str>,
+    /// The codec of `body`; the reply uses the same one.
+    pub content_type: ContentType,
+    /// Metadata and deadline.
+    pub context: Context,
+    /// The encoded arguments.
+    pub body: Bytes,
+}
+
+impl Call {
+    /// A call with an empty context.
+    pub fn new(
+        service: impl Into<Cow<'static, str>>,
+        endpoint: impl Into<Cow<'static, str>>,
+        content_type: ContentType,
+        body: Bytes,
+    ) -> Self {
+        Call {
+            service: service.into(),
+            endpoint: endpoint.into(),
+            content_type,
+            context: Context::default(),
+            body,
+        }
+    }
+
+    /// Replaces the context.
+    #[must_use]
+    pub fn with_context(mut self, context: Context) -> Self {
+        self.context = context;
+        self
+    }
+
+    /// `service.endpoint`, the id errors raised for this call carry.
+    pub fn id(&self) -> String {
+        format!("{}.{}", self.service, self.endpoint)
+    }
+}
+
+/// A successful reply.
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub struct Reply {
+    /// The codec of `body`.
+    pub content_type: ContentType,
+    /// Headers the handler or middleware added.
+    pub metadata: Metadata,
+    /// The encoded return value.
+    pub body: Bytes,
+}
+
+impl Reply {
+    /// A reply with no extra headers.
+    pub fn new(content_type: ContentType, body: Bytes) -> Self {
+        Reply {
+            content_type,
+            metadata: Metadata::new(),
+            body,
+        }
+    }
+
+    /// Decodes the body with its codec.
+    pub fn decode<T: serde::de::DeserializeOwned>(&self) -> Result<T, Error> {
+        self.content_type
+            .decode(&self.body)
+            .map_err(|e| Error::internal(format!("cannot decode reply: {e}")))
+    }
+}
+
+/// How a service's endpoints are exposed: what [`Transport::listen`] needs to know.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct ListenSpec {
+    /// The service name.
+    pub service: String,
+    /// The id of this instance.
+    pub instance_id: String,
+    /// The endpoints, in the order [`Incoming::endpoint`] indexes.
+    pub endpoints: Vec<EndpointSpec>,
+}
+
+/// One endpoint to listen on.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct EndpointSpec {
+    /// The endpoint name.
+    pub name: String,
+    /// The queue group the instances of this endpoint share; `None` means every instance gets
+    /// every request (no queue group).
+    pub queue_group: Option<String>,
+}
+
+impl EndpointSpec {
+    /// An endpoint in queue group `queue_group`.
+    pub fn new(name: impl Into<String>, queue_group: Option<String>) -> Self {
+        EndpointSpec {
+            name: name.into(),
+            queue_group,
+        }
+    }
+}
+
+/// Sends the answer to one [`Incoming`] request back to its caller.
+pub trait Respond: Send + 'static {
+    /// Sends `reply` (or the error reply) to the caller.
+    fn respond(
+        self: Box<Self>,
+        reply: Result<Reply, Error>,
+    ) -> BoxFuture<'static, Result<(), Error>>;
+}
+
+/// A request that reached a listening service.
+#[non_exhaustive]
+pub struct Incoming {
+    /// Index into [`ListenSpec::endpoints`] of the endpoint called.
+    pub endpoint: usize,
+    /// The request.
+    pub call: Call,
+    /// Where the reply goes.
+    pub responder: Box<dyn Respond>,
+}
+
+impl Incoming {
+    /// A request for endpoint number `endpoint`.
+    pub fn new(endpoint: usize, call: Call, responder: Box<dyn Respond>) -> Self {
+        Incoming {
+            endpoint,
+            call,
+            responder,
+        }
+    }
+}
+
+impl fmt::Debug for Incoming {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Incoming")
+            .field("endpoint", &self.endpoint)
+            .field("call", &self.call)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Stops the intake of a [`Listener`] or a [`Subscription`](crate::broker::Subscription).
+pub trait Drain: Send + 'static {
+    /// Stops taking new messages; the stream ends once the messages already received are
+    /// yielded.
+    fn drain(self: Box<Self>) -> BoxFuture<'static, ()>;
+}
+
+/// A stream of something plus the means to drain it; shared by listeners and subscriptions.
+pub struct Intake<T> {
+    stream: BoxStream<'static, T>,
+    drain: Option<Box<dyn Drain>>,
+}
+
+impl<T> Intake<T> {
+    /// Wraps a backend's stream and its drain.
+    pub fn new(stream: BoxStream<'static, T>, drain: Box<dyn Drain>) -> Self {
+        Intake {
+            stream,
+            drain: Some(drain),
+        }
+    }
+
+    /// Takes the drain handle out (once), so the stream can be consumed elsewhere.
+    pub fn take_drain(&mut self) -> Option<Box<dyn Drain>> {
+        self.drain.take()
+    }
+}
+
+impl<T> Stream for Intake<T> {
+    type Item = T;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<T>> {
+        self.stream.as_mut().poll_next(cx)
+    }
+}
+
+impl<T> fmt::Debug for Intake<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Intake")
+            .field("drained", &self.drain.is_none())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The requests reaching one served instance.
+pub type Listener = Intake<Incoming>;
+
+/// Moves calls between clients and services.
+///
+/// Object-safe: a [`Client`](crate::Client) and a [`Service`](crate::Service) hold an
+/// `Arc<dyn Transport>`, so the backend is chosen at run time.
+pub trait Transport: Send + Sync + fmt::Debug + 'static {
+    /// Sends `call` to one instance serving its endpoint and waits for the reply, at most until
+    /// the call's deadline. A missing service or endpoint is an [`Error`] (`not_found` or
+    /// `unavailable`), never a hang.
+    fn request(&self, call: Call) -> BoxFuture<'_, Result<Reply, Error>>;
+
+    /// Starts receiving the requests for `spec`'s endpoints.
+    fn listen(&self, spec: ListenSpec) -> BoxFuture<'_, Result<Listener, Error>>;
+
+    /// The address `service.endpoint` is served on, as discovery reports it.
+    fn subject(&self, service: &str, endpoint: &str) -> String {
+        format!("{service}.{endpoint}")
+    }
+}

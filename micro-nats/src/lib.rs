@@ -1,0 +1,1 @@
+//! NATS backend of micro (transport, broker and registry over NATS). Work in progress.
