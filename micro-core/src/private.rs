@@ -14,11 +14,12 @@ pub use std::vec::Vec;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::broker::Event;
 use crate::codec::ContentType;
 
 pub use crate::descriptor::{EndpointDescriptor, FieldDescriptor, ServiceDescriptor};
-pub use crate::server::handler::{Endpoint, EventHandler, Handler, endpoint_fn};
+pub use crate::server::handler::{
+    Endpoint, EventHandler, Handler, endpoint_fn, event_fn as subscriber_fn,
+};
 pub use crate::transport::{Call, Reply};
 pub use crate::{Client, Error};
 
@@ -105,22 +106,6 @@ pub fn encode_reply<T: Serialize>(call: &Call, out: Result<T, Error>) -> Result<
             call.service, call.endpoint
         ))),
     }
-}
-
-/// Builds the handler of a `#[subscriber]` fn: decode the event with its codec, then call `f`.
-pub fn subscriber_fn<E, F, Fut>(f: F) -> EventHandler
-where
-    E: DeserializeOwned + Send + 'static,
-    F: Fn(E) -> Fut + Clone + Send + Sync + 'static,
-    Fut: Future<Output = Result<(), Error>> + Send + 'static,
-{
-    EventHandler::new(tower::service_fn(move |event: Event| {
-        let f = f.clone();
-        async move {
-            let decoded: E = event.decode()?;
-            f(decoded).await
-        }
-    }))
 }
 
 /// Marks a type used as an argument or return value of a `#[service]` method; generated code

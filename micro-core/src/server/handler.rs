@@ -50,6 +50,23 @@ where
     BoxCloneSyncService::new(tower::service_fn(move |call: Call| f(state.clone(), call)))
 }
 
+/// Builds a subscriber from an async fn of the decoded event: the event is decoded with its own
+/// codec (a decoding failure is logged as a 400 by the consumer and the next event is handled).
+pub fn event_fn<E, F, Fut>(f: F) -> EventHandler
+where
+    E: serde::de::DeserializeOwned + Send + 'static,
+    F: Fn(E) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), Error>> + Send + 'static,
+{
+    EventHandler::new(tower::service_fn(move |event: Event| {
+        let f = f.clone();
+        async move {
+            let decoded: E = event.decode()?;
+            f(decoded).await
+        }
+    }))
+}
+
 /// A handler whose endpoints are given explicitly; what a dynamically built service (a gateway,
 /// a test double) uses instead of `#[service]`.
 #[derive(Clone)]

@@ -1,0 +1,48 @@
+//! Service definitions shared by the examples, so servers and clients import one definition.
+
+use micro_core::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// A sum of two numbers, with who asked.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Sum {
+    /// `a + b`.
+    pub total: i64,
+    /// The `x-user` metadata of the call, if any.
+    pub asked_by: Option<String>,
+}
+
+/// Greets people and does small sums.
+#[service(name = "greeter", version = "1.0.0")]
+pub trait Greeter {
+    /// Says hello to `name`.
+    async fn hello(&self, name: String) -> Result<String, Error>;
+
+    /// Adds two numbers; fails with 400 when the sum overflows.
+    async fn add(&self, a: i64, b: i64) -> Result<Sum, Error>;
+}
+
+/// The greeter's implementation.
+#[derive(Debug, Default)]
+pub struct MyGreeter;
+
+#[service]
+impl Greeter for MyGreeter {
+    async fn hello(&self, name: String) -> Result<String, Error> {
+        if name.trim().is_empty() {
+            return Err(Error::bad_request("name must not be empty"));
+        }
+        Ok(format!("Hello {name}"))
+    }
+
+    async fn add(&self, a: i64, b: i64) -> Result<Sum, Error> {
+        let total = a
+            .checked_add(b)
+            .ok_or_else(|| Error::bad_request(format!("{a} + {b} overflows i64")))?;
+        let asked_by = Context::current()
+            .metadata()
+            .get("x-user")
+            .map(str::to_owned);
+        Ok(Sum { total, asked_by })
+    }
+}

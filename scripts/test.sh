@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The test command of README.md: installs what a fresh machine lacks, then runs every test.
+#
+# - nats-server (Debian package) for the integration tests, each of which starts its own server
+#   on a free loopback port;
+# - a Python virtualenv with nats-py under target/ for the interop tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v nats-server >/dev/null 2>&1 || need_apt+=(nats-server)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && apt-get install -y -qq "${need_apt[@]}"
+  else
+    echo "missing: ${need_apt[*]}; install with: sudo apt-get install -y ${need_apt[*]}" >&2
+    exit 1
+  fi
+fi
+
+# Python interop tests (micro-nats/tests/interop) run from a venv kept inside the clone.
+if [ -f micro-nats/tests/interop/requirements.txt ]; then
+  venv=target/interop-venv
+  if [ ! -x "$venv/bin/python" ]; then
+    python3 -m venv "$venv"
+  fi
+  "$venv/bin/pip" install -q -r micro-nats/tests/interop/requirements.txt
+  export MICRO_INTEROP_PYTHON="$PWD/$venv/bin/python"
+fi
+
+cargo test --workspace --all-targets --locked
+cargo test --workspace --doc --locked
