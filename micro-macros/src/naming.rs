@@ -1,0 +1,415 @@
+//! Names and the rules they follow: case conversion, service/endpoint names, versions, topics
+//! and queues, doc-comment text and type strings. Pure functions, unit-tested below.
+//!
+//! The run-time side restates the name and topic rules (`micro_core::broker::validate_topic`,
+//! `micro-nats`'s subject rules); keep them in step.
+
+use proc_macro2::{Delimiter, TokenStream, TokenTree};
+
+/// The identifier without its `r#` prefix: `r#type` → `type`.
+pub(crate) fn unraw(ident: &syn::Ident) -> String {
+    use syn::ext::IdentExt;
+    ident.unraw().to_string()
+}
+
+/// `UserStore` → `user-store`, `HTTPServer` → `http-server`, `Greeter2` → `greeter2`.
+pub(crate) fn to_kebab_case(name: &str) -> String {
+    let chars: Vec<char> = name.trim_start_matches("r#").chars().collect();
+    let mut out = String::with_capacity(chars.len() + 4);
+    for (i, &c) in chars.iter().enumerate() {
+        if c == '_' {
+            if !out.is_empty() && !out.ends_with('-') {
+                out.push('-');
+            }
+            continue;
+        }
+        if c.is_uppercase() && i > 0 {
+            let prev = chars[i - 1];
+            let next_lower = chars.get(i + 1).is_some_and(|n| n.is_lowercase());
+            let boundary =
+                prev.is_lowercase() || prev.is_ascii_digit() || (prev.is_uppercase() && next_lower);
+            if boundary && !out.is_empty() && !out.ends_with('-') {
+                out.push('-');
+            }
+        }
+        out.extend(c.to_lowercase());
+    }
+    out
+}
+
+/// `say_hello` → `SayHello`, `r#type` → `Type`.
+pub(crate) fn snake_to_camel(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for part in name.trim_start_matches("r#").split('_') {
+        let mut chars = part.chars();
+        if let Some(first) = chars.next() {
+            out.extend(first.to_uppercase());
+            out.push_str(chars.as_str());
+        }
+    }
+    out
+}
+
+/// Why `name` is not a valid service or endpoint name (`^[A-Za-z0-9_-]+$`), if it is not.
+pub(crate) fn invalid_name(name: &str) -> Option<&'static str> {
+    if name.is_empty() {
+        return Some("it is empty");
+    }
+    if name.chars().any(char::is_whitespace) {
+        return Some("it contains whitespace");
+    }
+    if name.contains('.') {
+        return Some("it contains `.`, which separates subject tokens");
+    }
+    if name.contains('*') || name.contains('>') {
+        return Some("it contains a wildcard (`*` or `>`)");
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Some("only ASCII letters, digits, `-` and `_` are allowed");
+    }
+    None
+}
+
+/// Why `version` is not a semantic version (<https://semver.org>), if it is not.
+pub(crate) fn invalid_semver(version: &str) -> Option<&'static str> {
+    let (rest, build) = match version.split_once('+') {
+        Some((rest, build)) => (rest, Some(build)),
+        None => (version, None),
+    };
+    let (core, pre) = match rest.split_once('-') {
+        Some((core, pre)) => (core, Some(pre)),
+        None => (rest, None),
+    };
+    let parts: Vec<&str> = core.split('.').collect();
+    if parts.len() != 3 {
+        return Some("expected MAJOR.MINOR.PATCH");
+    }
+    for part in parts {
+        if part.is_empty() || !part.bytes().all(|b| b.is_ascii_digit()) {
+            return Some("MAJOR, MINOR and PATCH must be numbers");
+        }
+        if part.len() > 1 && part.starts_with('0') {
+            return Some("numbers must not have leading zeros");
+        }
+    }
+    if let Some(pre) = pre {
+        for ident in pre.split('.') {
+            if !is_semver_ident(ident) {
+                return Some(
+                    "the pre-release must be dot-separated non-empty [0-9A-Za-z-] identifiers",
+                );
+            }
+            if ident.bytes().all(|b| b.is_ascii_digit())
+                && ident.len() > 1
+                && ident.starts_with('0')
+            {
+                return Some("numeric pre-release identifiers must not have leading zeros");
+            }
+        }
+    }
+    if let Some(build) = build {
+        if !build.split('.').all(is_semver_ident) {
+            return Some(
+                "the build metadata must be dot-separated non-empty [0-9A-Za-z-] identifiers",
+            );
+        }
+    }
+    None
+}
+
+fn is_semver_ident(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
+/// Why `topic` is not a valid subscription topic, if it is not: dot-separated non-empty tokens,
+/// no whitespace, `*` only as a whole token, `>` only as the whole last token.
+pub(crate) fn invalid_topic(topic: &str) -> Option<&'static str> {
+    if topic.is_empty() {
+        return Some("it is empty");
+    }
+    if topic.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Some("it contains whitespace");
+    }
+    let tokens: Vec<&str> = topic.split('.').collect();
+    let last = tokens.len() - 1;
+    for (i, token) in tokens.iter().enumerate() {
+        if token.is_empty() {
+            return Some("it has an empty token (`..` or a leading or trailing `.`)");
+        }
+        if *token == ">" && i != last {
+            return Some("`>` must be the last token");
+        }
+        let wild = *token == "*" || (*token == ">" && i == last);
+        if !wild && (token.contains('*') || token.contains('>')) {
+            return Some("`*` must be a whole token and `>` the whole last token");
+        }
+    }
+    None
+}
+
+/// Why `queue` is not a valid queue group name, if it is not.
+pub(crate) fn invalid_queue(queue: &str) -> Option<&'static str> {
+    if queue.is_empty() {
+        return Some("it is empty");
+    }
+    if queue.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Some("it contains whitespace");
+    }
+    if queue.contains(['.', '*', '>']) {
+        return Some("it contains `.`, `*` or `>`");
+    }
+    None
+}
+
+/// The text of the `#[doc]` attributes: one line per attribute, the single leading space of
+/// `/// text` removed, the whole trimmed.
+pub(crate) fn doc_text(attrs: &[syn::Attribute]) -> String {
+    let mut lines = Vec::new();
+    for attr in attrs {
+        if !attr.path().is_ident("doc") {
+            continue;
+        }
+        if let syn::Meta::NameValue(nv) = &attr.meta {
+            if let syn::Expr::Lit(syn::ExprLit {
+                lit: syn::Lit::Str(s),
+                ..
+            }) = &nv.value
+            {
+                let value = s.value();
+                for line in value.split('\n') {
+                    lines.push(line.strip_prefix(' ').unwrap_or(line).trim_end().to_owned());
+                }
+            }
+        }
+    }
+    lines.join("\n").trim().to_owned()
+}
+
+/// A type (or any tokens) as a compact string: `Vec<Item>`, `Option<u32>`, `HashMap<String, u8>`,
+/// `&'a str`, `[u8; 4]`.
+pub(crate) fn tokens_to_string(tokens: TokenStream) -> String {
+    let mut out = String::new();
+    write_tokens(&mut out, tokens);
+    out
+}
+
+fn write_tokens(out: &mut String, tokens: TokenStream) {
+    // Whether the previous token was a word (ident or literal): two words need a space.
+    let mut prev_word = false;
+    for tt in tokens {
+        match tt {
+            TokenTree::Ident(ident) => {
+                if prev_word {
+                    out.push(' ');
+                }
+                out.push_str(&ident.to_string());
+                prev_word = true;
+            }
+            TokenTree::Literal(lit) => {
+                if prev_word {
+                    out.push(' ');
+                }
+                out.push_str(&lit.to_string());
+                prev_word = true;
+            }
+            TokenTree::Punct(punct) => {
+                let c = punct.as_char();
+                match c {
+                    ',' | ';' => {
+                        out.push(c);
+                        out.push(' ');
+                    }
+                    '+' | '=' => {
+                        out.push(' ');
+                        out.push(c);
+                        out.push(' ');
+                    }
+                    '-' if punct.spacing() == proc_macro2::Spacing::Joint => {
+                        out.push_str(" -");
+                    }
+                    '>' if out.ends_with(" -") => out.push_str("> "),
+                    _ => out.push(c),
+                }
+                // A lifetime's quote binds to the ident that follows.
+                prev_word = false;
+            }
+            TokenTree::Group(group) => {
+                let (open, close) = match group.delimiter() {
+                    Delimiter::Parenthesis => ("(", ")"),
+                    Delimiter::Bracket => ("[", "]"),
+                    Delimiter::Brace => ("{", "}"),
+                    Delimiter::None => ("", ""),
+                };
+                if prev_word && group.delimiter() == Delimiter::None {
+                    out.push(' ');
+                }
+                out.push_str(open);
+                write_tokens(out, group.stream());
+                out.push_str(close);
+                prev_word = group.delimiter() == Delimiter::None;
+            }
+        }
+    }
+    // `a, ` at the end of a group: drop the trailing space.
+    while out.ends_with(' ') {
+        out.pop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quote::quote;
+
+    #[test]
+    fn kebab_case() {
+        assert_eq!(to_kebab_case("Greeter"), "greeter");
+        assert_eq!(to_kebab_case("UserStore"), "user-store");
+        assert_eq!(to_kebab_case("HTTPServer"), "http-server");
+        assert_eq!(to_kebab_case("MyHTTP"), "my-http");
+        assert_eq!(to_kebab_case("Greeter2"), "greeter2");
+        assert_eq!(to_kebab_case("V2Api"), "v2-api");
+        assert_eq!(to_kebab_case("user_store"), "user-store");
+        assert_eq!(to_kebab_case("r#Type"), "type");
+    }
+
+    #[test]
+    fn camel_case() {
+        assert_eq!(snake_to_camel("hello"), "Hello");
+        assert_eq!(snake_to_camel("say_hello"), "SayHello");
+        assert_eq!(snake_to_camel("r#type"), "Type");
+        assert_eq!(snake_to_camel("_private__x"), "PrivateX");
+        assert_eq!(snake_to_camel("get_v2"), "GetV2");
+    }
+
+    #[test]
+    fn names() {
+        for ok in ["greeter", "user-store", "a_b", "X9", "ping-it"] {
+            assert_eq!(invalid_name(ok), None, "{ok}");
+        }
+        for bad in ["", "my service", "a.b", "a*", "a>", "é", "a/b"] {
+            assert!(invalid_name(bad).is_some(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn semver() {
+        for ok in [
+            "0.0.0",
+            "1.0.0",
+            "10.20.30",
+            "1.1.2-prerelease+meta",
+            "1.0.0-alpha",
+            "1.0.0-alpha.1",
+            "1.0.0-0.3.7",
+            "1.0.0-x.7.z.92",
+            "1.0.0+20130313144700",
+            "1.0.0-beta+exp.sha.5114f85",
+            "1.0.0-alpha-a.b-c",
+            "1.0.0+0.build.1-rc.10000aaa-kk-0.1",
+        ] {
+            assert_eq!(invalid_semver(ok), None, "{ok}");
+        }
+        for bad in [
+            "",
+            "1",
+            "1.2",
+            "1.2.3.4",
+            "01.1.1",
+            "1.01.1",
+            "1.1.01",
+            "1.2.3-",
+            "1.2.3+",
+            "1.2.3-0123",
+            "1.2.3-alpha..1",
+            "1.2.3-alpha_1",
+            "v1.2.3",
+            "1.2.-3",
+            "a.b.c",
+            "1.2.3 ",
+            " 1.2.3",
+            "1.2.3+a+b",
+        ] {
+            assert!(invalid_semver(bad).is_some(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn topics() {
+        for ok in [
+            "user.created",
+            "a",
+            "user.*",
+            "user.>",
+            "*.created",
+            ">",
+            "*",
+        ] {
+            assert_eq!(invalid_topic(ok), None, "{ok}");
+        }
+        for bad in [
+            "",
+            "user..created",
+            ".a",
+            "a.",
+            "a b",
+            "user.cr*",
+            "a.>.b",
+            "a>",
+            "\tx",
+        ] {
+            assert!(invalid_topic(bad).is_some(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn queues() {
+        assert_eq!(invalid_queue("audit"), None);
+        assert_eq!(invalid_queue("audit-log_2"), None);
+        for bad in ["", "a b", "a.b", "a*", "a>"] {
+            assert!(invalid_queue(bad).is_some(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn docs() {
+        let attrs: Vec<syn::Attribute> = vec![
+            syn::parse_quote!(#[doc = " Greets people."]),
+            syn::parse_quote!(#[allow(dead_code)]),
+            syn::parse_quote!(#[doc = ""]),
+            syn::parse_quote!(#[doc = " Second   "]),
+        ];
+        assert_eq!(doc_text(&attrs), "Greets people.\n\nSecond");
+        assert_eq!(doc_text(&[]), "");
+    }
+
+    #[test]
+    fn type_strings() {
+        let cases = [
+            (quote!(Vec<Item>), "Vec<Item>"),
+            (quote!(Option<u32>), "Option<u32>"),
+            (
+                quote!(std::collections::HashMap<String, Vec<u8>>),
+                "std::collections::HashMap<String, Vec<u8>>",
+            ),
+            (quote!(()), "()"),
+            (quote!((i32, String)), "(i32, String)"),
+            (quote!([u8; 4]), "[u8; 4]"),
+            (quote!(&'static str), "&'static str"),
+            (
+                quote!(Box<dyn Fn(u8) -> u8 + Send>),
+                "Box<dyn Fn(u8) -> u8 + Send>",
+            ),
+            (
+                quote!(::core::option::Option<T>),
+                "::core::option::Option<T>",
+            ),
+        ];
+        for (tokens, expected) in cases {
+            assert_eq!(tokens_to_string(tokens), expected);
+        }
+    }
+}

@@ -1,0 +1,112 @@
+//! The wire: one hidden request struct per method (the arguments as an object keyed by parameter
+//! name), the static descriptor, and the spanned assertions that every argument and return type
+//! can cross the wire.
+
+use proc_macro2::TokenStream;
+use quote::{ToTokens, format_ident, quote, quote_spanned};
+use syn::Ident;
+use syn::spanned::Spanned;
+
+use super::model::{Method, ServiceDef};
+use crate::naming;
+
+/// `GreeterHelloArgs`: the request struct of `method`.
+pub(crate) fn args_ident(def: &ServiceDef, method: &Method) -> Ident {
+    format_ident!(
+        "{}{}Args",
+        def.ident,
+        naming::snake_to_camel(&naming::unraw(&method.ident))
+    )
+}
+
+/// The request structs, one per method. They live in the same hidden `const _` block as the
+/// server and client impls that use them.
+pub(crate) fn args_structs(def: &ServiceDef) -> TokenStream {
+    let private = def.runtime.private();
+    let serde_crate = def.runtime.serde_crate();
+    let structs = def.methods.iter().map(|method| {
+        let ident = args_ident(def, method);
+        let cfgs = &method.cfgs;
+        let expecting = format!(
+            "an object with the arguments of `{}.{}`",
+            def.name, method.endpoint
+        );
+        let fields = method.args.iter().map(|arg| {
+            let name = &arg.ident;
+            let ty = &arg.ty;
+            let default = arg.optional.then(|| quote!(#[serde(default)]));
+            quote!(#default #name: #ty)
+        });
+        quote! {
+            #(#cfgs)*
+            #[derive(#private::serde::Serialize, #private::serde::Deserialize)]
+            #[serde(crate = #serde_crate, expecting = #expecting)]
+            struct #ident {
+                #(#fields,)*
+            }
+        }
+    });
+    quote!(#(#structs)*)
+}
+
+/// The `&'static ServiceDescriptor` expression.
+pub(crate) fn descriptor(def: &ServiceDef) -> TokenStream {
+    let private = def.runtime.private();
+    let name = &def.name;
+    let version = &def.version;
+    let doc = &def.doc;
+    let trait_name = def.ident.to_string();
+    let endpoints = def.methods.iter().map(|method| {
+        let cfgs = &method.cfgs;
+        let endpoint = &method.endpoint;
+        let method_name = naming::unraw(&method.ident);
+        let doc = &method.doc;
+        let fields = method.args.iter().map(|arg| {
+            let name = naming::unraw(&arg.ident);
+            let ty = naming::tokens_to_string(arg.ty.to_token_stream());
+            quote!(#private::FieldDescriptor::new(#name, #ty))
+        });
+        let response = naming::tokens_to_string(method.output.ok.to_token_stream());
+        quote! {
+            #(#cfgs)*
+            #private::EndpointDescriptor::unary(
+                #endpoint,
+                #method_name,
+                #doc,
+                &[#(#fields),*],
+                #response,
+            )
+        }
+    });
+    quote! {
+        &#private::ServiceDescriptor::new(
+            #name,
+            #version,
+            #doc,
+            #trait_name,
+            &[#(#endpoints),*],
+        )
+    }
+}
+
+/// `const _: () = assert_wire_type::<Ty>();` for every argument and `Ok` type, spanned at the
+/// type so that a type without serde support is reported where the user wrote it.
+pub(crate) fn assertions(def: &ServiceDef) -> TokenStream {
+    let private = def.runtime.private();
+    let mut out = TokenStream::new();
+    for method in &def.methods {
+        let cfgs = &method.cfgs;
+        let types = method
+            .args
+            .iter()
+            .map(|arg| &arg.ty)
+            .chain(std::iter::once(&method.output.ok));
+        for ty in types {
+            out.extend(quote_spanned! {ty.span()=>
+                #(#cfgs)*
+                const _: () = #private::assert_wire_type::<#ty>();
+            });
+        }
+    }
+    out
+}

@@ -1,0 +1,522 @@
+//! `syn::ItemTrait` / `syn::ItemImpl` → model. Rules that need only one node (one method, one
+//! argument) are checked here and reported into the `Ctxt`; rules over the whole service are in
+//! `check.rs`.
+
+use quote::ToTokens;
+use syn::spanned::Spanned;
+use syn::visit_mut::{self, VisitMut};
+use syn::{FnArg, GenericArgument, Pat, PathArguments, ReturnType, TraitItem, Type};
+
+use super::model::{Arg, ImplDef, Method, Output, ServiceDef};
+use crate::args::{self, Args, Key};
+use crate::ctxt::Ctxt;
+use crate::naming;
+use crate::paths::Runtime;
+
+/// The helper attribute on trait methods: `#[micro(name = "...")]`.
+pub(crate) const HELPER: &str = "micro";
+
+/// The trait → `ServiceDef`. Every problem is reported to `cx`; the result is still usable for
+/// the fallback.
+pub(crate) fn parse_trait(cx: &Ctxt, args: &Args, item: &syn::ItemTrait) -> ServiceDef {
+    if !item.generics.params.is_empty() {
+        cx.error_spanned_by(
+            &item.generics,
+            "a `#[service]` trait cannot be generic: its methods are called over the wire with \
+             concrete types; remove the generic parameters",
+        );
+    }
+    if let Some(auto) = &item.auto_token {
+        cx.error_spanned_by(auto, "`#[service]` cannot be used on an `auto trait`");
+    }
+    if let Some(unsafety) = &item.unsafety {
+        cx.error_spanned_by(unsafety, "a `#[service]` trait cannot be `unsafe`");
+    }
+
+    let mut methods = Vec::new();
+    for trait_item in &item.items {
+        match trait_item {
+            TraitItem::Fn(f) => methods.push(parse_method(cx, f)),
+            TraitItem::Type(t) => cx.error_spanned_by(
+                t,
+                "a `#[service]` trait cannot have associated types: use concrete types in the \
+                 method signatures",
+            ),
+            TraitItem::Const(c) => cx.error_spanned_by(
+                c,
+                "a `#[service]` trait cannot have associated consts: only `async fn` methods \
+                 become endpoints",
+            ),
+            other => cx.error_spanned_by(
+                other,
+                "a `#[service]` trait can only contain `async fn` methods",
+            ),
+        }
+    }
+
+    let (name, name_span) = match &args.name {
+        Some(arg) => (arg.value.value(), arg.value.span()),
+        None => (
+            naming::to_kebab_case(&item.ident.to_string()),
+            item.ident.span(),
+        ),
+    };
+    let (version, version_lit) = match &args.version {
+        Some(arg) => (arg.value.value(), Some(arg.value.clone())),
+        None => ("0.0.0".to_owned(), None),
+    };
+
+    ServiceDef {
+        original: item.clone(),
+        vis: item.vis.clone(),
+        ident: item.ident.clone(),
+        name,
+        name_span,
+        version,
+        version_lit,
+        doc: naming::doc_text(&item.attrs),
+        methods,
+        runtime: Runtime::new(args.krate()),
+    }
+}
+
+fn parse_method(cx: &Ctxt, f: &syn::TraitItemFn) -> Method {
+    let sig = &f.sig;
+    let ident = sig.ident.clone();
+
+    // #[micro(name = "...")]
+    let mut endpoint = (naming::unraw(&ident), ident.span());
+    for attr in &f.attrs {
+        if !attr.path().is_ident(HELPER) {
+            continue;
+        }
+        let tokens = match &attr.meta {
+            syn::Meta::List(list) => list.tokens.clone(),
+            other => {
+                cx.error_spanned_by(other, "expected `#[micro(name = \"...\")]`");
+                continue;
+            }
+        };
+        let parsed = args::parse(cx, tokens, "#[micro]", &[Key::Name]);
+        if let Some(name) = parsed.name {
+            endpoint = (name.value.value(), name.value.span());
+        }
+    }
+
+    if let Some(block) = &f.default {
+        cx.error_spanned_by(
+            block,
+            "a `#[service]` trait declares its methods without a body: move this body to the \
+             `impl` of the trait",
+        );
+    }
+    if sig.asyncness.is_none() {
+        cx.error_spanned_by(
+            &sig.fn_token,
+            format!("`#[service]` methods must be `async`: write `async fn {ident}`"),
+        );
+    }
+    if let Some(constness) = &sig.constness {
+        cx.error_spanned_by(constness, "`#[service]` methods cannot be `const`");
+    }
+    if let Some(unsafety) = &sig.unsafety {
+        cx.error_spanned_by(unsafety, "`#[service]` methods cannot be `unsafe`");
+    }
+    if let Some(abi) = &sig.abi {
+        cx.error_spanned_by(abi, "`#[service]` methods cannot have an `extern` ABI");
+    }
+    if !sig.generics.params.is_empty() {
+        cx.error_spanned_by(
+            &sig.generics,
+            "`#[service]` methods cannot be generic: arguments and return values cross the wire, \
+             so they must be concrete owned types",
+        );
+    } else if let Some(where_clause) = &sig.generics.where_clause {
+        cx.error_spanned_by(
+            where_clause,
+            "`#[service]` methods cannot have a `where` clause",
+        );
+    }
+    if let Some(variadic) = &sig.variadic {
+        cx.error_spanned_by(variadic, "`#[service]` methods cannot be variadic");
+    }
+
+    check_receiver(cx, sig);
+
+    let mut args = Vec::new();
+    for input in sig
+        .inputs
+        .iter()
+        .skip_while(|i| matches!(i, FnArg::Receiver(_)))
+    {
+        match input {
+            FnArg::Receiver(r) => cx.error_spanned_by(r, "`self` must be the first argument"),
+            FnArg::Typed(pat_ty) => {
+                if let Some(arg) = parse_arg(cx, pat_ty) {
+                    args.push(arg);
+                }
+            }
+        }
+    }
+
+    let output = parse_output(cx, sig);
+
+    let docs: Vec<_> = f
+        .attrs
+        .iter()
+        .filter(|a| a.path().is_ident("doc"))
+        .cloned()
+        .collect();
+    let cfgs = f
+        .attrs
+        .iter()
+        .filter(|a| a.path().is_ident("cfg") || a.path().is_ident("cfg_attr"))
+        .cloned()
+        .collect();
+
+    Method {
+        original: f.clone(),
+        doc: naming::doc_text(&docs),
+        docs,
+        cfgs,
+        endpoint: endpoint.0,
+        endpoint_span: endpoint.1,
+        ident,
+        args,
+        output,
+    }
+}
+
+fn check_receiver(cx: &Ctxt, sig: &syn::Signature) {
+    const HOW: &str = "take `&self`, as in `async fn";
+    let ident = &sig.ident;
+    match sig.inputs.first() {
+        Some(FnArg::Receiver(r)) => {
+            if r.colon_token.is_some()
+                && !matches!(&*r.ty, Type::Reference(rf) if rf.mutability.is_none() && is_self(&rf.elem))
+            {
+                cx.error_spanned_by(
+                    r,
+                    format!(
+                        "`self: {}` receivers are not supported by `#[service]`: {HOW} \
+                         {ident}(&self, ...)`",
+                        naming::tokens_to_string(r.ty.to_token_stream())
+                    ),
+                );
+            } else if r.reference.is_none() {
+                cx.error_spanned_by(
+                    r,
+                    format!(
+                        "`#[service]` methods cannot take `self` by value: {HOW} {ident}(&self, ...)`"
+                    ),
+                );
+            } else if r.mutability.is_some() {
+                cx.error_spanned_by(
+                    r,
+                    format!(
+                        "`#[service]` methods cannot take `&mut self`, since calls run \
+                         concurrently: {HOW} {ident}(&self, ...)` and keep mutable state behind \
+                         a lock"
+                    ),
+                );
+            }
+        }
+        _ => cx.error_spanned_by(
+            ident,
+            format!(
+                "`#[service]` methods need a `&self` receiver: write `async fn {ident}(&self, ...)`"
+            ),
+        ),
+    }
+}
+
+fn is_self(ty: &Type) -> bool {
+    matches!(ty, Type::Path(p) if p.qself.is_none() && p.path.is_ident("Self"))
+}
+
+fn parse_arg(cx: &Ctxt, pat_ty: &syn::PatType) -> Option<Arg> {
+    let ty = &*pat_ty.ty;
+    let ok_type = check_wire_type(cx, ty, "arguments");
+    let ident = match &*pat_ty.pat {
+        Pat::Ident(p) if p.by_ref.is_none() && p.mutability.is_none() && p.subpat.is_none() => {
+            Some(p.ident.clone())
+        }
+        Pat::Wild(w) => {
+            cx.error_spanned_by(
+                w,
+                "`#[service]` arguments need a name, which is their key on the wire: replace `_` \
+                 with a plain identifier",
+            );
+            None
+        }
+        other => {
+            cx.error_spanned_by(
+                other,
+                "`#[service]` arguments must be plain identifiers, which are their keys on the \
+                 wire: use a plain identifier such as `args` and destructure it in the impl",
+            );
+            None
+        }
+    };
+    if ok_type {
+        ident.map(|ident| Arg {
+            ident,
+            optional: is_option(ty),
+            ty: ty.clone(),
+        })
+    } else {
+        None
+    }
+}
+
+/// Reports references and `impl Trait` anywhere in `ty`; true when there were none.
+fn check_wire_type(cx: &Ctxt, ty: &Type, what: &str) -> bool {
+    struct Finder<'a> {
+        cx: &'a Ctxt,
+        what: &'a str,
+        ok: bool,
+    }
+    impl VisitMut for Finder<'_> {
+        fn visit_type_mut(&mut self, ty: &mut Type) {
+            match ty {
+                Type::Reference(r) => {
+                    let owned = owned_suggestion(&r.elem);
+                    self.cx.error_spanned_by(
+                        &*r,
+                        format!(
+                            "`#[service]` {} must be owned, since they are decoded from the \
+                             wire: use an owned type such as {owned}",
+                            self.what
+                        ),
+                    );
+                    self.ok = false;
+                }
+                Type::ImplTrait(t) => {
+                    self.cx.error_spanned_by(
+                        &*t,
+                        format!(
+                            "`impl Trait` is not supported in `#[service]` {}: use a concrete \
+                             type that implements `Serialize` and `Deserialize`",
+                            self.what
+                        ),
+                    );
+                    self.ok = false;
+                }
+                _ => visit_mut::visit_type_mut(self, ty),
+            }
+        }
+    }
+    let mut finder = Finder { cx, what, ok: true };
+    finder.visit_type_mut(&mut ty.clone());
+    finder.ok
+}
+
+fn owned_suggestion(elem: &Type) -> String {
+    match elem {
+        Type::Path(p) if p.path.is_ident("str") => "`String`".to_owned(),
+        Type::Slice(s) => format!(
+            "`Vec<{}>`",
+            naming::tokens_to_string(s.elem.to_token_stream())
+        ),
+        Type::Path(p) if p.path.is_ident("Path") => "`PathBuf`".to_owned(),
+        other => format!("`{}`", naming::tokens_to_string(other.to_token_stream())),
+    }
+}
+
+fn is_option(ty: &Type) -> bool {
+    match ty {
+        Type::Path(p) if p.qself.is_none() => p.path.segments.last().is_some_and(|seg| {
+            seg.ident == "Option" && matches!(seg.arguments, PathArguments::AngleBracketed(_))
+        }),
+        Type::Group(g) => is_option(&g.elem),
+        Type::Paren(p) => is_option(&p.elem),
+        _ => false,
+    }
+}
+
+const RESULT_HELP: &str = "`#[service]` methods return `Result<T, Error>` with `micro_core::Error`";
+
+fn parse_output(cx: &Ctxt, sig: &syn::Signature) -> Output {
+    let ty = match &sig.output {
+        ReturnType::Default => {
+            cx.error_at(
+                sig.paren_token.span.close(),
+                format!("missing return type: {RESULT_HELP}, as in `-> Result<(), Error>`"),
+            );
+            return Output {
+                ty: syn::parse_quote!(()),
+                ok: syn::parse_quote!(()),
+            };
+        }
+        ReturnType::Type(_, ty) => (**ty).clone(),
+    };
+    match result_ok_type(&ty) {
+        Some(ok) => {
+            check_wire_type(cx, &ok, "return values");
+            Output { ty, ok }
+        }
+        None => {
+            cx.error_spanned_by(
+                &ty,
+                format!(
+                    "expected `Result<T, Error>`: {RESULT_HELP}, as in `-> Result<{}, Error>`",
+                    suggested_ok(&ty)
+                ),
+            );
+            Output { ok: ty.clone(), ty }
+        }
+    }
+}
+
+fn suggested_ok(ty: &Type) -> String {
+    match ty {
+        Type::Path(p) if p.path.segments.last().is_some_and(|s| s.ident == "Result") => {
+            "T".to_owned()
+        }
+        other => naming::tokens_to_string(other.to_token_stream()),
+    }
+}
+
+/// The `T` of `Result<T, Error>` (also `std::result::Result<T, micro_core::Error>`).
+pub(crate) fn result_ok_type(ty: &Type) -> Option<Type> {
+    let path = match ty {
+        Type::Path(p) if p.qself.is_none() => &p.path,
+        Type::Group(g) => return result_ok_type(&g.elem),
+        Type::Paren(p) => return result_ok_type(&p.elem),
+        _ => return None,
+    };
+    let last = path.segments.last()?;
+    if last.ident != "Result" {
+        return None;
+    }
+    let PathArguments::AngleBracketed(generics) = &last.arguments else {
+        return None;
+    };
+    let mut types = generics.args.iter();
+    let (Some(GenericArgument::Type(ok)), Some(GenericArgument::Type(err)), None) =
+        (types.next(), types.next(), types.next())
+    else {
+        return None;
+    };
+    is_error_type(err).then(|| ok.clone())
+}
+
+fn is_error_type(ty: &Type) -> bool {
+    match ty {
+        Type::Path(p) if p.qself.is_none() => p
+            .path
+            .segments
+            .last()
+            .is_some_and(|s| s.ident == "Error" && s.arguments.is_none()),
+        Type::Group(g) => is_error_type(&g.elem),
+        _ => false,
+    }
+}
+
+/// The impl → `ImplDef`, or `None` (with errors in `cx`) when it cannot be registered.
+pub(crate) fn parse_impl(cx: &Ctxt, args: &Args, item: &syn::ItemImpl) -> Option<ImplDef> {
+    for arg in [&args.name, &args.version].into_iter().flatten() {
+        cx.error_spanned_by(
+            &arg.key,
+            format!(
+                "`{}` belongs on the trait's `#[service]`, not on the impl: `#[service]` on an \
+                 impl takes no arguments",
+                arg.key
+            ),
+        );
+    }
+    for impl_item in &item.items {
+        if let syn::ImplItem::Fn(f) = impl_item {
+            for attr in f.attrs.iter().filter(|a| a.path().is_ident(HELPER)) {
+                cx.error_spanned_by(
+                    attr,
+                    "`#[micro(...)]` goes on the method in the `#[service]` trait, not in the impl",
+                );
+            }
+        }
+    }
+    let Some((bang, trait_path, _)) = &item.trait_ else {
+        cx.error_spanned_by(
+            &item.self_ty,
+            "`#[service]` on an impl needs a service trait: write `#[service] impl MyTrait for \
+             MyType`, where `MyTrait` has `#[service]` too",
+        );
+        return None;
+    };
+    if let Some(bang) = bang {
+        cx.error_spanned_by(bang, "`#[service]` cannot be used on a negative impl");
+        return None;
+    }
+    if !item.generics.params.is_empty() {
+        cx.error_spanned_by(
+            &item.generics,
+            "`#[service]` cannot register a generic impl, since it builds one concrete type: \
+             implement the trait for a concrete type, or remove `#[service]` and register \
+             `{Trait}Server::new(value)` with `Service::builder().handle(..)`",
+        );
+        return None;
+    }
+    if item.trait_.is_some() && trait_path.segments.is_empty() {
+        cx.error_at(item.span(), "expected a trait path");
+        return None;
+    }
+    Some(ImplDef {
+        original: item.clone(),
+        trait_path: trait_path.clone(),
+        self_ty: (*item.self_ty).clone(),
+        runtime: Runtime::new(args.krate()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quote::quote;
+
+    fn ok_of(ty: Type) -> Option<String> {
+        result_ok_type(&ty).map(|t| t.to_token_stream().to_string())
+    }
+
+    #[test]
+    fn result_types() {
+        assert_eq!(
+            ok_of(syn::parse_quote!(Result<String, Error>)).as_deref(),
+            Some("String")
+        );
+        assert_eq!(
+            ok_of(syn::parse_quote!(std::result::Result<(), micro_core::Error>)).as_deref(),
+            Some("()")
+        );
+        assert_eq!(
+            ok_of(syn::parse_quote!(Result<Vec<Option<u8>>, Error>)).as_deref(),
+            Some("Vec < Option < u8 > >")
+        );
+        assert_eq!(ok_of(syn::parse_quote!(Result<String>)), None);
+        assert_eq!(ok_of(syn::parse_quote!(Result<String, MyErr>)), None);
+        assert_eq!(ok_of(syn::parse_quote!(String)), None);
+        assert_eq!(ok_of(syn::parse_quote!(Option<String>)), None);
+    }
+
+    #[test]
+    fn collects_every_method_error() {
+        let item: syn::ItemTrait = syn::parse_quote! {
+            trait Bad {
+                fn a(&self) -> Result<(), Error>;
+                async fn b(&mut self, x: &str) -> String;
+                async fn c<T>(self, (x, y): (u8, u8)) -> Result<(), Error>;
+                type Assoc;
+            }
+        };
+        let cx = Ctxt::new();
+        let def = parse_trait(&cx, &Args::default(), &item);
+        assert_eq!(def.name, "bad");
+        let errors: Vec<String> = cx
+            .check()
+            .unwrap_err()
+            .into_iter()
+            .map(|e| e.to_string())
+            .collect();
+        assert_eq!(errors.len(), 8, "{errors:#?}");
+        let _ = quote!();
+    }
+}

@@ -1,0 +1,238 @@
+//! `#[subscriber(topic = "...", queue = "...")]` on `async fn f(event: T) -> Result<(), Error>`:
+//! keep the fn and register it with `inventory` so `Service::run` subscribes it. Small enough to
+//! keep parse, check and generate in one file; split it like `service/` when it grows.
+
+use proc_macro2::TokenStream;
+use quote::{ToTokens, quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::visit_mut::{self, VisitMut};
+use syn::{FnArg, Ident, ReturnType, Type};
+
+use crate::args::{self, Key};
+use crate::ctxt::Ctxt;
+use crate::naming;
+use crate::paths::Runtime;
+use crate::service::with_error;
+
+/// A `#[subscriber]` fn as plain data.
+struct SubscriberDef {
+    ident: Ident,
+    event: Type,
+    topic: String,
+    queue: Option<String>,
+    runtime: Runtime,
+}
+
+/// Expands `#[subscriber(args)] item`.
+pub(crate) fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
+    let item = match syn::parse2::<syn::Item>(input.clone()) {
+        Ok(syn::Item::Fn(item)) => item,
+        Ok(other) => {
+            let err = syn::Error::new_spanned(
+                crate::item_head(&other),
+                "`#[subscriber]` goes on an `async fn` that takes the event, as in \
+                 `async fn on_user_created(event: UserCreated) -> Result<(), Error>`",
+            );
+            return with_error(other.into_token_stream(), err);
+        }
+        Err(err) => return with_error(input, err),
+    };
+    let cx = Ctxt::new();
+    let args = args::parse(
+        &cx,
+        args,
+        "#[subscriber]",
+        &[Key::Topic, Key::Queue, Key::Crate],
+    );
+    let def = parse(&cx, &args, &item);
+    match (cx.check(), def) {
+        (Ok(()), Some(def)) => generate(&def, &item),
+        (Err(err), _) => with_error(item.into_token_stream(), err),
+        (Ok(()), None) => item.into_token_stream(),
+    }
+}
+
+fn parse(cx: &Ctxt, args: &args::Args, item: &syn::ItemFn) -> Option<SubscriberDef> {
+    let sig = &item.sig;
+    let ident = &sig.ident;
+
+    let topic = match &args.topic {
+        Some(arg) => {
+            let topic = arg.value.value();
+            if let Some(why) = naming::invalid_topic(&topic) {
+                cx.error_spanned_by(
+                    &arg.value,
+                    format!(
+                        "invalid topic `{topic}`: {why}; a topic is dot-separated tokens such as \
+                         `user.created`, with `*` for one token and `>` for the rest"
+                    ),
+                );
+            }
+            Some(topic)
+        }
+        None => {
+            cx.error_at(
+                proc_macro2::Span::call_site(),
+                "missing `topic`: write `#[subscriber(topic = \"user.created\")]`",
+            );
+            None
+        }
+    };
+    let queue = args.queue.as_ref().map(|arg| {
+        let queue = arg.value.value();
+        if let Some(why) = naming::invalid_queue(&queue) {
+            cx.error_spanned_by(
+                &arg.value,
+                format!(
+                    "invalid queue `{queue}`: {why}; a queue group is one token such as `audit`"
+                ),
+            );
+        }
+        queue
+    });
+
+    if sig.asyncness.is_none() {
+        cx.error_spanned_by(
+            &sig.fn_token,
+            format!("`#[subscriber]` fns must be `async`: write `async fn {ident}`"),
+        );
+    }
+    if let Some(constness) = &sig.constness {
+        cx.error_spanned_by(constness, "`#[subscriber]` fns cannot be `const`");
+    }
+    if let Some(unsafety) = &sig.unsafety {
+        cx.error_spanned_by(unsafety, "`#[subscriber]` fns cannot be `unsafe`");
+    }
+    if let Some(abi) = &sig.abi {
+        cx.error_spanned_by(abi, "`#[subscriber]` fns cannot have an `extern` ABI");
+    }
+    if !sig.generics.params.is_empty() {
+        cx.error_spanned_by(
+            &sig.generics,
+            "`#[subscriber]` fns cannot be generic: the event is decoded into one concrete type",
+        );
+    }
+
+    let mut event = None;
+    for (i, input) in sig.inputs.iter().enumerate() {
+        match input {
+            FnArg::Receiver(r) => cx.error_spanned_by(
+                r,
+                "`#[subscriber]` cannot be used on a method: write a free `async fn` that takes \
+                 the event",
+            ),
+            FnArg::Typed(_) if i > 0 => cx.error_spanned_by(
+                input,
+                "a `#[subscriber]` fn takes exactly one argument, the event: remove this one, or \
+                 put the values in the event type",
+            ),
+            FnArg::Typed(pat_ty) => {
+                if check_owned(cx, &pat_ty.ty) {
+                    event = Some((*pat_ty.ty).clone());
+                }
+            }
+        }
+    }
+    if sig.inputs.is_empty() {
+        cx.error_at(
+            sig.paren_token.span.join(),
+            format!(
+                "a `#[subscriber]` fn takes exactly one argument, the event: write \
+                 `async fn {ident}(event: MyEvent)`"
+            ),
+        );
+    }
+
+    match &sig.output {
+        ReturnType::Default => cx.error_at(
+            sig.paren_token.span.close(),
+            "missing return type: a `#[subscriber]` fn returns `Result<(), Error>`",
+        ),
+        ReturnType::Type(_, ty) => {
+            let unit = crate::service::result_ok_type(ty)
+                .is_some_and(|ok| matches!(&ok, Type::Tuple(t) if t.elems.is_empty()));
+            if !unit {
+                cx.error_spanned_by(
+                    ty,
+                    "expected `Result<(), Error>`: a `#[subscriber]` fn returns `Ok(())` or a \
+                     `micro_core::Error`",
+                );
+            }
+        }
+    }
+
+    Some(SubscriberDef {
+        ident: ident.clone(),
+        event: event?,
+        topic: topic?,
+        queue,
+        runtime: Runtime::new(args.krate()),
+    })
+}
+
+/// Reports references and `impl Trait` in the event type; true when there were none.
+fn check_owned(cx: &Ctxt, ty: &Type) -> bool {
+    struct Finder<'a> {
+        cx: &'a Ctxt,
+        ok: bool,
+    }
+    impl VisitMut for Finder<'_> {
+        fn visit_type_mut(&mut self, ty: &mut Type) {
+            match ty {
+                Type::Reference(r) => {
+                    self.cx.error_spanned_by(
+                        &*r,
+                        "the event of a `#[subscriber]` fn must be an owned type, since it is \
+                         decoded from the wire: use an owned type such as `String`",
+                    );
+                    self.ok = false;
+                }
+                Type::ImplTrait(t) => {
+                    self.cx.error_spanned_by(
+                        &*t,
+                        "`impl Trait` is not supported as a `#[subscriber]` event: use a \
+                         concrete type that implements `Deserialize`",
+                    );
+                    self.ok = false;
+                }
+                _ => visit_mut::visit_type_mut(self, ty),
+            }
+        }
+    }
+    let mut finder = Finder { cx, ok: true };
+    finder.visit_type_mut(&mut ty.clone());
+    finder.ok
+}
+
+fn generate(def: &SubscriberDef, item: &syn::ItemFn) -> TokenStream {
+    let private = def.runtime.private();
+    let ident = &def.ident;
+    let event = &def.event;
+    let topic = &def.topic;
+    let queue = match &def.queue {
+        Some(queue) => quote!(#private::Option::Some(#queue)),
+        None => quote!(#private::Option::None),
+    };
+    let name = format!("::{}", naming::unraw(ident));
+    let handler = quote_spanned! {event.span()=>
+        #private::subscriber_fn::<#event, _, _>(#ident)
+    };
+    quote! {
+        #item
+
+        const _: () = {
+            fn __micro_make() -> #private::EventHandler {
+                #handler
+            }
+
+            #private::inventory::submit! {
+                #private::SubscriberRegistration {
+                    topic: #topic,
+                    queue: #queue,
+                    name: ::core::concat!(::core::module_path!(), #name),
+                    make: __micro_make,
+                }
+            }
+        };
+    }
+}
