@@ -1,1 +1,146 @@
-//! NATS backend of micro (transport, broker and registry over NATS). Work in progress.
+//! NATS backend of micro: transport, broker and registry that speak the NATS services protocol.
+//!
+//! The same `#[service]` trait and impl that run in one process on micro's in-process backend
+//! run as separate processes on NATS: every instance of a service subscribes its endpoints in a
+//! queue group (so N instances share the load), answers `$SRV.PING/INFO/STATS` like any NATS
+//! service (so `nats micro ls`, nats.go and nats-py see it), and finds other services through
+//! that same protocol.
+//!
+//! Usually nothing but linking is needed: with `MICRO_NATS_URL` set, `Service::from_env()` and
+//! `Client::from_env()` connect through this crate (it registers itself as backend `nats`). Make
+//! sure the crate is linked, e.g. with `micro_nats::link();` or `use micro_nats as _;` in
+//! `main.rs`. To configure the connection in code, build the backend yourself:
+//!
+//! ```no_run
+//! use micro_core::Service;
+//! use micro_nats::{Nats, NatsOptions};
+//!
+//! # #[tokio::main] async fn main() -> Result<(), micro_core::Error> {
+//! let nats = Nats::connect(NatsOptions::from_env().name("greeter")).await?;
+//! Service::from_env().backend(nats.backend()).run().await
+//! # }
+//! ```
+//!
+//! # On the wire
+//!
+//! | | |
+//! |---|---|
+//! | endpoint subject | `[<MICRO_NATS_PREFIX>.]<service>.<endpoint>`, queue group `q` (`MICRO_QUEUE_GROUP`) |
+//! | request headers | `Content-Type`, `Micro-Timeout` (µs left), one header per metadata entry |
+//! | reply | body in the request's codec, `Content-Type` |
+//! | error reply | `Nats-Service-Error: <detail>`, `Nats-Service-Error-Code: <code>`, body = the structured error `{"id","code","detail","status"}` in the request's codec |
+//! | discovery | `$SRV.{PING,INFO,STATS}[.<name>[.<id>]]`, `io.nats.micro.v1.*_response` JSON |
+//! | events | the topic as subject, `Content-Type` and metadata headers |
+//!
+//! # Failures
+//!
+//! No server at start-up is an error naming the URL and how to start one. Once connected, a lost
+//! connection reconnects and resubscribes by itself; calls made while it is down fail at once
+//! with `503 unavailable` instead of waiting for their deadline. No responders gives `503`
+//! naming the service and endpoint, a deadline passing gives `408`.
+
+mod broker;
+mod error;
+mod headers;
+mod options;
+mod registry;
+mod srv;
+mod subject;
+mod transport;
+
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use micro_core::Error;
+use micro_core::service::{Backend, BackendFactory, Config};
+
+pub use broker::NatsBroker;
+pub use options::{DEFAULT_URL, NatsOptions};
+pub use registry::NatsRegistry;
+pub use subject::{Subjects, validate_name, validate_prefix, validate_queue_group};
+pub use transport::NatsTransport;
+
+/// One NATS connection and the transport, broker and registry built on it.
+///
+/// Cheap to clone; clones share the connection.
+#[derive(Clone, Debug)]
+pub struct Nats {
+    client: async_nats::Client,
+    transport: Arc<NatsTransport>,
+    broker: Arc<NatsBroker>,
+    registry: Arc<NatsRegistry>,
+}
+
+impl Nats {
+    /// Connects once (no retry at start-up: a missing server is an error that says how to
+    /// start one) and builds the three components on that connection.
+    pub async fn connect(options: NatsOptions) -> Result<Nats, Error> {
+        options.validate()?;
+        let subjects = options.subjects()?;
+        let connect = options.connect_options().await?;
+        let client = connect
+            .connect(options.urls())
+            .await
+            .map_err(|e| error::connect_error(&e, options.urls()))?;
+        Ok(Nats {
+            transport: Arc::new(NatsTransport::new(client.clone(), subjects)),
+            broker: Arc::new(NatsBroker::new(client.clone())),
+            registry: Arc::new(NatsRegistry::new(
+                client.clone(),
+                options.get_discovery_timeout(),
+            )),
+            client,
+        })
+    }
+
+    /// Connects with the `MICRO_NATS_*` settings of `config`.
+    pub async fn from_config(config: &Config) -> Result<Nats, Error> {
+        Self::connect(NatsOptions::from_config(config)).await
+    }
+
+    /// The underlying async-nats client, for anything micro does not cover.
+    pub fn client(&self) -> &async_nats::Client {
+        &self.client
+    }
+
+    /// The transport.
+    pub fn transport(&self) -> &Arc<NatsTransport> {
+        &self.transport
+    }
+
+    /// The broker.
+    pub fn broker(&self) -> &Arc<NatsBroker> {
+        &self.broker
+    }
+
+    /// The registry.
+    pub fn registry(&self) -> &Arc<NatsRegistry> {
+        &self.registry
+    }
+
+    /// The three components as a [`Backend`] for `Service::backend`.
+    pub fn backend(&self) -> Backend {
+        Backend::new(
+            self.transport.clone(),
+            self.broker.clone(),
+            self.registry.clone(),
+        )
+    }
+
+    /// A client of this backend.
+    pub fn micro_client(&self) -> micro_core::Client {
+        self.backend().client()
+    }
+}
+
+fn connect_backend(config: Config) -> BoxFuture<'static, Result<Backend, Error>> {
+    Box::pin(async move { Ok(Nats::from_config(&config).await?.backend()) })
+}
+
+inventory::submit! {
+    BackendFactory { name: "nats", connect: connect_backend }
+}
+
+/// Does nothing, but calling it guarantees this crate is linked, so `Service::from_env()` finds
+/// backend `nats` when `MICRO_NATS_URL` is set. `use micro_nats as _;` works as well.
+pub fn link() {}

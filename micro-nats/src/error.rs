@@ -1,0 +1,82 @@
+//! async-nats errors → [`micro_core::Error`], at the boundary.
+//!
+//! Nothing above this module sees an async-nats error type: every failure that crosses into
+//! micro is one structured [`Error`] with a code a caller can act on (`408` timeout, `503`
+//! unavailable, `401` refused credentials) and a detail that names what was being done.
+
+use async_nats::client::{FlushError, PublishError, RequestError, RequestErrorKind};
+use async_nats::{ConnectError, ConnectErrorKind, SubscribeError};
+use micro_core::Error;
+
+/// A request to `service.endpoint` failed before any reply arrived.
+pub(crate) fn request_error(err: &RequestError, service: &str, endpoint: &str) -> Error {
+    let id = format!("{service}.{endpoint}");
+    let err = match err.kind() {
+        RequestErrorKind::NoResponders => Error::unavailable(format!(
+            "no instance of `{service}` serves `{endpoint}` (no responders on NATS)"
+        )),
+        RequestErrorKind::TimedOut => Error::timeout(format!(
+            "`{service}.{endpoint}` did not answer before the deadline"
+        )),
+        RequestErrorKind::InvalidSubject => Error::bad_request(format!(
+            "cannot call `{service}.{endpoint}`: invalid subject ({err})"
+        )),
+        RequestErrorKind::MaxPayloadExceeded => Error::payload_too_large(format!(
+            "the request to `{service}.{endpoint}` is larger than the server accepts: {err}"
+        )),
+        RequestErrorKind::Other => Error::unavailable(format!(
+            "the request to `{service}.{endpoint}` failed: {err}"
+        )),
+    };
+    err.with_id(id)
+}
+
+/// The connection is down: fail fast instead of queueing until the deadline.
+pub(crate) fn disconnected(what: &str) -> Error {
+    Error::unavailable(format!(
+        "not connected to NATS (reconnecting): cannot {what}"
+    ))
+}
+
+/// Connecting at start-up failed.
+pub(crate) fn connect_error(err: &ConnectError, urls: &[String]) -> Error {
+    let urls = urls.join(", ");
+    match err.kind() {
+        ConnectErrorKind::AuthorizationViolation | ConnectErrorKind::Authentication => {
+            Error::unauthorized(format!(
+                "the NATS server at {urls} refused the connection: {err}; check MICRO_NATS_TOKEN, \
+                 MICRO_NATS_USER/MICRO_NATS_PASSWORD, MICRO_NATS_NKEY or MICRO_NATS_CREDS"
+            ))
+        }
+        ConnectErrorKind::Tls => Error::unavailable(format!(
+            "TLS setup for the NATS server at {urls} failed: {err}; check MICRO_NATS_TLS_CA, \
+             MICRO_NATS_TLS_CERT and MICRO_NATS_TLS_KEY"
+        )),
+        ConnectErrorKind::ServerParse => {
+            Error::bad_request(format!("invalid NATS server URL {urls}: {err}"))
+        }
+        ConnectErrorKind::Dns
+        | ConnectErrorKind::TimedOut
+        | ConnectErrorKind::Io
+        | ConnectErrorKind::MaxReconnects => Error::unavailable(format!(
+            "no NATS server answers at {urls} ({err}); start one with \
+             `nats-server -a 127.0.0.1 -p 4222` (install it with `apt-get install nats-server`) \
+             or point MICRO_NATS_URL at a running server"
+        )),
+    }
+}
+
+/// Subscribing to `subject` failed.
+pub(crate) fn subscribe_error(err: &SubscribeError, subject: &str) -> Error {
+    Error::unavailable(format!("cannot subscribe to `{subject}`: {err}"))
+}
+
+/// Publishing to `subject` failed.
+pub(crate) fn publish_error(err: &PublishError, subject: &str) -> Error {
+    Error::unavailable(format!("cannot publish to `{subject}`: {err}"))
+}
+
+/// Flushing the connection failed.
+pub(crate) fn flush_error(err: &FlushError) -> Error {
+    Error::unavailable(format!("cannot flush the NATS connection: {err}"))
+}

@@ -1,0 +1,273 @@
+//! Metadata, `Content-Type`, deadline and errors ↔ NATS headers.
+//!
+//! | header | meaning |
+//! |---|---|
+//! | `Content-Type` | the body's codec (`application/json`, `application/msgpack`); missing means JSON |
+//! | `Micro-Timeout` | time left for the call in whole microseconds, relative so clock skew cannot expire it |
+//! | `Nats-Service-Error` | error replies (NATS services convention): the description |
+//! | `Nats-Service-Error-Code` | error replies: the numeric code |
+//! | anything else | one metadata entry each |
+//!
+//! Headers starting with `Nats-` belong to NATS and are never metadata.
+
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use async_nats::{HeaderMap, HeaderName, HeaderValue};
+use bytes::Bytes;
+use micro_core::codec::ContentType;
+use micro_core::metadata::keys;
+use micro_core::transport::Reply;
+use micro_core::{Error, Metadata};
+
+/// True for headers micro or NATS own, which never become metadata.
+pub(crate) fn is_reserved(key: &str) -> bool {
+    key.eq_ignore_ascii_case(keys::CONTENT_TYPE)
+        || key.eq_ignore_ascii_case(keys::TIMEOUT)
+        || key
+            .get(..5)
+            .is_some_and(|p| p.eq_ignore_ascii_case("nats-"))
+}
+
+/// The first value of `key`, compared case-insensitively.
+pub(crate) fn get<'a>(headers: Option<&'a HeaderMap>, key: &str) -> Option<&'a str> {
+    headers?
+        .iter()
+        .find(|(name, _)| AsRef::<str>::as_ref(*name).eq_ignore_ascii_case(key))
+        .and_then(|(_, values)| values.first())
+        .map(HeaderValue::as_str)
+}
+
+/// Every non-reserved header as metadata.
+pub(crate) fn metadata(headers: Option<&HeaderMap>) -> Metadata {
+    let mut md = Metadata::new();
+    if let Some(headers) = headers {
+        for (name, values) in headers.iter() {
+            let name: &str = name.as_ref();
+            if is_reserved(name) {
+                continue;
+            }
+            if let Some(value) = values.first() {
+                md.insert(name, value.as_str());
+            }
+        }
+    }
+    md
+}
+
+/// Inserts one header, refusing names and values NATS cannot carry (instead of panicking as
+/// `HeaderMap::insert(&str, &str)` would).
+pub(crate) fn insert(headers: &mut HeaderMap, key: &str, value: &str) -> Result<(), Error> {
+    let name = HeaderName::from_str(key).map_err(|_| {
+        Error::bad_request(format!(
+            "metadata key `{key}` cannot be a NATS header: use printable ASCII without `:` or spaces"
+        ))
+    })?;
+    let value = HeaderValue::from_str(value).map_err(|_| {
+        Error::bad_request(format!(
+            "metadata value of `{key}` cannot be a NATS header: it contains a line break"
+        ))
+    })?;
+    headers.insert(name, value);
+    Ok(())
+}
+
+/// Inserts a header micro builds itself; line breaks become spaces so it always fits.
+fn insert_lossy(headers: &mut HeaderMap, key: &'static str, value: &str) {
+    let clean: String = value
+        .chars()
+        .map(|c| if c == '\r' || c == '\n' { ' ' } else { c })
+        .collect();
+    if let Ok(value) = HeaderValue::from_str(&clean) {
+        headers.insert(HeaderName::from_static(key), value);
+    }
+}
+
+/// Adds every metadata entry that is not reserved.
+pub(crate) fn put_metadata(headers: &mut HeaderMap, metadata: &Metadata) -> Result<(), Error> {
+    for (k, v) in metadata.iter() {
+        if !is_reserved(k) {
+            insert(headers, k, v)?;
+        }
+    }
+    Ok(())
+}
+
+/// Headers of an outgoing call or event: `Content-Type`, metadata and, with a deadline,
+/// `Micro-Timeout`.
+pub(crate) fn outgoing(
+    content_type: ContentType,
+    metadata: &Metadata,
+    deadline: Option<Instant>,
+) -> Result<HeaderMap, Error> {
+    let mut headers = HeaderMap::new();
+    put_metadata(&mut headers, metadata)?;
+    insert_lossy(&mut headers, keys::CONTENT_TYPE, content_type.as_str());
+    if let Some(deadline) = deadline {
+        let left = deadline.saturating_duration_since(Instant::now());
+        insert_lossy(&mut headers, keys::TIMEOUT, &left.as_micros().to_string());
+    }
+    Ok(headers)
+}
+
+/// The deadline a received `Micro-Timeout` sets, counted from now.
+pub(crate) fn deadline(headers: Option<&HeaderMap>) -> Option<Instant> {
+    let raw = get(headers, keys::TIMEOUT)?;
+    match raw.trim().parse::<u64>() {
+        Ok(micros) => Instant::now().checked_add(Duration::from_micros(micros)),
+        Err(_) => {
+            tracing::debug!(value = raw, "ignoring an unparsable Micro-Timeout header");
+            None
+        }
+    }
+}
+
+/// The codec a message's `Content-Type` names.
+pub(crate) fn content_type(headers: Option<&HeaderMap>) -> Result<ContentType, Error> {
+    ContentType::from_header(get(headers, keys::CONTENT_TYPE)).map_err(Error::from)
+}
+
+/// Headers and body of the reply to a request made in `request_ct`.
+///
+/// An error reply carries the NATS services headers (`Nats-Service-Error`,
+/// `Nats-Service-Error-Code`) **and** the whole structured error as the body, so tools that
+/// only know the convention and micro clients that rebuild the error both get what they need.
+pub(crate) fn reply(result: &Result<Reply, Error>, request_ct: ContentType) -> (HeaderMap, Bytes) {
+    let mut headers = HeaderMap::new();
+    match result {
+        Ok(reply) => {
+            for (k, v) in reply.metadata.iter() {
+                if !is_reserved(k) {
+                    if let Err(err) = insert(&mut headers, k, v) {
+                        tracing::warn!(error = %err, "dropping a reply header");
+                    }
+                }
+            }
+            insert_lossy(
+                &mut headers,
+                keys::CONTENT_TYPE,
+                reply.content_type.as_str(),
+            );
+            (headers, reply.body.clone())
+        }
+        Err(err) => {
+            let description = if err.detail.is_empty() {
+                err.status.as_str()
+            } else {
+                err.detail.as_str()
+            };
+            insert_lossy(&mut headers, keys::SERVICE_ERROR, description);
+            insert_lossy(
+                &mut headers,
+                keys::SERVICE_ERROR_CODE,
+                &err.code.to_string(),
+            );
+            let (ct, body) = match request_ct.encode(err) {
+                Ok(body) => (request_ct, body),
+                // JSON of a struct of strings and a number cannot fail; MessagePack neither, but
+                // keep the convention's headers even if it did.
+                Err(_) => (ContentType::Json, Bytes::new()),
+            };
+            insert_lossy(&mut headers, keys::CONTENT_TYPE, ct.as_str());
+            (headers, body)
+        }
+    }
+}
+
+/// Rebuilds the outcome of a call from the reply message: the structured error for an error
+/// reply, else the [`Reply`].
+pub(crate) fn read_reply(
+    headers: Option<&HeaderMap>,
+    body: Bytes,
+    service: &str,
+    endpoint: &str,
+) -> Result<Reply, Error> {
+    let code = get(headers, keys::SERVICE_ERROR_CODE);
+    let description = get(headers, keys::SERVICE_ERROR);
+    let content_type = content_type(headers);
+    if code.is_none() && description.is_none() {
+        let content_type = content_type?;
+        let mut reply = Reply::new(content_type, body);
+        reply.metadata = metadata(headers);
+        return Ok(reply);
+    }
+    let id = format!("{service}.{endpoint}");
+    // Prefer the structured body: it keeps id, code, detail and status exactly.
+    if !body.is_empty() {
+        if let Ok(ct) = &content_type {
+            if let Ok(mut err) = ct.decode::<Error>(&body) {
+                if err.id.is_empty() {
+                    err.id = id;
+                }
+                return Err(err);
+            }
+        }
+    }
+    // A service in another language: only the convention's headers.
+    let code = code
+        .and_then(|c| c.trim().parse::<u16>().ok())
+        .unwrap_or(micro_core::error::code::INTERNAL);
+    Err(Error::new(code, description.unwrap_or_default()).with_id(id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reserved_headers_are_not_metadata() {
+        let mut h = HeaderMap::new();
+        h.insert("Content-Type", "application/json");
+        h.insert("Micro-Timeout", "10");
+        h.insert("Nats-Msg-Id", "x");
+        h.insert("X-User", "alice");
+        let md = metadata(Some(&h));
+        assert_eq!(md.len(), 1);
+        assert_eq!(md.get("x-user"), Some("alice"));
+    }
+
+    #[test]
+    fn outgoing_headers_carry_codec_metadata_and_timeout() {
+        let md: Metadata = [("X-Req", "r1")].into_iter().collect();
+        let deadline = Instant::now() + Duration::from_secs(2);
+        let h = outgoing(ContentType::MsgPack, &md, Some(deadline)).unwrap();
+        assert_eq!(get(Some(&h), "content-type"), Some("application/msgpack"));
+        assert_eq!(get(Some(&h), "X-Req"), Some("r1"));
+        let micros: u64 = get(Some(&h), "Micro-Timeout").unwrap().parse().unwrap();
+        assert!(micros > 1_900_000 && micros <= 2_000_000, "{micros}");
+        let bad: Metadata = [("X-Bad", "a\nb")].into_iter().collect();
+        assert_eq!(
+            outgoing(ContentType::Json, &bad, None).unwrap_err().code(),
+            400
+        );
+        let bad: Metadata = [("X Bad", "v")].into_iter().collect();
+        assert_eq!(
+            outgoing(ContentType::Json, &bad, None).unwrap_err().code(),
+            400
+        );
+    }
+
+    #[test]
+    fn error_replies_round_trip_in_both_codecs() {
+        for ct in [ContentType::Json, ContentType::MsgPack] {
+            let err = Error::conflict("taken\nreally").with_id("users.create");
+            let (h, body) = reply(&Err(err.clone()), ct);
+            assert_eq!(get(Some(&h), keys::SERVICE_ERROR), Some("taken really"));
+            assert_eq!(get(Some(&h), keys::SERVICE_ERROR_CODE), Some("409"));
+            let back = read_reply(Some(&h), body, "users", "create").unwrap_err();
+            assert_eq!(back, err);
+        }
+    }
+
+    #[test]
+    fn header_only_errors_are_rebuilt() {
+        let mut h = HeaderMap::new();
+        h.insert(keys::SERVICE_ERROR, "bad input");
+        h.insert(keys::SERVICE_ERROR_CODE, "422");
+        let err =
+            read_reply(Some(&h), Bytes::from_static(b"{\"why\":1}"), "py", "echo").unwrap_err();
+        assert_eq!(err.code(), 422);
+        assert_eq!(err.detail(), "bad input");
+        assert_eq!(err.id(), "py.echo");
+    }
+}

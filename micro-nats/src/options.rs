@@ -1,0 +1,379 @@
+//! Connection settings: server URLs, name, auth, TLS, subject prefix.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_nats::ServerAddr;
+use micro_core::Error;
+use micro_core::service::Config;
+
+use crate::subject::Subjects;
+
+/// The server used when none is configured.
+pub const DEFAULT_URL: &str = "nats://127.0.0.1:4222";
+
+/// How to reach NATS, read from `MICRO_NATS_*` (see [`NatsOptions::from_config`]) or built in
+/// code.
+///
+/// | variable | setting |
+/// |---|---|
+/// | `MICRO_NATS_URL` | server URL(s), comma-separated for a cluster; default `nats://127.0.0.1:4222` |
+/// | `MICRO_NATS_TOKEN` | token auth |
+/// | `MICRO_NATS_USER`, `MICRO_NATS_PASSWORD` | user/password auth |
+/// | `MICRO_NATS_NKEY` | NKey seed (`SU...`) |
+/// | `MICRO_NATS_CREDS` | credentials file (JWT + seed) |
+/// | `MICRO_NATS_TLS_CA` | CA certificate file (PEM); implies TLS |
+/// | `MICRO_NATS_TLS_CERT`, `MICRO_NATS_TLS_KEY` | client certificate and key (PEM) |
+/// | `MICRO_NATS_PREFIX` | subject prefix of every endpoint (`acme.prod` → `acme.prod.greeter.hello`) |
+/// | `MICRO_NAME` | connection name shown by the server |
+///
+/// ```
+/// use std::time::Duration;
+/// use micro_nats::NatsOptions;
+///
+/// let options = NatsOptions::new()
+///     .url("nats://10.0.0.1:4222,nats://10.0.0.2:4222")
+///     .token("s3cret")
+///     .name("billing")
+///     .discovery_timeout(Duration::from_millis(300));
+/// assert_eq!(options.urls().len(), 2);
+/// options.validate().unwrap();
+/// ```
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct NatsOptions {
+    urls: Vec<String>,
+    name: Option<String>,
+    token: Option<String>,
+    user: Option<(String, String)>,
+    nkey: Option<String>,
+    creds: Option<PathBuf>,
+    tls_ca: Option<PathBuf>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    prefix: Option<String>,
+    connect_timeout: Duration,
+    discovery_timeout: Duration,
+    errors: Vec<String>,
+}
+
+impl std::fmt::Debug for NatsOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Secrets stay out of logs.
+        let set = |b: bool| if b { "<set>" } else { "<unset>" };
+        f.debug_struct("NatsOptions")
+            .field("urls", &self.urls)
+            .field("name", &self.name)
+            .field("token", &set(self.token.is_some()))
+            .field("user", &self.user.as_ref().map(|(u, _)| u))
+            .field("nkey", &set(self.nkey.is_some()))
+            .field("creds", &self.creds)
+            .field("tls_ca", &self.tls_ca)
+            .field("tls_cert", &self.tls_cert)
+            .field("tls_key", &self.tls_key)
+            .field("prefix", &self.prefix)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("discovery_timeout", &self.discovery_timeout)
+            .finish()
+    }
+}
+
+impl Default for NatsOptions {
+    fn default() -> Self {
+        NatsOptions {
+            urls: vec![DEFAULT_URL.to_owned()],
+            name: None,
+            token: None,
+            user: None,
+            nkey: None,
+            creds: None,
+            tls_ca: None,
+            tls_cert: None,
+            tls_key: None,
+            prefix: None,
+            connect_timeout: Duration::from_secs(2),
+            discovery_timeout: Duration::from_millis(300),
+            errors: Vec::new(),
+        }
+    }
+}
+
+fn non_empty(v: Option<&str>) -> Option<String> {
+    v.map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned)
+}
+
+impl NatsOptions {
+    /// Defaults: `nats://127.0.0.1:4222`, no auth, no prefix.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Reads the `MICRO_NATS_*` keys of `config` (and its node name).
+    pub fn from_config(config: &Config) -> Self {
+        let mut o = NatsOptions::new();
+        if let Some(url) = non_empty(config.get("nats-url")) {
+            o = o.url(&url);
+        }
+        o.name.clone_from(&config.name);
+        o.token = non_empty(config.get("nats-token"));
+        match (
+            non_empty(config.get("nats-user")),
+            config.get("nats-password"),
+        ) {
+            (Some(user), password) => o.user = Some((user, password.unwrap_or("").to_owned())),
+            (None, Some(_)) => o
+                .errors
+                .push("MICRO_NATS_PASSWORD is set but MICRO_NATS_USER is not".to_owned()),
+            (None, None) => {}
+        }
+        o.nkey = non_empty(config.get("nats-nkey"));
+        o.creds = non_empty(config.get("nats-creds")).map(PathBuf::from);
+        o.tls_ca = non_empty(config.get("nats-tls-ca")).map(PathBuf::from);
+        o.tls_cert = non_empty(config.get("nats-tls-cert")).map(PathBuf::from);
+        o.tls_key = non_empty(config.get("nats-tls-key")).map(PathBuf::from);
+        o.prefix = non_empty(config.get("nats-prefix"));
+        o
+    }
+
+    /// Reads `MICRO_NATS_*` from the environment (and `--micro-nats-*` flags).
+    pub fn from_env() -> Self {
+        Self::from_config(&Config::from_env())
+    }
+
+    /// Sets the server URL; a comma-separated list names the servers of a cluster.
+    #[must_use]
+    pub fn url(mut self, urls: &str) -> Self {
+        self.urls = urls
+            .split(',')
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .map(str::to_owned)
+            .collect();
+        self
+    }
+
+    /// The server URLs.
+    pub fn urls(&self) -> &[String] {
+        &self.urls
+    }
+
+    /// Sets the connection name the server shows (`MICRO_NAME`).
+    #[must_use]
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Authenticates with a token.
+    #[must_use]
+    pub fn token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(token.into());
+        self
+    }
+
+    /// Authenticates with user and password.
+    #[must_use]
+    pub fn user_password(mut self, user: impl Into<String>, password: impl Into<String>) -> Self {
+        self.user = Some((user.into(), password.into()));
+        self
+    }
+
+    /// Authenticates with an NKey seed.
+    #[must_use]
+    pub fn nkey(mut self, seed: impl Into<String>) -> Self {
+        self.nkey = Some(seed.into());
+        self
+    }
+
+    /// Authenticates with a credentials file (JWT and seed).
+    #[must_use]
+    pub fn credentials_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.creds = Some(path.into());
+        self
+    }
+
+    /// Trusts the CA certificates in this PEM file (and requires TLS).
+    #[must_use]
+    pub fn tls_ca(mut self, path: impl Into<PathBuf>) -> Self {
+        self.tls_ca = Some(path.into());
+        self
+    }
+
+    /// Presents this client certificate and key (PEM files).
+    #[must_use]
+    pub fn tls_client_cert(mut self, cert: impl Into<PathBuf>, key: impl Into<PathBuf>) -> Self {
+        self.tls_cert = Some(cert.into());
+        self.tls_key = Some(key.into());
+        self
+    }
+
+    /// Prefixes every endpoint subject (`acme.prod` → `acme.prod.greeter.hello`).
+    #[must_use]
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = Some(prefix.into());
+        self
+    }
+
+    /// How long connecting to one server may take at start-up (default 2 s).
+    #[must_use]
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// How long discovery (`list_services`, `get_service`, `stats`, `watch`) collects replies
+    /// from the instances (default 300 ms).
+    #[must_use]
+    pub fn discovery_timeout(mut self, timeout: Duration) -> Self {
+        self.discovery_timeout = timeout;
+        self
+    }
+
+    /// The discovery timeout.
+    pub fn get_discovery_timeout(&self) -> Duration {
+        self.discovery_timeout
+    }
+
+    /// The subject scheme these options configure.
+    pub fn subjects(&self) -> Result<Subjects, Error> {
+        Subjects::new(self.prefix.as_deref())
+    }
+
+    /// Checks every setting, reporting all problems at once.
+    pub fn validate(&self) -> Result<(), Error> {
+        let mut errors = self.errors.clone();
+        if self.urls.is_empty() {
+            errors.push("MICRO_NATS_URL names no server".to_owned());
+        }
+        for url in &self.urls {
+            if let Err(why) = check_url(url) {
+                errors.push(format!("invalid NATS URL `{url}` in MICRO_NATS_URL: {why}"));
+            }
+        }
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            errors
+                .push("MICRO_NATS_TLS_CERT and MICRO_NATS_TLS_KEY must be set together".to_owned());
+        }
+        if let Err(err) = self.subjects() {
+            errors.push(err.detail().to_owned());
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::bad_request(errors.join("; ")))
+        }
+    }
+
+    /// The async-nats options: auth, TLS, name, a short connect timeout and no retry at
+    /// start-up (a missing server is reported at once; later outages reconnect).
+    pub(crate) async fn connect_options(&self) -> Result<async_nats::ConnectOptions, Error> {
+        let mut o = async_nats::ConnectOptions::new()
+            .connection_timeout(self.connect_timeout)
+            // Reconnect forever once connected, quickly at first.
+            .max_reconnects(None)
+            .reconnect_delay_callback(|attempt| {
+                let ms = 50u64.saturating_mul(1 << attempt.min(6));
+                Duration::from_millis(ms.min(2_000))
+            });
+        if let Some(name) = &self.name {
+            o = o.name(name);
+        }
+        if let Some(token) = &self.token {
+            o = o.token(token.clone());
+        }
+        if let Some((user, password)) = &self.user {
+            o = o.user_and_password(user.clone(), password.clone());
+        }
+        if let Some(seed) = &self.nkey {
+            o = o.nkey(seed.clone());
+        }
+        if let Some(path) = &self.creds {
+            o = o.credentials_file(path).await.map_err(|e| {
+                Error::bad_request(format!(
+                    "cannot read the NATS credentials file `{}` (MICRO_NATS_CREDS): {e}",
+                    path.display()
+                ))
+            })?;
+        }
+        if let Some(ca) = &self.tls_ca {
+            o = o.add_root_certificates(ca.clone()).require_tls(true);
+        }
+        if let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) {
+            o = o.add_client_certificate(cert.clone(), key.clone());
+        }
+        Ok(o)
+    }
+}
+
+fn check_url(url: &str) -> Result<(), String> {
+    if url.chars().any(char::is_whitespace) {
+        return Err("it contains whitespace".to_owned());
+    }
+    let addr = ServerAddr::from_str(url).map_err(|e| e.to_string())?;
+    match addr.scheme() {
+        "nats" | "tls" | "ws" | "wss" => {}
+        other => {
+            return Err(format!(
+                "unsupported scheme `{other}`: use nats://, tls://, ws:// or wss://"
+            ));
+        }
+    }
+    if addr.host().is_empty() {
+        return Err("it has no host".to_owned());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_config_keys() {
+        let config = Config::from_pairs([
+            ("nats-url", "nats://a:4222, nats://b:4222"),
+            ("nats-token", "t"),
+            ("nats-prefix", "acme"),
+            ("name", "node-1"),
+        ]);
+        let o = NatsOptions::from_config(&config);
+        assert_eq!(o.urls(), ["nats://a:4222", "nats://b:4222"]);
+        assert_eq!(o.token.as_deref(), Some("t"));
+        assert_eq!(o.name.as_deref(), Some("node-1"));
+        assert_eq!(o.subjects().unwrap().prefix(), Some("acme"));
+        o.validate().unwrap();
+        assert!(
+            !format!("{o:?}").contains("\"t\""),
+            "token leaked into Debug"
+        );
+    }
+
+    #[test]
+    fn defaults_to_localhost() {
+        let o = NatsOptions::from_config(&Config::default());
+        assert_eq!(o.urls(), [DEFAULT_URL]);
+        o.validate().unwrap();
+    }
+
+    #[test]
+    fn bad_settings_are_all_reported() {
+        let o = NatsOptions::new()
+            .url("http://x:1,nats://ok:4222,nats://bad host")
+            .prefix("a..b");
+        let err = o.validate().unwrap_err();
+        assert_eq!(err.code(), 400);
+        for needle in ["`http://x:1`", "scheme", "nats://bad host", "a..b"] {
+            assert!(err.detail().contains(needle), "{needle}: {err}");
+        }
+        let o = NatsOptions::from_config(&Config::from_pairs([("nats-password", "p")]));
+        assert!(
+            o.validate()
+                .unwrap_err()
+                .detail()
+                .contains("MICRO_NATS_USER")
+        );
+    }
+}

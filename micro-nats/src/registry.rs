@@ -1,0 +1,278 @@
+//! NatsRegistry: discovery on the NATS services protocol (`$SRV.PING/INFO/STATS`).
+//!
+//! Registering an instance starts its `$SRV` responder, so any NATS services tool (`nats micro
+//! ls`, nats-py, nats.go) sees it. Looking services up is scatter-gather: publish to
+//! `$SRV.<VERB>[.<name>]` with a fresh inbox and collect the replies for the discovery timeout.
+//! There is no central state: what answers is what runs.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use async_nats::connection::State;
+use async_nats::{Client, StatusCode};
+use bytes::Bytes;
+use futures::StreamExt;
+use futures::future::BoxFuture;
+use futures::stream::{self, BoxStream};
+use micro_core::Error;
+use micro_core::registry::{
+    Change, Instance, InstanceStats, Registration, Registry, ServiceSummary, WatchOptions,
+};
+
+use crate::error::{disconnected, flush_error, publish_error, subscribe_error};
+use crate::srv::SrvResponder;
+use crate::srv::schema::{self, PING_TYPE, Ping};
+use crate::subject::{Verb, control, validate_name};
+
+/// Discovery over `$SRV`; see the [module docs](self).
+#[derive(Clone, Debug)]
+pub struct NatsRegistry {
+    client: Client,
+    timeout: Duration,
+    responders: Arc<Mutex<HashMap<String, SrvResponder>>>,
+}
+
+impl NatsRegistry {
+    /// A registry on an existing connection; discovery collects replies for `timeout`.
+    pub fn new(client: Client, timeout: Duration) -> Self {
+        NatsRegistry {
+            client,
+            timeout,
+            responders: Arc::default(),
+        }
+    }
+
+    fn responders(&self) -> MutexGuard<'_, HashMap<String, SrvResponder>> {
+        self.responders
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Publishes an empty request to `subject` and collects every reply until the timeout, or
+    /// none at once when the server reports no responders.
+    async fn gather(&self, subject: &str) -> Result<Vec<Bytes>, Error> {
+        gather(&self.client, subject, self.timeout).await
+    }
+
+    async fn infos(&self, service: Option<&str>) -> Result<Vec<Instance>, Error> {
+        if let Some(s) = service {
+            validate_name("service", s)?;
+        }
+        let mut instances: Vec<Instance> = self
+            .gather(&control(Verb::Info, service, None))
+            .await?
+            .iter()
+            .filter_map(|body| match schema::parse_info(body) {
+                Ok(i) => Some(i),
+                Err(err) => {
+                    tracing::debug!(error = %err, "ignoring a malformed INFO reply");
+                    None
+                }
+            })
+            .collect();
+        instances.sort_by(|a, b| (&a.name, &a.id).cmp(&(&b.name, &b.id)));
+        instances.dedup_by(|a, b| a.id == b.id);
+        Ok(instances)
+    }
+}
+
+async fn gather(client: &Client, subject: &str, timeout: Duration) -> Result<Vec<Bytes>, Error> {
+    if client.connection_state() != State::Connected {
+        return Err(disconnected(&format!("query `{subject}`")));
+    }
+    let inbox = client.new_inbox();
+    let mut replies = client
+        .subscribe(inbox.clone())
+        .await
+        .map_err(|e| subscribe_error(&e, &inbox))?;
+    client
+        .publish_with_reply(subject.to_owned(), inbox, Bytes::new())
+        .await
+        .map_err(|e| publish_error(&e, subject))?;
+    client.flush().await.map_err(|e| flush_error(&e))?;
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut bodies = Vec::new();
+    while let Ok(Some(message)) = tokio::time::timeout_at(deadline, replies.next()).await {
+        if message.status == Some(StatusCode::NO_RESPONDERS) {
+            break;
+        }
+        bodies.push(message.payload);
+    }
+    let _ = replies.unsubscribe().await;
+    Ok(bodies)
+}
+
+/// Who answers `$SRV.PING[.<name>]` right now: id → name.
+async fn ping(
+    client: &Client,
+    service: Option<&str>,
+    timeout: Duration,
+) -> Result<BTreeMap<String, String>, Error> {
+    let bodies = gather(client, &control(Verb::Ping, service, None), timeout).await?;
+    Ok(bodies
+        .iter()
+        .filter_map(|b| serde_json::from_slice::<Ping>(b).ok())
+        .filter(|p| p.kind == PING_TYPE)
+        .map(|p| (p.id, p.name))
+        .collect())
+}
+
+impl Registry for NatsRegistry {
+    fn register(&self, registration: Registration) -> BoxFuture<'_, Result<(), Error>> {
+        Box::pin(async move {
+            validate_name("service", &registration.instance.name)?;
+            let id = registration.instance.id.clone();
+            let responder = SrvResponder::start(self.client.clone(), registration).await?;
+            let previous = self.responders().insert(id, responder);
+            if let Some(previous) = previous {
+                previous.stop().await;
+            }
+            Ok(())
+        })
+    }
+
+    fn deregister(&self, id: &str) -> BoxFuture<'_, Result<(), Error>> {
+        let id = id.to_owned();
+        Box::pin(async move {
+            let responder = self.responders().remove(&id);
+            if let Some(responder) = responder {
+                responder.stop().await;
+            }
+            Ok(())
+        })
+    }
+
+    fn list_services(&self) -> BoxFuture<'_, Result<Vec<ServiceSummary>, Error>> {
+        Box::pin(async move {
+            let mut by_name: BTreeMap<String, Vec<Instance>> = BTreeMap::new();
+            for instance in self.infos(None).await? {
+                by_name
+                    .entry(instance.name.clone())
+                    .or_default()
+                    .push(instance);
+            }
+            by_name
+                .into_iter()
+                .map(|(name, instances)| summary(name, instances))
+                .collect()
+        })
+    }
+
+    fn get_service(&self, service: &str) -> BoxFuture<'_, Result<Vec<Instance>, Error>> {
+        let service = service.to_owned();
+        Box::pin(async move { self.infos(Some(&service)).await })
+    }
+
+    fn stats(&self, service: Option<&str>) -> BoxFuture<'_, Result<Vec<InstanceStats>, Error>> {
+        let service = service.map(str::to_owned);
+        Box::pin(async move {
+            if let Some(s) = &service {
+                validate_name("service", s)?;
+            }
+            let mut all: Vec<InstanceStats> = self
+                .gather(&control(Verb::Stats, service.as_deref(), None))
+                .await?
+                .iter()
+                .filter_map(|body| schema::parse_stats(body).ok())
+                .collect();
+            all.sort_by(|a, b| (&a.name, &a.id).cmp(&(&b.name, &b.id)));
+            Ok(all)
+        })
+    }
+
+    fn watch(
+        &self,
+        options: WatchOptions,
+    ) -> BoxFuture<'_, Result<BoxStream<'static, Change>, Error>> {
+        Box::pin(async move {
+            if let Some(s) = &options.service {
+                validate_name("service", s)?;
+            }
+            let mut watcher = Watcher {
+                client: self.client.clone(),
+                timeout: self.timeout,
+                service: options.service,
+                interval: options.interval.max(Duration::from_millis(10)),
+                known: BTreeMap::new(),
+                pending: VecDeque::new(),
+            };
+            // The initial set is read now, so errors (no connection) surface here.
+            watcher.poll().await?;
+            Ok(stream::unfold(watcher, |mut w| async move {
+                loop {
+                    if let Some(change) = w.pending.pop_front() {
+                        return Some((change, w));
+                    }
+                    tokio::time::sleep(w.interval).await;
+                    if let Err(err) = w.poll().await {
+                        // Keep what is known through an outage instead of reporting everyone
+                        // gone; the reconnect brings the next poll back.
+                        tracing::debug!(error = %err, "registry watch poll failed");
+                    }
+                }
+            })
+            .boxed())
+        })
+    }
+}
+
+fn summary(name: String, instances: Vec<Instance>) -> Result<ServiceSummary, Error> {
+    // ServiceSummary is #[non_exhaustive]: build it through its serde shape.
+    serde_json::from_value(serde_json::json!({ "name": name, "instances": instances }))
+        .map_err(|e| Error::internal(format!("cannot build a service summary: {e}")))
+}
+
+/// The state of one [`Registry::watch`] stream.
+struct Watcher {
+    client: Client,
+    timeout: Duration,
+    service: Option<String>,
+    interval: Duration,
+    /// id → name of the instances seen in the last poll.
+    known: BTreeMap<String, String>,
+    pending: VecDeque<Change>,
+}
+
+impl Watcher {
+    /// Pings, and queues `Added` (with INFO details) and `Removed` for the differences.
+    async fn poll(&mut self) -> Result<(), Error> {
+        let now = ping(&self.client, self.service.as_deref(), self.timeout).await?;
+        for (id, name) in &self.known {
+            if !now.contains_key(id) {
+                self.pending.push_back(Change::Removed {
+                    name: name.clone(),
+                    id: id.clone(),
+                });
+            }
+        }
+        for (id, name) in &now {
+            if self.known.contains_key(id) {
+                continue;
+            }
+            match self.info(name, id).await {
+                Some(instance) => self.pending.push_back(Change::Added(instance)),
+                None => tracing::debug!(service = %name, id = %id, "no INFO from a new instance"),
+            }
+        }
+        // An instance whose INFO did not come is retried on the next poll.
+        self.known = now
+            .into_iter()
+            .filter(|(id, _)| {
+                self.pending
+                    .iter()
+                    .any(|c| matches!(c, Change::Added(i) if &i.id == id))
+                    || self.known.contains_key(id)
+            })
+            .collect();
+        Ok(())
+    }
+
+    async fn info(&self, name: &str, id: &str) -> Option<Instance> {
+        let subject = control(Verb::Info, Some(name), Some(id));
+        let request =
+            async_nats::Request::new().timeout(Some(self.timeout.max(Duration::from_millis(100))));
+        let reply = self.client.send_request(subject, request).await.ok()?;
+        schema::parse_info(&reply.payload).ok()
+    }
+}

@@ -1,0 +1,272 @@
+//! NatsTransport: request/reply over NATS core, endpoints as queue-group subscriptions.
+
+use std::borrow::Cow;
+use std::time::Duration;
+
+use async_nats::connection::State;
+use async_nats::{Client, Message, Request, Subject, Subscriber};
+use futures::future::BoxFuture;
+use futures::stream::{SelectAll, StreamExt};
+use micro_core::codec::ContentType;
+use micro_core::transport::{
+    Call, Drain, Incoming, Intake, ListenSpec, Listener, Reply, Respond, Transport,
+};
+use micro_core::{Context, Error};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::error::{disconnected, flush_error, publish_error, request_error, subscribe_error};
+use crate::headers;
+use crate::subject::{Subjects, validate_queue_group};
+
+/// How many received requests wait between the subscriptions and the serve loop. The serve loop
+/// stops pulling when its concurrency limit is reached; then this buffer and async-nats's own
+/// per-subscription buffer fill, and NATS holds the rest.
+const INTAKE_BUFFER: usize = 64;
+
+/// Request/reply on NATS: a call to `greeter.hello` is a NATS request to subject
+/// `[<prefix>.]greeter.hello`, answered by one instance of the queue group (`q` by default).
+///
+/// See the [crate docs](crate) for the headers on the wire.
+#[derive(Clone, Debug)]
+pub struct NatsTransport {
+    client: Client,
+    subjects: Subjects,
+}
+
+impl NatsTransport {
+    /// A transport on an existing connection.
+    pub fn new(client: Client, subjects: Subjects) -> Self {
+        NatsTransport { client, subjects }
+    }
+
+    /// The subject scheme.
+    pub fn subjects(&self) -> &Subjects {
+        &self.subjects
+    }
+
+    async fn send(&self, call: Call) -> Result<Reply, Error> {
+        let id = call.id();
+        let subject = self
+            .subjects
+            .endpoint(&call.service, &call.endpoint)
+            .map_err(|e| e.with_id(id.clone()))?;
+        if self.client.connection_state() != State::Connected {
+            return Err(disconnected(&format!("call `{id}`")).with_id(id));
+        }
+        let timeout = call.context.time_left();
+        if timeout == Some(Duration::ZERO) {
+            return Err(
+                Error::timeout(format!("deadline exceeded before `{id}` was sent")).with_id(id),
+            );
+        }
+        let headers = headers::outgoing(
+            call.content_type,
+            &call.context.metadata,
+            call.context.deadline,
+        )
+        .map_err(|e| e.with_id(id.clone()))?;
+        let mut request = Request::new().headers(headers).payload(call.body);
+        if timeout.is_some() {
+            request = request.timeout(timeout);
+        }
+        match self.client.send_request(subject, request).await {
+            Ok(message) => headers::read_reply(
+                message.headers.as_ref(),
+                message.payload,
+                &call.service,
+                &call.endpoint,
+            ),
+            Err(err) => Err(request_error(&err, &call.service, &call.endpoint)),
+        }
+    }
+
+    async fn start_listening(&self, spec: ListenSpec) -> Result<Listener, Error> {
+        let mut subscribers = Vec::with_capacity(spec.endpoints.len());
+        let mut names = Vec::with_capacity(spec.endpoints.len());
+        for endpoint in &spec.endpoints {
+            let subject = self.subjects.endpoint(&spec.service, &endpoint.name)?;
+            let subscriber = match &endpoint.queue_group {
+                Some(queue) => {
+                    validate_queue_group(queue)?;
+                    self.client
+                        .queue_subscribe(subject.clone(), queue.clone())
+                        .await
+                }
+                None => self.client.subscribe(subject.clone()).await,
+            }
+            .map_err(|e| subscribe_error(&e, &subject))?;
+            subscribers.push(subscriber);
+            names.push(Cow::<'static, str>::Owned(endpoint.name.clone()));
+        }
+        // The subscriptions reach the server before `listen` returns, so a call made right after
+        // a service starts finds it.
+        self.client.flush().await.map_err(|e| flush_error(&e))?;
+        let client = self.client.clone();
+        let service = spec.service;
+        Ok(intake(subscribers, move |index, message| {
+            to_incoming(&client, &service, &names, index, message)
+        }))
+    }
+}
+
+impl Transport for NatsTransport {
+    fn request(&self, call: Call) -> BoxFuture<'_, Result<Reply, Error>> {
+        Box::pin(self.send(call))
+    }
+
+    fn listen(&self, spec: ListenSpec) -> BoxFuture<'_, Result<Listener, Error>> {
+        Box::pin(self.start_listening(spec))
+    }
+
+    fn subject(&self, service: &str, endpoint: &str) -> String {
+        self.subjects.endpoint_unchecked(service, endpoint)
+    }
+}
+
+/// Turns one request message into an [`Incoming`], or answers it directly when it cannot be
+/// served (unknown content type) and returns `None`.
+fn to_incoming(
+    client: &Client,
+    service: &str,
+    names: &[Cow<'static, str>],
+    index: usize,
+    message: Message,
+) -> Option<Incoming> {
+    let endpoint = names.get(index)?.clone();
+    let Some(reply_to) = message.reply else {
+        tracing::warn!(
+            subject = %message.subject,
+            "dropping a request without a reply subject (was it published instead of requested?)"
+        );
+        return None;
+    };
+    let hdrs = message.headers.as_ref();
+    let content_type = match headers::content_type(hdrs) {
+        Ok(ct) => ct,
+        Err(err) => {
+            // Answer rather than drop, so the caller gets a 415 instead of a timeout.
+            let err = err.with_id(format!("{service}.{endpoint}"));
+            let responder = NatsResponder {
+                client: client.clone(),
+                reply_to,
+                content_type: ContentType::Json,
+            };
+            tokio::spawn(async move {
+                if let Err(err) = Box::new(responder).respond(Err(err)).await {
+                    tracing::warn!(error = %err, "could not send a 415 reply");
+                }
+            });
+            return None;
+        }
+    };
+    let mut context = Context::new();
+    context.metadata = headers::metadata(hdrs);
+    context.deadline = headers::deadline(hdrs);
+    let call = Call::new(service.to_owned(), endpoint, content_type, message.payload)
+        .with_context(context);
+    Some(Incoming::new(
+        index,
+        call,
+        Box::new(NatsResponder {
+            client: client.clone(),
+            reply_to,
+            content_type,
+        }),
+    ))
+}
+
+/// Publishes the answer to a request's reply subject.
+struct NatsResponder {
+    client: Client,
+    reply_to: Subject,
+    content_type: ContentType,
+}
+
+impl Respond for NatsResponder {
+    fn respond(
+        self: Box<Self>,
+        reply: Result<Reply, Error>,
+    ) -> BoxFuture<'static, Result<(), Error>> {
+        Box::pin(async move {
+            let (headers, body) = headers::reply(&reply, self.content_type);
+            self.client
+                .publish_with_headers(self.reply_to.clone(), headers, body)
+                .await
+                .map_err(|e| publish_error(&e, &self.reply_to))
+        })
+    }
+}
+
+/// Merges `subscribers` into one [`Intake`]: a task pulls their messages, converts them with
+/// `convert(index_of_subscriber, message)` (`None` skips one) and hands them over a bounded
+/// channel. Draining sends UNSUB for every subscription (async-nats `Subscriber::drain`), so
+/// messages already on their way are still delivered, then the stream ends.
+pub(crate) fn intake<T, F>(subscribers: Vec<Subscriber>, mut convert: F) -> Intake<T>
+where
+    T: Send + 'static,
+    F: FnMut(usize, Message) -> Option<T> + Send + 'static,
+{
+    let (tx, mut rx) = mpsc::channel::<T>(INTAKE_BUFFER);
+    let (drain_tx, mut drain_rx) = oneshot::channel::<oneshot::Sender<()>>();
+    let mut merged: SelectAll<_> = subscribers
+        .into_iter()
+        .enumerate()
+        .map(|(i, s)| s.map(move |m| (i, m)))
+        .collect();
+    tokio::spawn(async move {
+        let mut drain_pending = true;
+        loop {
+            tokio::select! {
+                request = &mut drain_rx, if drain_pending => {
+                    drain_pending = false;
+                    if let Ok(done) = request {
+                        for subscriber in merged.iter_mut() {
+                            if let Err(err) = subscriber.get_mut().drain().await {
+                                tracing::warn!(error = %err, "could not drain a subscription");
+                            }
+                        }
+                        let _ = done.send(());
+                    }
+                }
+                next = merged.next() => match next {
+                    Some((index, message)) => {
+                        if let Some(item) = convert(index, message) {
+                            if tx.send(item).await.is_err() {
+                                break;
+                            }
+                        }
+                    }
+                    None => break,
+                },
+                () = tx.closed() => break,
+            }
+        }
+        // Dropping the subscribers unsubscribes whatever was not drained.
+    });
+    let stream = futures::stream::poll_fn(move |cx| rx.poll_recv(cx));
+    Intake::new(
+        Box::pin(stream),
+        Box::new(IntakeDrain {
+            request: Some(drain_tx),
+        }),
+    )
+}
+
+/// The drain handle of an [`intake`].
+struct IntakeDrain {
+    request: Option<oneshot::Sender<oneshot::Sender<()>>>,
+}
+
+impl Drain for IntakeDrain {
+    fn drain(mut self: Box<Self>) -> BoxFuture<'static, ()> {
+        let request = self.request.take();
+        Box::pin(async move {
+            let Some(request) = request else { return };
+            let (done_tx, done_rx) = oneshot::channel();
+            if request.send(done_tx).is_ok() {
+                // Err: the pump already ended, nothing left to drain.
+                let _ = done_rx.await;
+            }
+        })
+    }
+}
