@@ -1,0 +1,147 @@
+//! `micro api`.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::CliError;
+use crate::api::{ApiOptions, router};
+use crate::cmd::Globals;
+use crate::connect::parse_duration;
+
+/// Serve the HTTP API gateway.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Routes:
+  POST /{service}/{endpoint}   call with a JSON body, get the JSON reply
+  GET  /services               list services
+  GET  /services/{service}     describe a service
+  GET  /stats[/{service}]      live figures
+  GET  /healthz                liveness (no token needed)
+  GET  /ui/                    the dashboard (no token needed; unless --no-ui)
+
+Headers `X-Micro-<Key>: v` become call metadata `<Key>=v`. Errors are JSON
+({\"id\",\"code\",\"detail\",\"status\"}) with the HTTP status of their code; 408 becomes 504.
+
+Example:
+  micro api --addr 127.0.0.1:8080 &
+  curl -d '{\"name\":\"World\"}' http://127.0.0.1:8080/greeter/hello")]
+pub struct Args {
+    /// Address to listen on.
+    #[arg(long, env = "MICRO_API_ADDR", default_value = "127.0.0.1:8080")]
+    addr: SocketAddr,
+    #[command(flatten)]
+    gateway: GatewayArgs,
+    /// Do not serve the dashboard under /ui.
+    #[arg(long)]
+    no_ui: bool,
+}
+
+/// The gateway settings `micro api` and `micro web` share.
+#[derive(Debug, clap::Args)]
+pub struct GatewayArgs {
+    /// Largest request body in bytes; larger ones get 413.
+    #[arg(long, env = "MICRO_API_BODY_LIMIT", default_value_t = 1024 * 1024, value_name = "BYTES")]
+    body_limit: usize,
+    /// How long one HTTP request may take; slower calls get 504.
+    #[arg(
+        long,
+        env = "MICRO_API_TIMEOUT",
+        default_value = "10s",
+        value_parser = parse_duration,
+        value_name = "DURATION"
+    )]
+    timeout: Duration,
+    /// Browser origin allowed to call the gateway (CORS); repeatable or comma-separated; `*`
+    /// for any. None by default: only the dashboard's own origin.
+    #[arg(
+        long,
+        env = "MICRO_API_CORS_ORIGINS",
+        value_delimiter = ',',
+        value_name = "ORIGIN"
+    )]
+    cors_origin: Vec<String>,
+    /// Require `Authorization: Bearer <TOKEN>` on every route but /healthz and /ui.
+    #[arg(
+        long,
+        env = "MICRO_API_AUTH_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    auth_token: Option<String>,
+}
+
+impl GatewayArgs {
+    pub(crate) fn options(&self) -> Result<ApiOptions, CliError> {
+        let mut options = ApiOptions::default()
+            .body_limit(self.body_limit)
+            .timeout(self.timeout);
+        for origin in &self.cors_origin {
+            let origin = origin.trim();
+            if origin != "*" && axum::http::HeaderValue::from_str(origin).is_err() {
+                return Err(CliError::Usage(format!("invalid CORS origin `{origin}`")));
+            }
+            options = options.cors_origin(origin);
+        }
+        if let Some(token) = self.auth_token.as_deref().filter(|t| !t.is_empty()) {
+            options = options.auth_token(token);
+        }
+        Ok(options)
+    }
+}
+
+pub(crate) async fn run(args: Args, g: &Globals) -> Result<(), CliError> {
+    let options = args.gateway.options()?.ui(!args.no_ui);
+    serve(args.addr, options, g, "gateway").await
+}
+
+/// Connects, binds and serves until Ctrl-C or SIGTERM.
+pub(crate) async fn serve(
+    addr: SocketAddr,
+    options: ApiOptions,
+    g: &Globals,
+    what: &str,
+) -> Result<(), CliError> {
+    let client = g.connect.client().await?;
+    let ui = options.ui;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| CliError::Io {
+            what: format!("listen on {addr}"),
+            source,
+        })?;
+    let local = listener.local_addr().unwrap_or(addr);
+    tracing::info!(addr = %local, "{what} listening");
+    eprintln!("micro {what} listening on http://{local}");
+    if ui {
+        eprintln!("dashboard: http://{local}/ui/");
+    }
+    axum::serve(listener, router(client, options))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|source| CliError::Io {
+            what: format!("serve on {local}"),
+            source,
+        })
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

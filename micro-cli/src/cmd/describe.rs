@@ -1,0 +1,98 @@
+//! `micro describe <service>`.
+
+use micro_core::Error;
+
+use crate::CliError;
+use crate::cmd::Globals;
+use crate::output::{print, print_json, table};
+use crate::view::{ServiceDetail, human_duration, service_detail};
+
+/// Show a service's instances and endpoints.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Example:\n  micro describe greeter")]
+pub struct Args {
+    /// The service name.
+    service: String,
+}
+
+/// Looks `service` up: its instances and, when the registry answers, their stats.
+pub(crate) async fn lookup(
+    client: &micro_core::Client,
+    service: &str,
+) -> Result<ServiceDetail, Error> {
+    let instances = client.registry().get_service(service).await?;
+    if instances.is_empty() {
+        return Err(Error::not_found(format!(
+            "no service named `{service}` is running"
+        )));
+    }
+    // Uptime and counters are a bonus: a registry without stats still describes the service.
+    let stats = client
+        .registry()
+        .stats(Some(service))
+        .await
+        .unwrap_or_default();
+    Ok(service_detail(service, &instances, &stats))
+}
+
+pub(crate) async fn run(args: Args, g: &Globals) -> Result<(), CliError> {
+    let client = g.connect.client().await?;
+    let detail = lookup(&client, &args.service).await?;
+    if g.json {
+        return print_json(&detail);
+    }
+    print(&render(&detail))
+}
+
+fn render(d: &ServiceDetail) -> String {
+    let mut out = format!("{} {}\n", d.name, d.versions.join(","));
+    if !d.description.is_empty() {
+        out.push_str(&format!("{}\n", d.description));
+    }
+    out.push_str("\nINSTANCES\n");
+    let rows: Vec<Vec<String>> = d
+        .instances
+        .iter()
+        .map(|i| {
+            vec![
+                i.id.clone(),
+                i.version.clone(),
+                i.uptime_secs
+                    .map(human_duration)
+                    .unwrap_or_else(|| "-".into()),
+                i.metadata
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ]
+        })
+        .collect();
+    out.push_str(&table(&["ID", "VERSION", "UPTIME", "METADATA"], &rows));
+    out.push_str("\nENDPOINTS\n");
+    for e in &d.endpoints {
+        out.push_str(&format!("{}  (subject {}", e.name, e.subject));
+        if !e.queue_group.is_empty() {
+            out.push_str(&format!(", queue {}", e.queue_group));
+        }
+        out.push_str(")\n");
+        if let Some(doc) = &e.doc {
+            for line in doc.lines() {
+                out.push_str(&format!("    {line}\n"));
+            }
+        }
+        if let Some(req) = &e.request {
+            out.push_str(&format!("    request:  {req}\n"));
+        }
+        if let Some(resp) = &e.response {
+            out.push_str(&format!("    response: {resp}\n"));
+        }
+        if let Some(example) = &e.example {
+            out.push_str(&format!(
+                "    try:      micro call {} {} '{example}'\n",
+                d.name, e.name
+            ));
+        }
+    }
+    out
+}

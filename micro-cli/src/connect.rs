@@ -1,0 +1,223 @@
+//! How the toolkit reaches services: NATS connection flags and `MICRO_*` variables.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use micro_core::Client;
+use micro_core::client::CallOptions;
+use micro_core::service::{Backend, Config};
+
+use crate::CliError;
+
+/// The NATS connection options of micro-nats, as flags with `MICRO_*` environment variables.
+///
+/// Every other `MICRO_*` variable (`MICRO_BACKEND`, `MICRO_CLIENT_TIMEOUT`, `MICRO_CODEC`, ...)
+/// is read as a service reads it (see [`micro_core::service::Config`]).
+#[derive(Clone, Debug, Default, clap::Args)]
+#[non_exhaustive]
+pub struct ConnectArgs {
+    /// NATS server URL; comma-separated for a cluster.
+    #[arg(
+        long,
+        env = "MICRO_NATS_URL",
+        default_value = "nats://127.0.0.1:4222",
+        global = true,
+        value_name = "URL",
+        help_heading = "Connection"
+    )]
+    pub nats_url: String,
+    /// Token authentication.
+    #[arg(
+        long,
+        env = "MICRO_NATS_TOKEN",
+        hide_env_values = true,
+        global = true,
+        value_name = "TOKEN",
+        help_heading = "Connection"
+    )]
+    pub nats_token: Option<String>,
+    /// User for user/password authentication.
+    #[arg(
+        long,
+        env = "MICRO_NATS_USER",
+        global = true,
+        value_name = "USER",
+        help_heading = "Connection"
+    )]
+    pub nats_user: Option<String>,
+    /// Password for user/password authentication.
+    #[arg(
+        long,
+        env = "MICRO_NATS_PASSWORD",
+        hide_env_values = true,
+        global = true,
+        value_name = "PASSWORD",
+        help_heading = "Connection"
+    )]
+    pub nats_password: Option<String>,
+    /// Credentials file (JWT and NKey seed).
+    #[arg(
+        long,
+        env = "MICRO_NATS_CREDS",
+        global = true,
+        value_name = "FILE",
+        help_heading = "Connection"
+    )]
+    pub nats_creds: Option<PathBuf>,
+    /// NKey seed (`SU...`).
+    #[arg(
+        long,
+        env = "MICRO_NATS_NKEY",
+        hide_env_values = true,
+        global = true,
+        value_name = "SEED",
+        help_heading = "Connection"
+    )]
+    pub nats_nkey: Option<String>,
+    /// CA certificate (PEM) to verify the server with; implies TLS.
+    #[arg(
+        long,
+        env = "MICRO_NATS_TLS_CA",
+        global = true,
+        value_name = "FILE",
+        help_heading = "Connection"
+    )]
+    pub nats_tls_ca: Option<PathBuf>,
+    /// Client certificate (PEM) for mutual TLS.
+    #[arg(
+        long,
+        env = "MICRO_NATS_TLS_CERT",
+        global = true,
+        value_name = "FILE",
+        help_heading = "Connection"
+    )]
+    pub nats_tls_cert: Option<PathBuf>,
+    /// Client key (PEM) for mutual TLS.
+    #[arg(
+        long,
+        env = "MICRO_NATS_TLS_KEY",
+        global = true,
+        value_name = "FILE",
+        help_heading = "Connection"
+    )]
+    pub nats_tls_key: Option<PathBuf>,
+    /// Subject prefix the services use (`acme.prod` → `acme.prod.greeter.hello`).
+    #[arg(
+        long,
+        env = "MICRO_NATS_PREFIX",
+        global = true,
+        value_name = "PREFIX",
+        help_heading = "Connection"
+    )]
+    pub nats_prefix: Option<String>,
+}
+
+impl ConnectArgs {
+    /// The configuration these flags describe, on top of the `MICRO_*` environment.
+    pub fn config(&self) -> Config {
+        let mut config = Config::from_env();
+        config.set("nats-url", self.nats_url.clone());
+        let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
+        let pairs = [
+            ("nats-token", self.nats_token.clone()),
+            ("nats-user", self.nats_user.clone()),
+            ("nats-password", self.nats_password.clone()),
+            ("nats-creds", path(&self.nats_creds)),
+            ("nats-nkey", self.nats_nkey.clone()),
+            ("nats-tls-ca", path(&self.nats_tls_ca)),
+            ("nats-tls-cert", path(&self.nats_tls_cert)),
+            ("nats-tls-key", path(&self.nats_tls_key)),
+            ("nats-prefix", self.nats_prefix.clone()),
+        ];
+        for (key, value) in pairs {
+            if let Some(value) = value {
+                config.set(key, value);
+            }
+        }
+        if config.name.is_none() {
+            config.set("name", "micro-cli".to_owned());
+        }
+        config
+    }
+
+    /// Connects to the backend the configuration names (NATS unless `MICRO_BACKEND` says
+    /// otherwise) and returns a client with the configured default timeout and codec.
+    pub async fn client(&self) -> Result<Client, CliError> {
+        let config = self.config();
+        let backend = Backend::from_config(&config).await?;
+        Ok(backend.client().with_options(
+            CallOptions::default()
+                .timeout(config.client_timeout)
+                .content_type(config.codec),
+        ))
+    }
+}
+
+/// Parses `1500ms`, `30s`, `2m`, `1h` or a bare number of seconds (`2.5`).
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let bad = || format!("expected a duration such as `5s` or `500ms`, got `{s}`");
+    let (num, unit) = match s.find(|c: char| !(c.is_ascii_digit() || c == '.')) {
+        Some(i) => s.split_at(i),
+        None => (s, "s"),
+    };
+    let n: f64 = num.parse().map_err(|_| bad())?;
+    let secs = match unit.trim() {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(bad()),
+    };
+    match Duration::try_from_secs_f64(secs) {
+        Ok(d) if !d.is_zero() => Ok(d),
+        _ => Err(bad()),
+    }
+}
+
+/// Parses a `key=value` pair (the `--header` flag).
+pub fn parse_pair(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.to_owned())),
+        _ => Err(format!("expected `key=value`, got `{s}`")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn pairs() {
+        assert_eq!(
+            parse_pair("x-user=alice=b"),
+            Ok(("x-user".to_owned(), "alice=b".to_owned()))
+        );
+        assert!(parse_pair("novalue").is_err());
+        assert!(parse_pair("=v").is_err());
+    }
+
+    #[test]
+    fn flags_become_config_keys() {
+        let args = ConnectArgs {
+            nats_url: "nats://127.0.0.1:4999".into(),
+            nats_token: Some("t".into()),
+            nats_tls_ca: Some(PathBuf::from("/etc/ca.pem")),
+            ..ConnectArgs::default()
+        };
+        let config = args.config();
+        assert_eq!(config.get("nats-url"), Some("nats://127.0.0.1:4999"));
+        assert_eq!(config.get("nats-token"), Some("t"));
+        assert_eq!(config.get("nats-tls-ca"), Some("/etc/ca.pem"));
+        assert_eq!(config.backend_name(), "nats");
+    }
+}

@@ -1,0 +1,42 @@
+//! `micro`: the command line of the micro toolkit. See `micro --help`.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use micro_cli::cmd::Cli;
+use micro_cli::error::one_line;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("MICRO_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,micro_cli=info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let json = cli.json;
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(cli.run()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            let err = err.to_error();
+            if json {
+                let line = serde_json::json!({ "error": err });
+                eprintln!("{line}");
+            } else {
+                eprintln!("error: {}", one_line(&err));
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
