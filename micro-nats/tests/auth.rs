@@ -1,0 +1,95 @@
+//! Connecting: auth, unreachable servers and bad URLs give clear errors, quickly.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use micro_core::prelude::*;
+use micro_core::service::{Backend, Config};
+use micro_nats::{Nats, NatsOptions};
+use test_support::NatsServer;
+
+#[tokio::test]
+async fn wrong_or_missing_token_is_a_clear_error() {
+    let server = NatsServer::start_with_token("s3cret");
+    for options in [
+        NatsOptions::new().url(&server.url()).token("wrong"),
+        NatsOptions::new().url(&server.url()),
+    ] {
+        let err = Nats::connect(options).await.unwrap_err();
+        assert_eq!(err.code(), 401, "{err}");
+        assert!(err.detail().contains(&server.url()), "{err}");
+        assert!(err.detail().contains("refused"), "{err}");
+        assert!(err.detail().contains("MICRO_NATS_TOKEN"), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn the_right_token_connects_from_config() {
+    let server = NatsServer::start_with_token("s3cret");
+    let config = Config::from_pairs([
+        ("nats-url", server.url()),
+        ("nats-token", "s3cret".to_owned()),
+    ]);
+    let backend = Backend::from_config(&config).await.unwrap();
+    let running = Service::builder()
+        .backend(backend.clone())
+        .only_explicit()
+        .handle(WhoServer::new(Tagged("t".into())))
+        .start()
+        .await
+        .unwrap();
+    assert_eq!(WhoClient::new(&backend.client()).who().await.unwrap(), "t");
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn no_server_is_an_error_naming_the_url_and_how_to_start_one() {
+    // A port nobody listens on: bind, read, release.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("nats://127.0.0.1:{port}");
+    let started = Instant::now();
+    let err = Nats::connect(NatsOptions::new().url(&url))
+        .await
+        .unwrap_err();
+    let took = started.elapsed();
+    eprintln!("no server: failed after {took:?}: {err}");
+    assert_eq!(err.code(), 503, "{err}");
+    assert!(err.detail().contains(&url), "{err}");
+    assert!(
+        err.detail().contains("nats-server -a 127.0.0.1 -p 4222"),
+        "{err}"
+    );
+    assert!(
+        err.detail().contains("apt-get install nats-server"),
+        "{err}"
+    );
+    assert!(
+        took < Duration::from_secs(3),
+        "no retrying forever: {took:?}"
+    );
+
+    // Through the environment path too (what `Service::from_env` uses).
+    let config = Config::from_pairs([("nats-url", url.clone())]);
+    let err = Service::with_config(config)
+        .only_explicit()
+        .start()
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), 503, "{err}");
+}
+
+#[tokio::test]
+async fn bad_urls_are_refused_before_connecting() {
+    let err = Nats::connect(NatsOptions::new().url("http://127.0.0.1:4222"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), 400, "{err}");
+    assert!(err.detail().contains("`http://127.0.0.1:4222`"), "{err}");
+    assert!(err.detail().contains("MICRO_NATS_URL"), "{err}");
+}
