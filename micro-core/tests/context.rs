@@ -1,4 +1,5 @@
 //! Deadlines and metadata: set by the caller, seen by the handler, inherited by nested calls.
+#![allow(missing_docs)]
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

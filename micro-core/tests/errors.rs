@@ -1,4 +1,5 @@
 //! Errors cross intact; bad input gets a clear error and the service keeps serving.
+#![allow(missing_docs)]
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -6,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use micro_core::codec::ContentType;
 use micro_core::memory::Memory;
 use micro_core::prelude::*;
-use micro_core::registry::Registry as _;
+
 
 #[service(name = "vault", version = "1.0.0")]
 pub trait Vault {

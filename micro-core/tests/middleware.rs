@@ -1,4 +1,5 @@
 //! tower layers as middleware, on the server and on the client.
+#![allow(missing_docs)]
 
 use std::time::Duration;
 
@@ -75,6 +76,13 @@ async fn server_and_client_layers_wrap_every_call() {
     running.stop().await;
 }
 
+async fn next(changes: &mut futures::stream::BoxStream<'static, Change>) -> Change {
+    tokio::time::timeout(Duration::from_secs(5), changes.next())
+        .await
+        .unwrap()
+        .unwrap()
+}
+
 #[tokio::test]
 async fn registry_watch_sees_instances_come_and_go() {
     let memory = Memory::new();
@@ -91,15 +99,6 @@ async fn registry_watch_sees_instances_come_and_go() {
         .await
         .unwrap();
     let id = running.instances()[0].id.clone();
-    let next = |changes: &mut futures::stream::BoxStream<'static, Change>| {
-        let fut = changes.next();
-        async move {
-            tokio::time::timeout(Duration::from_secs(5), fut)
-                .await
-                .unwrap()
-                .unwrap()
-        }
-    };
     match next(&mut changes).await {
         Change::Added(instance) => assert_eq!(instance.id, id),
         other => panic!("expected Added, got {other:?}"),

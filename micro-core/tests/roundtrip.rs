@@ -1,4 +1,5 @@
 //! Every endpoint shape, in both codecs, through the generated client and server on the
+#![allow(missing_docs)]
 //! in-process backend.
 
 use std::collections::BTreeMap;

@@ -1,4 +1,5 @@
 //! Graceful stop: requests in flight complete; nothing new is taken.
+#![allow(missing_docs)]
 
 use std::time::Duration;
 
@@ -68,7 +69,7 @@ async fn stop_lets_a_request_in_flight_complete() {
 #[tokio::test]
 async fn several_services_run_side_by_side_and_register() {
     #[service(name = "alpha", version = "1.0.0")]
-    pub trait Alpha {
+    trait Alpha {
         async fn name(&self) -> Result<String, Error>;
     }
     struct A;

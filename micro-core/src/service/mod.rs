@@ -71,11 +71,18 @@ impl Backend {
         if name == "memory" {
             return Ok(Memory::shared().backend());
         }
-        match inventory::iter::<BackendFactory>().find(|f| f.name == name) {
+        let installed = installed_backends()
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .copied()
+            .find(|f| f.name == name);
+        let factory = installed.or_else(|| inventory::iter::<BackendFactory>().find(|f| f.name == name));
+        match factory {
             Some(factory) => (factory.connect)(config.clone()).await,
             None => Err(Error::bad_request(format!(
                 "backend `{name}` is not linked into this binary: add the `micro-{name}` crate to \
-                 Cargo.toml and reference it (for example `use micro_{name} as _;`)"
+                 Cargo.toml and call `micro_{name}::install()` at the start of `main`"
             ))),
         }
     }
@@ -93,6 +100,25 @@ pub struct BackendFactory {
 }
 
 inventory::collect!(BackendFactory);
+
+fn installed_backends() -> &'static std::sync::Mutex<Vec<&'static BackendFactory>> {
+    static INSTALLED: std::sync::Mutex<Vec<&'static BackendFactory>> = std::sync::Mutex::new(Vec::new());
+    &INSTALLED
+}
+
+/// Makes `factory` selectable by name in [`Backend::from_config`].
+///
+/// Backend crates also submit their factory through `inventory`, but a linker may drop a crate
+/// the program never calls into; an explicit install (as `micro_nats::install()` does) cannot be
+/// dropped. Installing the same name twice keeps the first.
+pub fn install_backend(factory: &'static BackendFactory) {
+    let mut installed = installed_backends()
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if !installed.iter().any(|f| f.name == factory.name) {
+        installed.push(factory);
+    }
+}
 
 /// Wraps one endpoint handler in a middleware layer.
 type EndpointLayer = Arc<dyn Fn(Endpoint) -> Endpoint + Send + Sync>;

@@ -1,0 +1,537 @@
+//! The benchmark suite against raw NATS: `cargo run --release --example bench`.
+//!
+//! Runs one "hello" workload (request `{"name":"World"}`, reply `{"msg":"Hello World"}`) through
+//! raw async-nats request/reply with serde_json by hand (the baseline), the generated client and
+//! server over NATS in JSON and in MessagePack, and the in-process backend; measures sequential
+//! latency and throughput at several concurrencies, in one process and in two, and prints a
+//! Markdown table with each row's ratio to the baseline measured in the same run. See
+//! BENCHMARKS.md for the figures and how to read them.
+//!
+//! `--smoke` runs a few hundred calls per row so CI keeps the binary working.
+
+use std::alloc::System;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use clap::Parser;
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use micro_core::codec::ContentType;
+use micro_core::memory::Memory;
+use micro_core::prelude::*;
+use micro_nats::{Nats, NatsOptions};
+use serde::{Deserialize, Serialize};
+use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
+use test_support::NatsServer;
+
+/// Counts heap allocations (atomic counters around the system allocator), so the report can
+/// say how many one call costs.
+#[global_allocator]
+static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
+
+/// The reply of the hello workload.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HelloReply {
+    /// `Hello <name>`.
+    pub msg: String,
+}
+
+/// The benchmarked service.
+#[service(name = "bench", version = "1.0.0")]
+pub trait Bench {
+    /// Says hello.
+    async fn hello(&self, name: String) -> Result<HelloReply, Error>;
+}
+
+struct BenchImpl;
+
+impl Bench for BenchImpl {
+    async fn hello(&self, name: String) -> Result<HelloReply, Error> {
+        Ok(HelloReply {
+            msg: format!("Hello {name}"),
+        })
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct RawRequest {
+    name: String,
+}
+
+/// Command line of the bench binary.
+#[derive(Debug, Parser)]
+#[command(about = "micro against raw NATS: latency, throughput, memory")]
+struct Args {
+    /// Use this NATS server instead of starting one on a free loopback port.
+    #[arg(long)]
+    nats_url: Option<String>,
+    /// Sequential calls measured per row (after warm-up).
+    #[arg(long, default_value_t = 20_000)]
+    calls: usize,
+    /// Calls per throughput measurement.
+    #[arg(long, default_value_t = 50_000)]
+    throughput_calls: usize,
+    /// Calls for the memory-growth check (RSS after 100k and after this many).
+    #[arg(long, default_value_t = 1_000_000)]
+    memory_calls: usize,
+    /// A few hundred calls per row: checks that everything runs, measures nothing.
+    #[arg(long)]
+    smoke: bool,
+    /// Internal: serve the workloads on `--nats-url` until stdin closes (the second process).
+    #[arg(long, hide = true)]
+    serve: bool,
+}
+
+/// One benchmarked path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    Raw,
+    Json,
+    MsgPack,
+    InProcess,
+}
+
+impl Mode {
+    fn label(self) -> &'static str {
+        match self {
+            Mode::Raw => "raw async-nats + serde_json (baseline)",
+            Mode::Json => "micro over NATS, JSON",
+            Mode::MsgPack => "micro over NATS, MessagePack",
+            Mode::InProcess => "micro in-process (no NATS)",
+        }
+    }
+}
+
+/// Something that makes one hello call.
+#[derive(Clone)]
+enum Caller {
+    Raw(async_nats::Client),
+    Micro(BenchClient),
+}
+
+impl Caller {
+    async fn call(&self) -> Result<(), String> {
+        match self {
+            Caller::Raw(client) => {
+                let body = serde_json::to_vec(&serde_json::json!({"name": "World"}))
+                    .map_err(|e| e.to_string())?;
+                let msg = client
+                    .request("raw.hello", body.into())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let reply: HelloReply =
+                    serde_json::from_slice(&msg.payload).map_err(|e| e.to_string())?;
+                check(&reply)
+            }
+            Caller::Micro(client) => {
+                let reply = client
+                    .hello("World".to_owned())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                check(&reply)
+            }
+        }
+    }
+}
+
+fn check(reply: &HelloReply) -> Result<(), String> {
+    if reply.msg == "Hello World" {
+        Ok(())
+    } else {
+        Err(format!("wrong reply {reply:?}"))
+    }
+}
+
+/// Serves the raw baseline: a queue subscription answering by hand.
+async fn serve_raw(client: async_nats::Client) -> Result<(), Error> {
+    let mut sub = client
+        .queue_subscribe("raw.hello", "q".to_owned())
+        .await
+        .map_err(|e| Error::unavailable(e.to_string()))?;
+    tokio::spawn(async move {
+        while let Some(msg) = sub.next().await {
+            let client = client.clone();
+            // A task per request, as the framework does, so the comparison is like for like.
+            tokio::spawn(async move {
+                let Some(reply_to) = msg.reply else { return };
+                let Ok(req) = serde_json::from_slice::<RawRequest>(&msg.payload) else {
+                    return;
+                };
+                let reply = HelloReply {
+                    msg: format!("Hello {}", req.name),
+                };
+                if let Ok(body) = serde_json::to_vec(&reply) {
+                    let _ = client.publish(reply_to, Bytes::from(body)).await;
+                }
+            });
+        }
+    });
+    Ok(())
+}
+
+/// Serves both the raw baseline and the micro service on one NATS server.
+async fn serve_all(url: &str) -> Result<(Nats, micro_core::service::Running), Error> {
+    let nats = Nats::connect(NatsOptions::new().url(url)).await?;
+    serve_raw(nats.client().clone()).await?;
+    let running = Service::builder()
+        .backend(nats.backend())
+        .only_explicit()
+        .handle(BenchServer::new(BenchImpl))
+        .start()
+        .await?;
+    Ok((nats, running))
+}
+
+struct Row {
+    mode: Mode,
+    processes: u8,
+    p50: Duration,
+    p99: Duration,
+    p999: Duration,
+    throughput: Vec<f64>,
+}
+
+const CONCURRENCY: [usize; 3] = [1, 16, 128];
+
+async fn sequential(caller: &Caller, calls: usize) -> Result<Vec<Duration>, String> {
+    for _ in 0..(calls / 10).max(100) {
+        caller.call().await?;
+    }
+    let mut samples = Vec::with_capacity(calls);
+    for _ in 0..calls {
+        let started = Instant::now();
+        caller.call().await?;
+        samples.push(started.elapsed());
+    }
+    samples.sort_unstable();
+    Ok(samples)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+/// Calls per second with `in_flight` calls outstanding at all times.
+async fn throughput(caller: &Caller, in_flight: usize, calls: usize) -> Result<f64, String> {
+    let started = Instant::now();
+    let mut pending = FuturesUnordered::new();
+    let mut sent = 0;
+    while sent < calls.min(in_flight) {
+        pending.push(caller.call());
+        sent += 1;
+    }
+    while let Some(result) = pending.next().await {
+        result?;
+        if sent < calls {
+            pending.push(caller.call());
+            sent += 1;
+        }
+    }
+    Ok(calls as f64 / started.elapsed().as_secs_f64())
+}
+
+async fn measure(caller: &Caller, mode: Mode, processes: u8, args: &Args) -> Result<Row, String> {
+    let samples = sequential(caller, args.calls).await?;
+    let mut rates = Vec::new();
+    for in_flight in CONCURRENCY {
+        rates.push(throughput(caller, in_flight, args.throughput_calls).await?);
+    }
+    Ok(Row {
+        mode,
+        processes,
+        p50: percentile(&samples, 50.0),
+        p99: percentile(&samples, 99.0),
+        p999: percentile(&samples, 99.9),
+        throughput: rates,
+    })
+}
+
+fn micros(d: Duration) -> String {
+    format!("{:.1}", d.as_secs_f64() * 1e6)
+}
+
+fn print_table(rows: &[Row]) {
+    println!(
+        "| path | processes | p50 µs | p99 µs | p99.9 µs | p50 vs raw | calls/s ×1 | ×16 | ×128 | ×1 vs raw | ×16 vs raw | ×128 vs raw |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    for row in rows {
+        let base = rows
+            .iter()
+            .find(|r| r.mode == Mode::Raw && r.processes == row.processes)
+            .unwrap_or(row);
+        let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
+        println!(
+            "| {} | {} | {} | {} | {} | {:.2}× | {:.0} | {:.0} | {:.0} | {:.2}× | {:.2}× | {:.2}× |",
+            row.mode.label(),
+            if row.mode == Mode::InProcess {
+                "1 (no NATS)".to_owned()
+            } else {
+                row.processes.to_string()
+            },
+            micros(row.p50),
+            micros(row.p99),
+            micros(row.p999),
+            ratio(row.p50.as_secs_f64(), base.p50.as_secs_f64()),
+            row.throughput[0],
+            row.throughput[1],
+            row.throughput[2],
+            ratio(row.throughput[0], base.throughput[0]),
+            ratio(row.throughput[1], base.throughput[1]),
+            ratio(row.throughput[2], base.throughput[2]),
+        );
+    }
+}
+
+/// Resident and peak resident set size of `pid`, in KiB, from `/proc`.
+fn rss_kib(pid: u32) -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+    };
+    Some((field("VmRSS:")?, field("VmHWM:")?))
+}
+
+/// The second process: serves on `url` until its stdin closes.
+fn spawn_server_process(url: &str) -> Result<Child, String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    Command::new(exe)
+        .args(["--serve", "--nats-url", url])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot start the server process: {e}"))
+}
+
+async fn run(args: Args) -> Result<(), String> {
+    let mut args = args;
+    if args.smoke {
+        args.calls = 300;
+        args.throughput_calls = 300;
+        args.memory_calls = 2_000;
+    }
+    let _own_server;
+    let url = match &args.nats_url {
+        Some(url) => url.clone(),
+        None => {
+            let server = NatsServer::start();
+            let url = server.url();
+            _own_server = server;
+            url
+        }
+    };
+    let version = Command::new("nats-server")
+        .arg("--version")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_else(|_| "unknown".to_owned());
+    println!(
+        "machine: {} cores; {version}; calls per latency row: {}; per throughput cell: {}\n",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        args.calls,
+        args.throughput_calls
+    );
+
+    let mut rows = Vec::new();
+    let client_nats = Nats::connect(NatsOptions::new().url(&url))
+        .await
+        .map_err(|e| e.to_string())?;
+    let raw = Caller::Raw(client_nats.client().clone());
+    let json = Caller::Micro(BenchClient::new(&client_nats.micro_client()));
+    let msgpack = Caller::Micro(BenchClient::new(
+        &client_nats
+            .micro_client()
+            .with_content_type(ContentType::MsgPack),
+    ));
+
+    // One process: service and client share this process (separate connections).
+    {
+        let (_server_nats, running) = serve_all(&url).await.map_err(|e| e.to_string())?;
+        for (mode, caller) in [
+            (Mode::Raw, &raw),
+            (Mode::Json, &json),
+            (Mode::MsgPack, &msgpack),
+        ] {
+            rows.push(measure(caller, mode, 1, &args).await?);
+        }
+        running.stop().await;
+    }
+    // Two processes: the service runs in a child process.
+    {
+        let mut child = spawn_server_process(&url)?;
+        wait_until_served(&json).await?;
+        for (mode, caller) in [
+            (Mode::Raw, &raw),
+            (Mode::Json, &json),
+            (Mode::MsgPack, &msgpack),
+        ] {
+            rows.push(measure(caller, mode, 2, &args).await?);
+        }
+        drop(child.stdin.take());
+        let _ = child.wait();
+    }
+    // In-process: the framework's own overhead.
+    let memory = Memory::new();
+    let running = Service::builder()
+        .backend(memory.backend())
+        .only_explicit()
+        .handle(BenchServer::new(BenchImpl))
+        .start()
+        .await
+        .map_err(|e| e.to_string())?;
+    let in_process = Caller::Micro(BenchClient::new(&memory.client()));
+    rows.push(measure(&in_process, Mode::InProcess, 1, &args).await?);
+    println!("## Latency and throughput\n");
+    print_table(&rows);
+
+    // Allocations per in-process call (client and server both run here).
+    let n = args.calls;
+    let region = Region::new(GLOBAL);
+    for _ in 0..n {
+        in_process.call().await?;
+    }
+    let per_call = region.change().allocations as f64 / n as f64;
+    println!(
+        "\n## Allocations\n\nheap allocations per in-process hello call (client + server): {per_call:.1}"
+    );
+    running.stop().await;
+
+    memory_report(&url, &json, &args).await
+}
+
+async fn wait_until_served(caller: &Caller) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        match caller.call().await {
+            Ok(()) => return Ok(()),
+            Err(_) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await
+            }
+            Err(e) => return Err(format!("the server process never answered: {e}")),
+        }
+    }
+}
+
+/// RSS of a service process: idle, after 100k calls and after `memory_calls`.
+async fn memory_report(url: &str, caller: &Caller, args: &Args) -> Result<(), String> {
+    let mut child = spawn_server_process(url)?;
+    wait_until_served(caller).await?;
+    let pid = child.id();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let idle = rss_kib(pid).ok_or("cannot read the server's /proc status")?;
+    let first = (args.memory_calls / 10).max(1);
+    let mut done = 1;
+    let chunk = |n: usize| {
+        let caller = caller.clone();
+        async move {
+            let mut rest = n;
+            while rest > 0 {
+                let batch = rest.min(100_000);
+                throughput(&caller, 128, batch).await?;
+                rest -= batch;
+            }
+            Ok::<(), String>(())
+        }
+    };
+    chunk(first - done).await?;
+    done = first;
+    let after_first = rss_kib(pid).ok_or("cannot read the server's /proc status")?;
+    chunk(args.memory_calls - done).await?;
+    let after_all = rss_kib(pid).ok_or("cannot read the server's /proc status")?;
+    let in_flight = many_in_flight(caller, if args.smoke { 500 } else { 10_000 }).await;
+    drop(child.stdin.take());
+    let _ = child.wait();
+    let growth = (after_all.0 as f64 - after_first.0 as f64) / after_first.0 as f64 * 100.0;
+    println!("\n## Memory of the service process (KiB)\n");
+    println!("| moment | RSS | peak RSS |\n|---|---|---|");
+    println!("| idle | {} | {} |", idle.0, idle.1);
+    println!(
+        "| after {first} calls | {} | {} |",
+        after_first.0, after_first.1
+    );
+    println!(
+        "| after {} calls | {} | {} |",
+        args.memory_calls, after_all.0, after_all.1
+    );
+    println!(
+        "\nRSS growth between {first} and {} calls: {growth:+.1}%",
+        args.memory_calls
+    );
+    in_flight
+}
+
+/// `n` calls started at once all complete without error.
+async fn many_in_flight(caller: &Caller, n: usize) -> Result<(), String> {
+    // A generous timeout: this checks that nothing is lost or refused, not speed.
+    let caller = match caller {
+        Caller::Micro(c) => Caller::Micro(BenchClient::new(
+            &c.client().with_timeout(Duration::from_secs(60)),
+        )),
+        other => other.clone(),
+    };
+    let caller = &caller;
+    let started = Instant::now();
+    let results: Vec<Result<(), String>> =
+        futures::future::join_all((0..n).map(|_| caller.call())).await;
+    let failed = results.iter().filter(|r| r.is_err()).count();
+    println!(
+        "\n## {n} calls in flight at once\n\n{} succeeded, {failed} failed, in {:.2} s",
+        n - failed,
+        started.elapsed().as_secs_f64()
+    );
+    if failed > 0 {
+        if let Some(Err(e)) = results.into_iter().find(Result::is_err) {
+            return Err(format!(
+                "{failed} of {n} concurrent calls failed; first: {e}"
+            ));
+        }
+    }
+    Ok(())
+}
+
+async fn serve_forever(url: &str) -> Result<(), String> {
+    let (_nats, running) = serve_all(url).await.map_err(|e| e.to_string())?;
+    // Serve until the parent closes our stdin.
+    let _ = tokio::task::spawn_blocking(|| {
+        let mut sink = String::new();
+        while std::io::stdin().read_line(&mut sink).is_ok_and(|n| n > 0) {}
+    })
+    .await;
+    running.stop().await;
+    Ok(())
+}
+
+fn main() {
+    let args = Args::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    let result = runtime.block_on(async {
+        if args.serve {
+            let url = args.nats_url.clone().ok_or("--serve needs --nats-url")?;
+            serve_forever(&url).await
+        } else {
+            run(args).await
+        }
+    });
+    if let Err(e) = result {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
