@@ -59,7 +59,7 @@ use quote::quote;
 /// | item | what it is |
 /// | --- | --- |
 /// | `trait Greeter` | the trait, each `async fn` rewritten as `fn .. -> impl Future<Output = ..> + Send`, with `Send + Sync + 'static` supertraits, docs kept |
-/// | `GreeterServer<T>` | serves a `T: Greeter`: `new(T)`, `from_arc(Arc<T>)`, `get_ref()`, `Clone`, `Debug`, and `micro_core::server::Handler` |
+/// | `GreeterServer<T>` | serves a `T: Greeter`: `new(T)`, `from_arc(Arc<T>)`, `get_ref()`, `Clone`, `Debug`, and `micro_core::server::handler::Handler` |
 /// | `GreeterClient` | a typed client: `new(&Client)`, `client()`, `DESCRIPTOR`, and one `async fn` per method with the trait's signature and docs |
 /// | `GreeterClient::DESCRIPTOR` | the `&'static ServiceDescriptor`: name, version, docs, and per endpoint its name, method, docs, argument names and types, and reply type |
 /// | hidden | one request struct per method (`GreeterHelloArgs`), compile-time checks that every argument and reply type can cross the wire, and the trait method used by `#[service]` on an impl |

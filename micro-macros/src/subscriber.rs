@@ -93,7 +93,7 @@ fn parse(cx: &Ctxt, args: &args::Args, item: &syn::ItemFn) -> Option<SubscriberD
 
     if sig.asyncness.is_none() {
         cx.error_spanned_by(
-            &sig.fn_token,
+            sig.fn_token,
             format!("`#[subscriber]` fns must be `async`: write `async fn {ident}`"),
         );
     }
@@ -114,7 +114,12 @@ fn parse(cx: &Ctxt, args: &args::Args, item: &syn::ItemFn) -> Option<SubscriberD
     }
 
     let mut event = None;
-    for (i, input) in sig.inputs.iter().enumerate() {
+    let mut typed = 0;
+    for input in &sig.inputs {
+        let i = typed;
+        if let FnArg::Typed(_) = input {
+            typed += 1;
+        }
         match input {
             FnArg::Receiver(r) => cx.error_spanned_by(
                 r,

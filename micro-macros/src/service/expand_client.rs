@@ -58,6 +58,8 @@ pub(crate) fn client_methods(def: &ServiceDef) -> TokenStream {
         let ident = &method.ident;
         let endpoint = &method.endpoint;
         let args_ident = expand_wire::args_ident(def, method);
+        let args_ty = expand_wire::args_type(def, method);
+        let bounds = expand_wire::wire_bounds(def, method);
         let params = method.args.iter().map(|arg| {
             let (ident, ty) = (&arg.ident, &arg.ty);
             quote!(#ident: #ty)
@@ -74,9 +76,12 @@ pub(crate) fn client_methods(def: &ServiceDef) -> TokenStream {
             #doc_default
             #(#cfgs)*
             #[allow(clippy::too_many_arguments)]
-            #vis async fn #ident(&self, #(#params),*) -> #output {
+            #vis async fn #ident(&self, #(#params),*) -> #output
+            where
+                #(#bounds,)*
+            {
                 self.client
-                    .invoke::<#args_ident, #ok>(#name, #endpoint, &#args_ident { #(#arg_names),* })
+                    .invoke::<#args_ty, #ok>(#name, #endpoint, &#args_ident { #(#arg_names),* })
                     .await
             }
         }

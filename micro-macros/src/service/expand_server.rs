@@ -57,8 +57,8 @@ pub(crate) fn server_struct(def: &ServiceDef) -> TokenStream {
 
         #[automatically_derived]
         impl<T> ::core::fmt::Debug for #server<T> {
-            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-                f.debug_struct(#server_str)
+            fn fmt(&self, __f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                __f.debug_struct(#server_str)
                     .field("service", &#name)
                     .finish_non_exhaustive()
             }
@@ -76,39 +76,47 @@ pub(crate) fn handler_impl(def: &ServiceDef) -> TokenStream {
 
     let pushes = def.methods.iter().map(|method| {
         let cfgs = &method.cfgs;
-        let args_ident = expand_wire::args_ident(def, method);
+        let args_ty = expand_wire::args_type(def, method);
         let ident = &method.ident;
         let arg_names = method.args.iter().map(|arg| &arg.ident);
         quote! {
             #(#cfgs)*
-            endpoints.push(#private::endpoint_fn(
+            __endpoints.push(#private::endpoint_fn(
                 <#private::Arc<T> as ::core::clone::Clone>::clone(&self.inner),
-                |inner: #private::Arc<T>, call: #private::Call| async move {
-                    match #private::decode_args::<#args_ident>(&call) {
-                        #private::Result::Ok(args) => #private::encode_reply(
-                            &call,
-                            <T as #trait_ident>::#ident(&*inner, #(args.#arg_names),*).await,
+                |__inner: #private::Arc<T>, __call: #private::Call| async move {
+                    match #private::decode_args::<#args_ty>(&__call) {
+                        #private::Result::Ok(__args) => #private::encode_reply(
+                            &__call,
+                            <T as #trait_ident>::#ident(&*__inner, #(__args.#arg_names),*).await,
                         ),
-                        #private::Result::Err(err) => #private::Result::Err(err),
+                        #private::Result::Err(__err) => #private::Result::Err(__err),
                     }
                 },
             ));
         }
     });
     let count = def.methods.len();
+    let bounds = def
+        .methods
+        .iter()
+        .filter(|m| m.cfgs.is_empty())
+        .flat_map(|m| expand_wire::wire_bounds(def, m));
 
     quote! {
         #[automatically_derived]
-        impl<T: #trait_ident> #private::Handler for #server<T> {
+        impl<T: #trait_ident> #private::Handler for #server<T>
+        where
+            #(#bounds,)*
+        {
             fn descriptor(&self) -> &'static #private::ServiceDescriptor {
                 #client::DESCRIPTOR
             }
 
             fn endpoints(&self) -> #private::Vec<#private::Endpoint> {
                 #[allow(unused_mut)]
-                let mut endpoints = #private::Vec::with_capacity(#count);
+                let mut __endpoints = #private::Vec::with_capacity(#count);
                 #(#pushes)*
-                endpoints
+                __endpoints
             }
         }
     }

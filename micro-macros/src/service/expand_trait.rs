@@ -6,7 +6,7 @@
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
-use syn::{ReturnType, TraitItem};
+use syn::{FnArg, Pat, ReturnType, TraitItem};
 
 use super::model::ServiceDef;
 use super::parse::HELPER;
@@ -37,6 +37,21 @@ pub(crate) fn expand(def: &ServiceDef) -> TokenStream {
             continue;
         };
         f.attrs.retain(|a| !a.path().is_ident(HELPER));
+        if f.default.is_none() {
+            // Patterns are not allowed without a body (E0642); parse.rs has reported them, so
+            // do not let rustc report them again.
+            for input in &mut f.sig.inputs {
+                if let FnArg::Typed(pat_ty) = input {
+                    if !matches!(&*pat_ty.pat, Pat::Ident(p) if p.by_ref.is_none() && p.mutability.is_none() && p.subpat.is_none())
+                    {
+                        *pat_ty.pat = Pat::Wild(syn::PatWild {
+                            attrs: Vec::new(),
+                            underscore_token: Default::default(),
+                        });
+                    }
+                }
+            }
+        }
         if f.sig.asyncness.take().is_none() {
             continue;
         }

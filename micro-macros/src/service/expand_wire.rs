@@ -21,6 +21,10 @@ pub(crate) fn args_ident(def: &ServiceDef, method: &Method) -> Ident {
 
 /// The request structs, one per method. They live in the same hidden `const _` block as the
 /// server and client impls that use them.
+///
+/// Each field has its own type parameter (`GreeterHelloArgs<String>`), so that the derived serde
+/// impls hold no bounds on the user's types: a type without serde support is then reported once,
+/// by the `WireType` bounds (see [`wire_bounds`]), not again inside the derives.
 pub(crate) fn args_structs(def: &ServiceDef) -> TokenStream {
     let private = def.runtime.private();
     let serde_crate = def.runtime.serde_crate();
@@ -31,22 +35,54 @@ pub(crate) fn args_structs(def: &ServiceDef) -> TokenStream {
             "an object with the arguments of `{}.{}`",
             def.name, method.endpoint
         );
-        let fields = method.args.iter().map(|arg| {
+        let params: Vec<Ident> = (0..method.args.len())
+            .map(|i| format_ident!("__MicroArg{}", i))
+            .collect();
+        let generics = (!params.is_empty()).then(|| quote!(<#(#params),*>));
+        let fields = method.args.iter().zip(&params).map(|(arg, param)| {
             let name = &arg.ident;
-            let ty = &arg.ty;
             let default = arg.optional.then(|| quote!(#[serde(default)]));
-            quote!(#default #name: #ty)
+            quote!(#default #name: #param)
         });
         quote! {
             #(#cfgs)*
             #[derive(#private::serde::Serialize, #private::serde::Deserialize)]
             #[serde(crate = #serde_crate, expecting = #expecting)]
-            struct #ident {
+            struct #ident #generics {
                 #(#fields,)*
             }
         }
     });
     quote!(#(#structs)*)
+}
+
+/// The request struct's type with the method's argument types: `GreeterHelloArgs<String>`.
+pub(crate) fn args_type(def: &ServiceDef, method: &Method) -> TokenStream {
+    let ident = args_ident(def, method);
+    if method.args.is_empty() {
+        quote!(#ident)
+    } else {
+        let tys = method.args.iter().map(|arg| &arg.ty);
+        quote!(#ident<#(#tys),*>)
+    }
+}
+
+/// `Ty: WireType` for every argument and the `Ok` type of `method`, each spanned at the user's
+/// type. Placed in the `where` clauses of the generated impls and fns, a type without serde
+/// support is reported there, at the user's type, with `WireType`'s message; inside, the bound
+/// is assumed, so nothing else errors.
+pub(crate) fn wire_bounds(def: &ServiceDef, method: &Method) -> Vec<TokenStream> {
+    method
+        .args
+        .iter()
+        .map(|arg| &arg.ty)
+        .chain(std::iter::once(&method.output.ok))
+        .map(|ty| {
+            let span = ty.span();
+            let private = def.runtime.private_at(span);
+            quote_spanned!(span=> #ty: #private::WireType)
+        })
+        .collect()
 }
 
 /// The `&'static ServiceDescriptor` expression.
@@ -89,12 +125,12 @@ pub(crate) fn descriptor(def: &ServiceDef) -> TokenStream {
     }
 }
 
-/// `const _: () = assert_wire_type::<Ty>();` for every argument and `Ok` type, spanned at the
-/// type so that a type without serde support is reported where the user wrote it.
+/// `const _: () = assert_wire_type::<Ty>();` for the methods under `#[cfg]`, whose types cannot
+/// go in the shared `where` clause of the server impl (a `where` clause cannot be `#[cfg]`-ed).
 pub(crate) fn assertions(def: &ServiceDef) -> TokenStream {
     let private = def.runtime.private();
     let mut out = TokenStream::new();
-    for method in &def.methods {
+    for method in def.methods.iter().filter(|m| !m.cfgs.is_empty()) {
         let cfgs = &method.cfgs;
         let types = method
             .args

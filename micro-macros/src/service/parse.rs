@@ -112,7 +112,7 @@ fn parse_method(cx: &Ctxt, f: &syn::TraitItemFn) -> Method {
     }
     if sig.asyncness.is_none() {
         cx.error_spanned_by(
-            &sig.fn_token,
+            sig.fn_token,
             format!("`#[service]` methods must be `async`: write `async fn {ident}`"),
         );
     }
@@ -359,7 +359,8 @@ fn parse_output(cx: &Ctxt, sig: &syn::Signature) -> Output {
             cx.error_spanned_by(
                 &ty,
                 format!(
-                    "expected `Result<T, Error>`: {RESULT_HELP}, as in `-> Result<{}, Error>`",
+                    "expected `Result<T, Error>`: {RESULT_HELP} written out (the macro cannot see \
+                     through type aliases), as in `-> Result<{}, Error>`",
                     suggested_ok(&ty)
                 ),
             );
@@ -368,13 +369,24 @@ fn parse_output(cx: &Ctxt, sig: &syn::Signature) -> Output {
     }
 }
 
+/// What to suggest as the `T` of `Result<T, Error>` for a return type that is not of that form:
+/// `String` for `String`, `T` for `Result<T, MyError>`, `String` for an alias `MyResult<String>`.
 fn suggested_ok(ty: &Type) -> String {
-    match ty {
-        Type::Path(p) if p.path.segments.last().is_some_and(|s| s.ident == "Result") => {
-            "T".to_owned()
+    if let Type::Path(p) = ty {
+        if let Some(last) = p.path.segments.last() {
+            if last.ident.to_string().ends_with("Result") {
+                if let PathArguments::AngleBracketed(args) = &last.arguments {
+                    if let (Some(GenericArgument::Type(ok)), true) =
+                        (args.args.first(), last.ident != "Result")
+                    {
+                        return naming::tokens_to_string(ok.to_token_stream());
+                    }
+                }
+                return "T".to_owned();
+            }
         }
-        other => naming::tokens_to_string(other.to_token_stream()),
     }
+    naming::tokens_to_string(ty.to_token_stream())
 }
 
 /// The `T` of `Result<T, Error>` (also `std::result::Result<T, micro_core::Error>`).
