@@ -1,0 +1,10 @@
+use micro_core::prelude::*;
+
+#[service]
+pub trait Greeter {
+    async fn hello(&self, name: String) -> Result<String, Error> {
+        Ok(name)
+    }
+}
+
+fn main() {}

@@ -1,0 +1,8 @@
+use micro_core::prelude::*;
+
+#[service]
+pub trait Greeter {
+    async fn hello(&self, name: String);
+}
+
+fn main() {}

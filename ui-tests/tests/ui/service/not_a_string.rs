@@ -1,0 +1,8 @@
+use micro_core::prelude::*;
+
+#[service(version = 1)]
+pub trait Greeter {
+    async fn hello(&self, name: String) -> Result<String, Error>;
+}
+
+fn main() {}

@@ -1,0 +1,8 @@
+use micro_core::prelude::*;
+
+#[service]
+pub struct Greeter {
+    name: String,
+}
+
+fn main() {}

@@ -1,0 +1,14 @@
+use micro_core::prelude::*;
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+pub struct UserCreated {
+    pub id: u64,
+}
+
+#[subscriber(topic = "user.created")]
+async fn on_user_created(event: UserCreated) -> Result<u64, Error> {
+    Ok(event.id)
+}
+
+fn main() {}

@@ -1,0 +1,13 @@
+use micro_core::prelude::*;
+
+pub struct UserCreated {
+    pub id: u64,
+}
+
+#[subscriber(topic = "user.created")]
+async fn on_user_created(event: UserCreated) -> Result<(), Error> {
+    let _ = event.id;
+    Ok(())
+}
+
+fn main() {}
