@@ -6,10 +6,10 @@ use futures::future::BoxFuture;
 use micro_core::Error;
 use micro_core::broker::{Broker, Event, Subscription, validate_topic};
 
-use crate::error::{disconnected, flush_error, publish_error, subscribe_error};
+use crate::error::{disconnected, publish_error, subscribe_error};
 use crate::headers;
 use crate::subject::validate_queue_group;
-use crate::transport::intake;
+use crate::transport::{barrier, intake};
 
 /// Events on NATS subjects: every subscriber gets each event, except that subscribers sharing a
 /// queue group get it once per group. Topics are NATS subjects as they are (no prefix), with
@@ -48,8 +48,8 @@ impl NatsBroker {
             None => self.client.subscribe(topic.clone()).await,
         }
         .map_err(|e| subscribe_error(&e, &topic))?;
-        self.client.flush().await.map_err(|e| flush_error(&e))?;
-        Ok(intake(vec![subscriber], move |_, message| {
+        barrier(&self.client).await?;
+        Ok(intake(&self.client, vec![subscriber], move |_, message| {
             let hdrs = message.headers.as_ref();
             let content_type = match headers::content_type(hdrs) {
                 Ok(ct) => ct,

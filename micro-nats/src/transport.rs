@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use async_nats::connection::State;
 use async_nats::{Client, Message, Request, Subject, Subscriber};
+use bytes::Bytes;
 use futures::future::BoxFuture;
 use futures::stream::{SelectAll, StreamExt};
 use micro_core::codec::ContentType;
@@ -14,7 +15,7 @@ use micro_core::transport::{
 use micro_core::{Context, Error};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::error::{disconnected, flush_error, publish_error, request_error, subscribe_error};
+use crate::error::{disconnected, publish_error, request_error, subscribe_error};
 use crate::headers;
 use crate::subject::{Subjects, validate_queue_group};
 
@@ -100,10 +101,10 @@ impl NatsTransport {
         }
         // The subscriptions reach the server before `listen` returns, so a call made right after
         // a service starts finds it.
-        self.client.flush().await.map_err(|e| flush_error(&e))?;
+        barrier(&self.client).await?;
         let client = self.client.clone();
         let service = spec.service;
-        Ok(intake(subscribers, move |index, message| {
+        Ok(intake(&self.client, subscribers, move |index, message| {
             to_incoming(&client, &service, &names, index, message)
         }))
     }
@@ -199,9 +200,18 @@ impl Respond for NatsResponder {
 
 /// Merges `subscribers` into one [`Intake`]: a task pulls their messages, converts them with
 /// `convert(index_of_subscriber, message)` (`None` skips one) and hands them over a bounded
-/// channel. Draining sends UNSUB for every subscription (async-nats `Subscriber::drain`), so
-/// messages already on their way are still delivered, then the stream ends.
-pub(crate) fn intake<T, F>(subscribers: Vec<Subscriber>, mut convert: F) -> Intake<T>
+/// channel. Draining first passes a [`barrier`] (every message the server routed to us before it
+/// is read and buffered), then sends UNSUB for every subscription
+/// (async-nats `Subscriber::drain`); what was buffered is still yielded, then the stream ends.
+///
+/// async-nats drops a draining subscription on its next poll rather than on the PONG of the
+/// drain, so a message the server routes in the instant between the barrier and the UNSUB can
+/// still be lost; the barrier keeps that window to about one round trip.
+pub(crate) fn intake<T, F>(
+    client: &Client,
+    subscribers: Vec<Subscriber>,
+    mut convert: F,
+) -> Intake<T>
 where
     T: Send + 'static,
     F: FnMut(usize, Message) -> Option<T> + Send + 'static,
@@ -213,6 +223,7 @@ where
         .enumerate()
         .map(|(i, s)| s.map(move |m| (i, m)))
         .collect();
+    let client = client.clone();
     tokio::spawn(async move {
         let mut drain_pending = true;
         loop {
@@ -220,6 +231,9 @@ where
                 request = &mut drain_rx, if drain_pending => {
                     drain_pending = false;
                     if let Ok(done) = request {
+                        if let Err(err) = barrier(&client).await {
+                            tracing::debug!(error = %err, "no barrier before draining");
+                        }
                         for subscriber in merged.iter_mut() {
                             if let Err(err) = subscriber.get_mut().drain().await {
                                 tracing::warn!(error = %err, "could not drain a subscription");
@@ -268,5 +282,34 @@ impl Drain for IntakeDrain {
                 let _ = done_rx.await;
             }
         })
+    }
+}
+
+/// How long [`barrier`] waits for its echo.
+const BARRIER_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Returns once the server has processed everything this connection sent before (subscriptions
+/// included) and everything it routed to us before that point has been read.
+///
+/// async-nats's `flush` only empties the socket buffer, so it is no such barrier. This one
+/// publishes to a fresh inbox it subscribed and waits for the echo: the server handles one
+/// connection's operations in order and writes to it in order.
+pub(crate) async fn barrier(client: &Client) -> Result<(), Error> {
+    let subject = client.new_inbox();
+    let mut echo = client
+        .subscribe(subject.clone())
+        .await
+        .map_err(|e| subscribe_error(&e, &subject))?;
+    client
+        .publish(subject.clone(), Bytes::new())
+        .await
+        .map_err(|e| publish_error(&e, &subject))?;
+    let outcome = tokio::time::timeout(BARRIER_TIMEOUT, echo.next()).await;
+    let _ = echo.unsubscribe().await;
+    match outcome {
+        Ok(Some(_)) => Ok(()),
+        _ => Err(Error::unavailable(format!(
+            "the NATS server did not confirm the subscriptions within {BARRIER_TIMEOUT:?}"
+        ))),
     }
 }

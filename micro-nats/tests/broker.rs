@@ -100,7 +100,7 @@ async fn events_carry_content_type_and_metadata() {
     // What a plain NATS client sees.
     let raw = raw(&server).await;
     let mut raw_sub = raw.subscribe("audit.>").await.unwrap();
-    raw.flush().await.unwrap();
+    sync(&raw).await;
     client
         .publish("audit.logout", &UserCreated { id: 8 })
         .await

@@ -13,8 +13,9 @@ use micro_core::Error;
 use micro_core::registry::Registration;
 use tokio::sync::oneshot;
 
-use crate::error::{flush_error, subscribe_error};
+use crate::error::subscribe_error;
 use crate::subject::{Verb, control};
+use crate::transport::barrier;
 
 /// A running responder; [`stop`](SrvResponder::stop) unsubscribes it.
 #[derive(Debug)]
@@ -43,7 +44,7 @@ impl SrvResponder {
                 subscribers.push((verb, sub));
             }
         }
-        client.flush().await.map_err(|e| flush_error(&e))?;
+        barrier(&client).await?;
         let ping = Bytes::from(schema::ping(instance));
         let info = Bytes::from(schema::info(instance));
         let (stop, mut stopped) = oneshot::channel::<oneshot::Sender<()>>();
@@ -59,7 +60,8 @@ impl SrvResponder {
                             // Best effort: the subscriptions also go when they are dropped.
                             let _ = sub.get_mut().unsubscribe().await;
                         }
-                        let _ = client.flush().await;
+                        // Returns once the server has processed the UNSUBs.
+                        let _ = barrier(&client).await;
                         if let Ok(done) = request {
                             let _ = done.send(());
                         }

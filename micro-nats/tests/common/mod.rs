@@ -50,6 +50,18 @@ pub struct Shape {
     pub kind: Kind,
 }
 
+/// Waits until the server has processed what `raw` sent so far (its `flush` only empties the
+/// socket buffer): publish to a subscribed inbox and wait for the echo.
+pub async fn sync(raw: &async_nats::Client) {
+    use futures::StreamExt;
+    let inbox = raw.new_inbox();
+    let mut echo = raw.subscribe(inbox.clone()).await.unwrap();
+    raw.publish(inbox, bytes::Bytes::new()).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(5), echo.next())
+        .await
+        .expect("echo within 5 s");
+}
+
 /// Every endpoint shape.
 #[service(name = "shapes", version = "2.1.0")]
 pub trait Shapes {
