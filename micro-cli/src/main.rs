@@ -1,5 +1,6 @@
 //! `micro`: the command line of the micro toolkit. See `micro --help`.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -14,6 +15,7 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,micro_cli=info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let json = cli.json;
     let runtime = match tokio::runtime::Builder::new_multi_thread()

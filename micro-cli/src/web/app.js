@@ -69,6 +69,10 @@
     return d ? `${d}d${h}h` : h ? `${h}h${m}m` : m ? `${m}m${s}s` : `${s}s`;
   }
 
+  function plural(n, word) {
+    return `${n} ${word}${n === 1 ? '' : 's'}`;
+  }
+
   function nanos(ns) {
     if (ns < 1e3) return `${ns}ns`;
     if (ns < 1e6) return `${(ns / 1e3).toFixed(0)}µs`;
@@ -84,7 +88,7 @@
       onclick: () => selectService(s.name),
     },
     el('div', { class: 'name' }, s.name),
-    el('small', {}, `${s.versions.join(', ')} · ${s.instances} instance${s.instances === 1 ? '' : 's'} · ${s.endpoints} endpoint${s.endpoints === 1 ? '' : 's'}`))));
+    el('small', {}, `${s.versions.join(', ')} · ${plural(s.instances, 'instance')} · ${plural(s.endpoints, 'endpoint')}`))));
     $('no-services').hidden = state.services.length > 0;
   }
 
@@ -117,7 +121,7 @@
         el('div', { class: 'head' },
           el('code', {}, e.name),
           el('small', {}, `subject ${e.subject}`),
-          el('span', { class: 'stats', 'data-requests': st.requests }, `${st.requests} requests · ${st.errors} errors · avg ${nanos(st.avg)}`),
+          el('span', { class: 'stats', 'data-requests': st.requests }, `${plural(st.requests, 'request')} · ${plural(st.errors, 'error')} · avg ${nanos(st.avg)}`),
           el('button', { type: 'button', class: 'secondary try', onclick: () => selectEndpoint(e.name) }, 'Try')),
         e.doc ? el('div', { class: 'doc' }, e.doc) : null,
         el('div', { class: 'muted' }, el('code', {}, `${JSON.stringify(e.request ?? {})} → ${e.response ?? '?'}`)));
@@ -156,6 +160,7 @@
     if (state.selected !== name) {
       state.endpoint = null;
       $('call').hidden = true;
+      $('pick-endpoint').hidden = false;
     }
     state.selected = name;
     renderServices();
@@ -168,6 +173,7 @@
     if (!e) return false;
     state.endpoint = e;
     $('call').hidden = false;
+    $('pick-endpoint').hidden = true;
     $('call').dataset.service = d.name;
     $('call').dataset.endpoint = e.name;
     $('call-target').textContent = `${d.name}.${e.name}`;

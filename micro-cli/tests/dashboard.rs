@@ -1,0 +1,123 @@
+//! End-to-end: headless Chromium loads the dashboard against a live greeter, sees the service
+//! listed, calls an endpoint through the form and finds the reply on the page.
+//!
+//! Needs Debian's `chromium` (`/usr/bin/chromium`, or the path in `MICRO_TEST_CHROMIUM`); the
+//! test is skipped with a message when it is missing. No browser is downloaded. A screenshot is
+//! written under `target/` (never into the source tree).
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use common::{serve, start_greeter};
+use micro_cli::api::{ApiOptions, router};
+use micro_core::memory::Memory;
+
+fn chromium() -> Option<PathBuf> {
+    let path = std::env::var_os("MICRO_TEST_CHROMIUM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"));
+    path.exists().then_some(path)
+}
+
+/// Runs headless Chromium on `url` and returns what it printed (`--dump-dom`) or wrote.
+fn run_chromium(browser: &Path, profile: &Path, extra: &[String], url: &str) -> String {
+    let mut cmd = Command::new(browser);
+    cmd.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--no-first-run",
+        "--no-default-browser-check",
+        "--disable-extensions",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--virtual-time-budget=15000",
+        "--window-size=1280,900",
+    ])
+    .arg(format!("--user-data-dir={}", profile.display()))
+    .args(extra)
+    .arg(url);
+    let out = cmd.output().expect("chromium runs");
+    assert!(
+        out.status.success(),
+        "chromium failed ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dom = String::from_utf8_lossy(&out.stdout).into_owned();
+    if dom.is_empty() && extra.iter().any(|a| a == "--dump-dom") {
+        eprintln!(
+            "chromium printed nothing; stderr:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    dom
+}
+
+fn dump_dom() -> Vec<String> {
+    vec!["--dump-dom".to_owned()]
+}
+
+async fn browse(addr: SocketAddr, query: &str, extra: Vec<String>) -> String {
+    let browser = chromium().expect("checked");
+    let profile = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("dashboard-profile");
+    let url = format!("http://{addr}/ui/{query}");
+    tokio::time::timeout(
+        Duration::from_secs(90),
+        tokio::task::spawn_blocking(move || run_chromium(&browser, &profile, &extra, &url)),
+    )
+    .await
+    .expect("chromium finishes in time")
+    .expect("chromium task")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_lists_the_service_and_calls_an_endpoint() {
+    if chromium().is_none() {
+        eprintln!(
+            "SKIPPED: /usr/bin/chromium is missing (apt-get install chromium, or set \
+             MICRO_TEST_CHROMIUM); the dashboard end-to-end test did not run"
+        );
+        return;
+    }
+    let memory = Memory::new();
+    let _greeter = start_greeter(memory.backend()).await;
+    let addr = serve(router(memory.client(), ApiOptions::default())).await;
+
+    // The page lists the service.
+    let dom = browse(addr, "", dump_dom()).await;
+    assert!(dom.contains(r#"data-service="greeter""#), "{dom}");
+
+    // Picking the service and endpoint and sending the form shows the reply.
+    let query = "?service=greeter&endpoint=hello&body=%7B%22name%22%3A%22Chromium%22%7D&send=1";
+    let dom = browse(addr, query, dump_dom()).await;
+    assert!(dom.contains(r#"data-last-call="ok""#), "{dom}");
+    assert!(dom.contains("Hello Chromium"), "{dom}");
+    assert!(dom.contains("Says hello to `name`."), "{dom}");
+
+    // An error reply is shown as such.
+    let query = "?service=greeter&endpoint=hello&body=%7B%22name%22%3A%22%22%7D&send=1";
+    let dom = browse(addr, query, dump_dom()).await;
+    assert!(dom.contains(r#"data-last-call="error""#), "{dom}");
+    assert!(
+        dom.contains("400 Bad Request: name must not be empty"),
+        "{dom}"
+    );
+
+    // A screenshot for people to look at, under target/ only.
+    let shot = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("dashboard.png");
+    let query = "?service=greeter&endpoint=hello&body=%7B%22name%22%3A%22World%22%7D&send=1";
+    browse(
+        addr,
+        query,
+        vec![format!("--screenshot={}", shot.display())],
+    )
+    .await;
+    assert!(shot.exists(), "no screenshot at {}", shot.display());
+    eprintln!("screenshot: {}", shot.display());
+}
