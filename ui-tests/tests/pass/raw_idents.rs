@@ -17,7 +17,8 @@ struct Impl;
 
 impl Keywords for Impl {
     async fn r#match(&self, r#type: String, r#in: Option<u8>) -> Result<String, Error> {
-        Ok(format!("{type}:{in:?}", type = r#type, in = r#in))
+        let (ty, within) = (r#type, r#in);
+        Ok(format!("{ty}:{within:?}"))
     }
 }
 

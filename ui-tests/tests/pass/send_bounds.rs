@@ -37,7 +37,7 @@ fn assert_send<T: Send + Sync + Clone + std::fmt::Debug + 'static>(_: &T) {}
 
 #[tokio::main]
 async fn main() {
-    let state = Arc::new(Impl { total: Default::default() });
+    let state = Arc::new(Impl { total: std::sync::atomic::AtomicU64::new(0) });
     assert_eq!(add_twice(state.clone()).await, 3);
 
     let memory = Memory::new();

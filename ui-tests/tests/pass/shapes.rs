@@ -62,7 +62,7 @@ impl ShapeShifter for Impl {
         Ok(Point { x: p.y, y: p.x })
     }
     async fn maybe(&self, n: Option<u32>, label: Option<String>) -> Result<Option<u32>, Error> {
-        Ok(n.map(|n| n + label.map_or(0, |l| l.len() as u32)))
+        Ok(n.map(|n| n + label.map_or(0, |l| u32::try_from(l.len()).unwrap_or(u32::MAX))))
     }
     async fn vectors(&self, items: Vec<Point>) -> Result<Vec<i32>, Error> {
         Ok(items.iter().map(|p| p.x + p.y).collect())
