@@ -6,6 +6,7 @@ use std::time::Duration;
 use micro_core::Client;
 use micro_core::client::CallOptions;
 use micro_core::service::{Backend, Config};
+use micro_nats::{Nats, NatsOptions};
 
 use crate::CliError;
 
@@ -110,6 +111,28 @@ pub struct ConnectArgs {
         help_heading = "Connection"
     )]
     pub nats_prefix: Option<String>,
+    /// How long discovery (`$SRV.PING/INFO/STATS`) waits for instances to answer.
+    #[arg(
+        long,
+        env = "MICRO_NATS_DISCOVERY_TIMEOUT",
+        value_parser = parse_duration,
+        global = true,
+        value_name = "DURATION",
+        help_heading = "Connection"
+    )]
+    pub discovery_timeout: Option<Duration>,
+}
+
+/// A connected client, plus the NATS connection when the backend is NATS.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Connection {
+    /// The client: calls, publishing, the registry.
+    pub client: Client,
+    /// The NATS connection, for protocol-level tools such as `$SRV.PING`.
+    pub nats: Option<Nats>,
+    /// How long discovery waits for answers.
+    pub discovery_timeout: Duration,
 }
 
 impl ConnectArgs {
@@ -141,15 +164,37 @@ impl ConnectArgs {
     }
 
     /// Connects to the backend the configuration names (NATS unless `MICRO_BACKEND` says
-    /// otherwise) and returns a client with the configured default timeout and codec.
-    pub async fn client(&self) -> Result<Client, CliError> {
+    /// otherwise); the client has the configured default timeout and codec.
+    pub async fn connect(&self) -> Result<Connection, CliError> {
         let config = self.config();
+        config.validate()?;
+        let options = CallOptions::default()
+            .timeout(config.client_timeout)
+            .content_type(config.codec);
+        if config.backend_name() == "nats" {
+            let mut nats_options = NatsOptions::from_config(&config);
+            if let Some(timeout) = self.discovery_timeout {
+                nats_options = nats_options.discovery_timeout(timeout);
+            }
+            let discovery_timeout = nats_options.get_discovery_timeout();
+            let nats = Nats::connect(nats_options).await?;
+            return Ok(Connection {
+                client: nats.micro_client().with_options(options),
+                nats: Some(nats),
+                discovery_timeout,
+            });
+        }
         let backend = Backend::from_config(&config).await?;
-        Ok(backend.client().with_options(
-            CallOptions::default()
-                .timeout(config.client_timeout)
-                .content_type(config.codec),
-        ))
+        Ok(Connection {
+            client: backend.client().with_options(options),
+            nats: None,
+            discovery_timeout: self.discovery_timeout.unwrap_or(Duration::from_millis(300)),
+        })
+    }
+
+    /// Connects and returns just the client.
+    pub async fn client(&self) -> Result<Client, CliError> {
+        Ok(self.connect().await?.client)
     }
 }
 

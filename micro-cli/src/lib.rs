@@ -25,10 +25,6 @@
 //! ```
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
-// The NATS backend registers itself as the `nats` backend factory; referencing the crate keeps
-// it linked so `Backend::from_config` finds it.
-use micro_nats as _;
-
 pub mod api;
 pub mod cmd;
 pub mod connect;
