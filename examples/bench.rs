@@ -78,6 +78,9 @@ struct Args {
     /// A few hundred calls per row: checks that everything runs, measures nothing.
     #[arg(long)]
     smoke: bool,
+    /// Only the in-process rows and the allocation count (no NATS needed): for profiling.
+    #[arg(long)]
+    in_process_only: bool,
     /// Internal: serve the workloads on `--nats-url` until stdin closes (the second process).
     #[arg(long, hide = true)]
     serve: bool,
@@ -319,6 +322,11 @@ async fn run(args: Args) -> Result<(), String> {
         args.throughput_calls = 300;
         args.memory_calls = 2_000;
     }
+    if args.in_process_only {
+        let rows = vec![in_process_rows(&args).await?];
+        print_table(&rows);
+        return Ok(());
+    }
     let _own_server;
     let url = match &args.nats_url {
         Some(url) => url.clone(),
@@ -379,7 +387,16 @@ async fn run(args: Args) -> Result<(), String> {
         drop(child.stdin.take());
         let _ = child.wait();
     }
-    // In-process: the framework's own overhead.
+    rows.push(in_process_rows(&args).await?);
+    println!("## Latency and throughput\n");
+    print_table(&rows);
+
+    memory_report(&url, &json, &args).await
+}
+
+/// The in-process row, then the allocation count per in-process call (client and server both
+/// run here, so the count covers the whole call).
+async fn in_process_rows(args: &Args) -> Result<Row, String> {
     let memory = Memory::new();
     let running = Service::builder()
         .backend(memory.backend())
@@ -389,23 +406,16 @@ async fn run(args: Args) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?;
     let in_process = Caller::Micro(BenchClient::new(&memory.client()));
-    rows.push(measure(&in_process, Mode::InProcess, 1, &args).await?);
-    println!("## Latency and throughput\n");
-    print_table(&rows);
-
-    // Allocations per in-process call (client and server both run here).
+    let row = measure(&in_process, Mode::InProcess, 1, args).await?;
     let n = args.calls;
     let region = Region::new(GLOBAL);
     for _ in 0..n {
         in_process.call().await?;
     }
     let per_call = region.change().allocations as f64 / n as f64;
-    println!(
-        "\n## Allocations\n\nheap allocations per in-process hello call (client + server): {per_call:.1}"
-    );
+    println!("heap allocations per in-process hello call (client + server): {per_call:.1}\n");
     running.stop().await;
-
-    memory_report(&url, &json, &args).await
+    Ok(row)
 }
 
 async fn wait_until_served(caller: &Caller) -> Result<(), String> {

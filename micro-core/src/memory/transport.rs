@@ -6,12 +6,15 @@ use futures::stream;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::Error;
-use crate::transport::{Call, Drain, Incoming, ListenSpec, Listener, Reply, Respond, Transport};
+use crate::transport::{
+    Call, Dispatch, Drain, Incoming, ListenSpec, Listener, Reply, Respond, Transport,
+};
 
 /// How many requests may wait for one instance before callers wait in turn.
 const INSTANCE_BUFFER: usize = 1024;
 
-/// In-process request/reply: calls go round-robin to the instances of a service.
+/// In-process request/reply: calls go round-robin to the instances of a service and run in the
+/// caller's task (see [`Dispatch`]).
 #[derive(Debug, Default)]
 pub struct MemoryTransport {
     routes: Arc<Mutex<Routes>>,
@@ -32,7 +35,16 @@ struct ServiceRoute {
 struct InstanceRoute {
     id: String,
     endpoints: HashMap<String, usize>,
-    tx: mpsc::Sender<Incoming>,
+    target: Target,
+}
+
+/// How a call reaches an instance.
+#[derive(Clone, Debug)]
+enum Target {
+    /// In the caller's task, through the server's dispatcher (the fast path).
+    Inline(Arc<dyn Dispatch>),
+    /// Through the instance's listener, for servers that gave no dispatcher.
+    Queue(mpsc::Sender<Incoming>),
 }
 
 fn lock(routes: &Mutex<Routes>) -> MutexGuard<'_, Routes> {
@@ -47,7 +59,7 @@ impl MemoryTransport {
         Self::default()
     }
 
-    fn route(&self, call: &Call) -> Result<(usize, mpsc::Sender<Incoming>), Error> {
+    fn route(&self, call: &Call) -> Result<(usize, Target), Error> {
         let mut routes = lock(&self.routes);
         let Some(service) = routes.services.get_mut(call.service.as_ref()) else {
             return Err(Error::unavailable(format!(
@@ -66,7 +78,7 @@ impl MemoryTransport {
         service.next = service.next.wrapping_add(1);
         let instance = &service.instances[pick];
         match instance.endpoints.get(call.endpoint.as_ref()) {
-            Some(&index) => Ok((index, instance.tx.clone())),
+            Some(&index) => Ok((index, instance.target.clone())),
             None => Err(Error::not_found(format!(
                 "unknown endpoint `{}` on service `{}`",
                 call.endpoint, call.service
@@ -127,7 +139,10 @@ impl Drain for Arc<RouteGuard> {
 impl Transport for MemoryTransport {
     fn request(&self, call: Call) -> BoxFuture<'_, Result<Reply, Error>> {
         Box::pin(async move {
-            let (index, tx) = self.route(&call)?;
+            let (index, tx) = match self.route(&call)? {
+                (index, Target::Inline(dispatch)) => return dispatch.dispatch(index, call).await,
+                (index, Target::Queue(tx)) => (index, tx),
+            };
             let (reply_tx, reply_rx) = oneshot::channel();
             let id = call.id();
             tx.send(Incoming::new(
@@ -162,7 +177,10 @@ impl Transport for MemoryTransport {
                 .push(InstanceRoute {
                     id: spec.instance_id.clone(),
                     endpoints,
-                    tx,
+                    target: match spec.dispatch {
+                        Some(dispatch) => Target::Inline(dispatch),
+                        None => Target::Queue(tx),
+                    },
                 });
             let guard = Arc::new(RouteGuard {
                 routes: self.routes.clone(),
@@ -176,5 +194,62 @@ impl Transport for MemoryTransport {
             });
             Ok(Listener::new(Box::pin(incoming), Box::new(guard)))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures::StreamExt;
+
+    use super::*;
+    use crate::codec::ContentType;
+    use crate::transport::EndpointSpec;
+
+    /// Without a dispatcher, requests queue to the listener and the reply comes back through
+    /// the responder; a drained listener ends and later calls are refused.
+    #[tokio::test]
+    async fn queued_path_without_dispatcher() {
+        let transport = Arc::new(MemoryTransport::new());
+        let mut listener = transport
+            .listen(ListenSpec {
+                service: "echo".into(),
+                instance_id: "i1".into(),
+                endpoints: vec![EndpointSpec::new("say", None)],
+                dispatch: None,
+            })
+            .await
+            .unwrap();
+        let drain = listener.take_drain().unwrap();
+        let server = tokio::spawn(async move {
+            let mut served = 0;
+            while let Some(incoming) = listener.next().await {
+                assert_eq!(incoming.endpoint, 0);
+                let body = incoming.call.body.clone();
+                incoming
+                    .responder
+                    .respond(Ok(Reply::new(ContentType::Json, body)))
+                    .await
+                    .unwrap();
+                served += 1;
+            }
+            served
+        });
+        let reply = transport
+            .request(Call::new("echo", "say", ContentType::Json, "\"hi\"".into()))
+            .await
+            .unwrap();
+        assert_eq!(&reply.body[..], b"\"hi\"");
+        let err = transport
+            .request(Call::new("echo", "shout", ContentType::Json, "{}".into()))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), 404);
+        drain.drain().await;
+        assert_eq!(server.await.unwrap(), 1);
+        let err = transport
+            .request(Call::new("echo", "say", ContentType::Json, "{}".into()))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), 503);
     }
 }

@@ -4,14 +4,17 @@
 //! (bounded by a concurrency limit, so a slow handler never blocks the others), inside the
 //! call's [`Context`](crate::Context) and deadline, catches panics, counts statistics and hands
 //! the reply back to the backend. Draining stops the intake and waits for the tasks in flight.
+//! An in-process transport skips the queue and calls the same [`Dispatcher`] inline.
 
 pub mod handler;
 pub mod stats;
 
+use std::fmt;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Instant;
 
+use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
 use tokio::sync::Semaphore;
 use tokio_util::task::TaskTracker;
@@ -19,79 +22,105 @@ use tower::ServiceExt;
 
 use crate::Error;
 use crate::broker::Subscription;
-use crate::transport::{Incoming, Listener, Reply};
+use crate::transport::{Call, Dispatch, Incoming, Listener, Reply};
 use handler::{Endpoint, EventHandler};
 use stats::ServiceStats;
 
-/// What the serve loop of one service instance needs.
-pub(crate) struct ServeLoop {
-    pub(crate) endpoints: Arc<[Endpoint]>,
+/// Runs requests of one service instance: what both the serve loop and inline dispatch call.
+pub(crate) struct Dispatcher {
+    pub(crate) endpoints: Box<[Endpoint]>,
     /// `service.endpoint` per endpoint, the id given to errors a handler left anonymous.
-    pub(crate) ids: Arc<[String]>,
+    pub(crate) ids: Box<[String]>,
     pub(crate) stats: Arc<ServiceStats>,
     pub(crate) limit: Arc<Semaphore>,
     pub(crate) tracker: TaskTracker,
 }
 
-impl ServeLoop {
+impl fmt::Debug for Dispatcher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Dispatcher")
+            .field("endpoints", &self.ids)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Dispatcher {
     /// Serves requests until the listener ends (drained or closed by the backend).
-    pub(crate) async fn run(self, mut listener: Listener) {
+    pub(crate) async fn serve(self: Arc<Self>, mut listener: Listener) {
         while let Some(incoming) = listener.next().await {
             // Waiting for a permit here stops pulling, which is the backpressure we want: the
             // backend buffers (or, for NATS, the server holds) what we cannot take yet.
             let Ok(permit) = self.limit.clone().acquire_owned().await else {
                 break;
             };
-            let endpoints = self.endpoints.clone();
-            let ids = self.ids.clone();
-            let stats = self.stats.clone();
+            let this = self.clone();
             self.tracker.spawn(async move {
-                handle(incoming, &endpoints, &ids, &stats).await;
+                let Incoming {
+                    endpoint,
+                    call,
+                    responder,
+                    ..
+                } = incoming;
+                let result = this.handle(endpoint, call).await;
                 drop(permit);
+                if let Err(err) = responder.respond(result).await {
+                    tracing::warn!(error = %err, "could not send a reply");
+                }
             });
         }
     }
-}
 
-async fn handle(incoming: Incoming, endpoints: &[Endpoint], ids: &[String], stats: &ServiceStats) {
-    let Incoming {
-        endpoint: index,
-        call,
-        responder,
-        ..
-    } = incoming;
-    let started = Instant::now();
-    stats.record_request(index);
-    let result = match endpoints.get(index) {
-        None => Err(Error::not_found(format!(
-            "unknown endpoint `{}` on service `{}`",
-            call.endpoint, call.service
-        ))),
-        Some(_) if call.context.is_expired() => Err(Error::timeout(format!(
-            "deadline exceeded before `{}.{}` was handled",
-            call.service, call.endpoint
-        ))),
-        Some(endpoint) => run_handler(endpoint.clone(), call).await,
-    };
-    let result = result.map_err(|mut err| {
-        if err.id.is_empty() {
-            if let Some(id) = ids.get(index) {
-                err.id.clone_from(id);
+    /// Counts, checks the deadline, runs the handler (catching panics) and names the error.
+    async fn handle(&self, index: usize, call: Call) -> Result<Reply, Error> {
+        let started = Instant::now();
+        self.stats.record_request(index);
+        let result = match self.endpoints.get(index) {
+            None => Err(Error::not_found(format!(
+                "unknown endpoint `{}` on service `{}`",
+                call.endpoint, call.service
+            ))),
+            Some(_) if call.context.is_expired() => Err(Error::timeout(format!(
+                "deadline exceeded before `{}.{}` was handled",
+                call.service, call.endpoint
+            ))),
+            Some(endpoint) => run_handler(endpoint.clone(), call).await,
+        };
+        let result = result.map_err(|mut err| {
+            if err.id.is_empty() {
+                if let Some(id) = self.ids.get(index) {
+                    err.id.clone_from(id);
+                }
             }
-        }
-        err
-    });
-    stats.record_done(index, started.elapsed(), result.as_ref().err());
-    if let Err(err) = responder.respond(result).await {
-        tracing::warn!(error = %err, "could not send a reply");
+            err
+        });
+        self.stats
+            .record_done(index, started.elapsed(), result.as_ref().err());
+        result
     }
 }
 
-async fn run_handler(endpoint: Endpoint, call: crate::transport::Call) -> Result<Reply, Error> {
+impl Dispatch for Dispatcher {
+    fn dispatch(
+        self: Arc<Self>,
+        endpoint: usize,
+        call: Call,
+    ) -> BoxFuture<'static, Result<Reply, Error>> {
+        Box::pin(async move {
+            let Ok(_permit) = self.limit.clone().acquire_owned().await else {
+                return Err(Error::unavailable(format!("`{}` is stopping", call.service)));
+            };
+            // Counted like a spawned task, so a graceful stop waits for inline calls too.
+            let _token = self.tracker.token();
+            self.handle(endpoint, call).await
+        })
+    }
+}
+
+async fn run_handler(endpoint: Endpoint, call: Call) -> Result<Reply, Error> {
     let deadline = call.context.deadline;
-    let service = call.service.clone();
-    let name = call.endpoint.clone();
     let context = call.context.clone();
+    // Cheap: generated clients name services and endpoints with `&'static str`.
+    let (service, name) = (call.service.clone(), call.endpoint.clone());
     let fut = AssertUnwindSafe(context.scope(endpoint.oneshot(call))).catch_unwind();
     let outcome = match deadline {
         Some(deadline) => match tokio::time::timeout_at(deadline.into(), fut).await {

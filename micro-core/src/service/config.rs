@@ -17,6 +17,7 @@ use crate::codec::ContentType;
 /// |---|---|---|
 /// | `MICRO_BACKEND` | `memory`, or `nats` when `MICRO_NATS_URL` is set | which backend serves |
 /// | `MICRO_NAME` | the binary's name | node name (connection name, logs) |
+/// | `MICRO_VERSION` | the trait's `version` | version reported by every service served |
 /// | `MICRO_METADATA` | none | `k=v,k2=v2` added to every instance's metadata |
 /// | `MICRO_QUEUE_GROUP` | `q` | queue group of every endpoint; `none` disables it |
 /// | `MICRO_MAX_CONCURRENCY` | `1024` | requests handled at once per service instance |
@@ -30,6 +31,8 @@ pub struct Config {
     pub backend: Option<String>,
     /// Node name.
     pub name: Option<String>,
+    /// Overrides the version of every service served (semver).
+    pub version: Option<String>,
     /// Metadata added to every instance.
     pub metadata: BTreeMap<String, String>,
     /// Queue group of every endpoint; `None` means no queue group (every instance answers).
@@ -51,6 +54,7 @@ impl Default for Config {
         Config {
             backend: None,
             name: None,
+            version: None,
             metadata: BTreeMap::new(),
             queue_group: Some("q".to_owned()),
             max_concurrency: 1024,
@@ -109,6 +113,12 @@ impl Config {
         match key.as_str() {
             "backend" => self.backend = Some(value.clone()).filter(|v| !v.is_empty()),
             "name" => self.name = Some(value.clone()).filter(|v| !v.is_empty()),
+            "version" => {
+                if let Err(err) = super::validate_version(&value) {
+                    self.errors.push(format!("{var}: {}", err.detail));
+                }
+                self.version = Some(value.clone());
+            }
             "metadata" => {
                 for pair in value.split(',').filter(|p| !p.trim().is_empty()) {
                     match pair.split_once('=') {

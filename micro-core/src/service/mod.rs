@@ -25,7 +25,7 @@ use crate::memory::Memory;
 use crate::registry::{EndpointInfo, Instance, Registration, Registry};
 use crate::server::handler::{Endpoint, EventHandler, Handler};
 use crate::server::stats::ServiceStats;
-use crate::server::{ServeLoop, consume};
+use crate::server::{Dispatcher, consume};
 use crate::transport::{Drain, EndpointSpec, ListenSpec, Transport};
 use crate::{Client, Error};
 
@@ -294,10 +294,18 @@ impl Service {
         self
     }
 
-    /// Sets the node name.
+    /// Sets the node name (the NATS connection name, in logs).
     #[must_use]
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.config.name = Some(name.into());
+        self
+    }
+
+    /// Reports `version` (semver) for every service served, instead of the version in each
+    /// trait's `#[service]` attribute; for example the crate's own `env!("CARGO_PKG_VERSION")`.
+    #[must_use]
+    pub fn version(mut self, version: impl Into<String>) -> Self {
+        self.config.set("version", version.into());
         self
     }
 
@@ -441,8 +449,9 @@ impl Running {
         layers: &[EndpointLayer],
     ) -> Result<(), Error> {
         let descriptor = handler.descriptor();
+        let version = config.version.as_deref().unwrap_or(descriptor.version);
         validate_name(descriptor.name)?;
-        validate_version(descriptor.version)?;
+        validate_version(version)?;
         let endpoints: Vec<Endpoint> = handler
             .endpoints()
             .into_iter()
@@ -462,7 +471,7 @@ impl Running {
         let instance = Instance {
             name: descriptor.name.to_owned(),
             id: id.clone(),
-            version: descriptor.version.to_owned(),
+            version: version.to_owned(),
             description: descriptor.description.to_owned(),
             metadata: config.metadata.clone(),
             endpoints: descriptor
@@ -476,21 +485,8 @@ impl Running {
                 })
                 .collect(),
         };
-        let spec = ListenSpec {
-            service: descriptor.name.to_owned(),
-            instance_id: id,
-            endpoints: descriptor
-                .endpoints
-                .iter()
-                .map(|e| EndpointSpec::new(e.name, queue_group.clone()))
-                .collect(),
-        };
-        let mut listener = transport.listen(spec).await?;
-        if let Some(drain) = listener.take_drain() {
-            self.drains.push(drain);
-        }
         let stats = Arc::new(ServiceStats::new(endpoints.len()));
-        let serve = ServeLoop {
+        let dispatcher = Arc::new(Dispatcher {
             ids: descriptor
                 .endpoints
                 .iter()
@@ -500,8 +496,22 @@ impl Running {
             stats: stats.clone(),
             limit: Arc::new(Semaphore::new(config.max_concurrency)),
             tracker: self.tracker.clone(),
+        });
+        let spec = ListenSpec {
+            service: descriptor.name.to_owned(),
+            instance_id: id,
+            endpoints: descriptor
+                .endpoints
+                .iter()
+                .map(|e| EndpointSpec::new(e.name, queue_group.clone()))
+                .collect(),
+            dispatch: Some(dispatcher.clone()),
         };
-        self.loops.push(tokio::spawn(serve.run(listener)));
+        let mut listener = transport.listen(spec).await?;
+        if let Some(drain) = listener.take_drain() {
+            self.drains.push(drain);
+        }
+        self.loops.push(tokio::spawn(dispatcher.serve(listener)));
         self.backend
             .registry
             .register(Registration::new(instance.clone(), stats))
