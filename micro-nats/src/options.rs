@@ -260,6 +260,18 @@ impl NatsOptions {
         if let Err(err) = self.subjects() {
             errors.push(err.detail().to_owned());
         }
+        for (path, var) in [
+            (&self.creds, "MICRO_NATS_CREDS"),
+            (&self.tls_ca, "MICRO_NATS_TLS_CA"),
+            (&self.tls_cert, "MICRO_NATS_TLS_CERT"),
+            (&self.tls_key, "MICRO_NATS_TLS_KEY"),
+        ] {
+            if let Some(path) = path {
+                if let Err(e) = std::fs::metadata(path) {
+                    errors.push(format!("cannot read `{}` ({var}): {e}", path.display()));
+                }
+            }
+        }
         if errors.is_empty() {
             Ok(())
         } else {

@@ -3,6 +3,7 @@
 use std::borrow::Cow;
 use std::time::Duration;
 
+use async_nats::client::PublishErrorKind;
 use async_nats::connection::State;
 use async_nats::{Client, Message, Request, Subject, Subscriber};
 use bytes::Bytes;
@@ -190,10 +191,26 @@ impl Respond for NatsResponder {
     ) -> BoxFuture<'static, Result<(), Error>> {
         Box::pin(async move {
             let (headers, body) = headers::reply(&reply, self.content_type);
-            self.client
+            match self
+                .client
                 .publish_with_headers(self.reply_to.clone(), headers, body)
                 .await
-                .map_err(|e| publish_error(&e, &self.reply_to))
+            {
+                Ok(()) => Ok(()),
+                // Tell the caller why instead of leaving it to time out.
+                Err(err) if err.kind() == PublishErrorKind::MaxPayloadExceeded => {
+                    let too_big = Error::payload_too_large(format!(
+                        "the reply is larger than the NATS server accepts: {err}"
+                    ));
+                    let (headers, body) = headers::reply(&Err(too_big), self.content_type);
+                    self.client
+                        .publish_with_headers(self.reply_to.clone(), headers, body)
+                        .await
+                        .map_err(|e| publish_error(&e, &self.reply_to))?;
+                    Err(publish_error(&err, &self.reply_to))
+                }
+                Err(err) => Err(publish_error(&err, &self.reply_to)),
+            }
         })
     }
 }

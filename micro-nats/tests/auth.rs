@@ -93,3 +93,38 @@ async fn bad_urls_are_refused_before_connecting() {
     assert!(err.detail().contains("`http://127.0.0.1:4222`"), "{err}");
     assert!(err.detail().contains("MICRO_NATS_URL"), "{err}");
 }
+
+#[tokio::test]
+async fn user_and_password_auth() {
+    let server = NatsServer::start_with_user("svc", "pw");
+    let err = Nats::connect(
+        NatsOptions::new()
+            .url(&server.url())
+            .user_password("svc", "nope"),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.code(), 401, "{err}");
+    let config = Config::from_pairs([
+        ("nats-url", server.url()),
+        ("nats-user", "svc".to_owned()),
+        ("nats-password", "pw".to_owned()),
+    ]);
+    let nats = Nats::from_config(&config).await.unwrap();
+    let running = serve_who(&nats, "u").await;
+    assert_eq!(
+        WhoClient::new(&nats.micro_client()).who().await.unwrap(),
+        "u"
+    );
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn missing_credential_files_are_named() {
+    let err = Nats::connect(NatsOptions::new().tls_ca("/nonexistent/ca.pem"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), 400, "{err}");
+    assert!(err.detail().contains("/nonexistent/ca.pem"), "{err}");
+    assert!(err.detail().contains("MICRO_NATS_TLS_CA"), "{err}");
+}

@@ -316,3 +316,94 @@ async fn a_subject_prefix_applies_to_every_endpoint() {
     );
     running.stop().await;
 }
+
+#[tokio::test]
+async fn without_a_queue_group_every_instance_gets_every_request() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    struct Counting(Arc<AtomicUsize>);
+    impl Who for Counting {
+        async fn who(&self) -> Result<String, Error> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Ok("x".into())
+        }
+    }
+
+    let server = NatsServer::start();
+    let (a, b) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let mut running = Vec::new();
+    for counter in [&a, &b] {
+        running.push(
+            Service::builder()
+                .backend(connect(&server).await.backend())
+                .only_explicit()
+                .queue_group(None)
+                .handle(WhoServer::new(Counting(counter.clone())))
+                .start()
+                .await
+                .unwrap(),
+        );
+    }
+    assert_eq!(running[0].instances()[0].endpoints[0].queue_group, "");
+    let client = WhoClient::new(&connect(&server).await.micro_client());
+    for _ in 0..10 {
+        client.who().await.unwrap();
+    }
+    // The caller takes the first reply; the other instance's reply is dropped.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while (a.load(Ordering::SeqCst), b.load(Ordering::SeqCst)) != (10, 10) {
+        assert!(Instant::now() < deadline, "{a:?} {b:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    for r in running {
+        r.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn an_oversized_reply_is_a_413_not_a_timeout() {
+    let server = NatsServer::start_with_config("max_payload: 4096");
+    let nats = connect(&server).await;
+    let running = serve_shapes(&nats).await;
+    let c = ShapesClient::new(&connect(&server).await.micro_client());
+    // The request fits, the reply (bytes as a JSON array, ~4 chars each) does not.
+    let err = c.bytes(vec![255; 2000]).await.unwrap_err();
+    assert_eq!(err.code(), 413, "{err}");
+    // A request that is too large is refused before sending.
+    let err = c.bytes(vec![255; 8000]).await.unwrap_err();
+    assert_eq!(err.code(), 413, "{err}");
+    running.stop().await;
+}
+
+/// Not a test of behaviour: prints round-trip figures (`cargo test -p micro-nats --release
+/// --test transport -- --ignored --nocapture throughput`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "measurement, run by hand"]
+async fn throughput() {
+    let server = NatsServer::start();
+    let running = serve_shapes(&connect(&server).await).await;
+    let c = ShapesClient::new(&connect(&server).await.micro_client());
+    for _ in 0..100 {
+        c.nothing().await.unwrap();
+    }
+    let n = 2_000;
+    let started = Instant::now();
+    for _ in 0..n {
+        c.nothing().await.unwrap();
+    }
+    let sequential = started.elapsed();
+    let started = Instant::now();
+    let calls = (0..n).map(|_| c.structs(Point { x: 1, y: 2 }));
+    for r in futures::future::join_all(calls).await {
+        r.unwrap();
+    }
+    let concurrent = started.elapsed();
+    eprintln!(
+        "sequential: {:?} per call; {n} concurrent: {:?} total, {:.0} calls/s",
+        sequential / n,
+        concurrent,
+        f64::from(n) / concurrent.as_secs_f64()
+    );
+    running.stop().await;
+}

@@ -29,6 +29,10 @@ pub struct NatsServer {
     child: Option<Child>,
     port: u16,
     token: Option<String>,
+    /// Extra command-line arguments (auth, limits), kept for restarts.
+    args: Vec<String>,
+    /// A configuration file this helper wrote, removed in `Drop`.
+    config_file: Option<std::path::PathBuf>,
     /// Last lines the server wrote, kept for failure messages.
     log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
@@ -51,7 +55,7 @@ impl NatsServer {
     /// When `nats-server` is not installed (the message says how to install it) or does not
     /// accept connections within 10 seconds.
     pub fn start() -> NatsServer {
-        Self::start_inner(None)
+        Self::start_inner(None, Vec::new())
     }
 
     /// Starts a server that requires `token` (`nats-server --auth <token>`).
@@ -60,10 +64,53 @@ impl NatsServer {
     ///
     /// As [`NatsServer::start`].
     pub fn start_with_token(token: &str) -> NatsServer {
-        Self::start_inner(Some(token.to_owned()))
+        Self::start_inner(Some(token.to_owned()), Vec::new())
     }
 
-    fn start_inner(token: Option<String>) -> NatsServer {
+    /// Starts a server that requires `user` and `password` (`--user`/`--pass`).
+    ///
+    /// # Panics
+    ///
+    /// As [`NatsServer::start`].
+    pub fn start_with_user(user: &str, password: &str) -> NatsServer {
+        Self::start_with_args(&["--user", user, "--pass", password])
+    }
+
+    /// Starts a server with extra `nats-server` arguments (for example `["--user", "u", "--pass",
+    /// "p"]`); `-a` and `-p` are set already.
+    ///
+    /// # Panics
+    ///
+    /// As [`NatsServer::start`].
+    pub fn start_with_args(args: &[&str]) -> NatsServer {
+        Self::start_inner(None, args.iter().map(|a| (*a).to_owned()).collect())
+    }
+
+    /// Starts a server with a configuration file holding `config` (nats-server's own format,
+    /// e.g. `max_payload: 4096`), for settings that have no command-line flag. The file is
+    /// removed when the server is dropped.
+    ///
+    /// # Panics
+    ///
+    /// As [`NatsServer::start`], or when the file cannot be written.
+    pub fn start_with_config(config: &str) -> NatsServer {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        let path = std::env::temp_dir().join(format!(
+            "micro-test-nats-{}-{nanos}.conf",
+            std::process::id()
+        ));
+        if let Err(err) = std::fs::write(&path, config) {
+            panic!("cannot write {}: {err}", path.display());
+        }
+        let mut server = Self::start_inner(None, vec!["-c".to_owned(), path.display().to_string()]);
+        server.config_file = Some(path);
+        server
+    }
+
+    fn start_inner(token: Option<String>, args: Vec<String>) -> NatsServer {
         let mut last_error = String::new();
         for _ in 0..PORT_ATTEMPTS {
             let port = free_port();
@@ -71,6 +118,8 @@ impl NatsServer {
                 child: None,
                 port,
                 token: token.clone(),
+                args: args.clone(),
+                config_file: None,
                 log: Default::default(),
             };
             match server.spawn_and_wait() {
@@ -89,6 +138,7 @@ impl NatsServer {
         if let Some(token) = &self.token {
             cmd.args(["--auth", token]);
         }
+        cmd.args(&self.args);
         cmd.stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
@@ -206,6 +256,9 @@ impl NatsServer {
 impl Drop for NatsServer {
     fn drop(&mut self) {
         self.kill();
+        if let Some(path) = self.config_file.take() {
+            let _ = std::fs::remove_file(path);
+        }
     }
 }
 
