@@ -8,7 +8,6 @@ use micro_core::codec::ContentType;
 use micro_core::memory::Memory;
 use micro_core::prelude::*;
 
-
 #[service(name = "vault", version = "1.0.0")]
 pub trait Vault {
     async fn open(&self, pin: u32) -> Result<String, Error>;

@@ -15,12 +15,12 @@ impl Codec for Json {
     const CONTENT_TYPE: &'static str = "application/json";
 
     fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Bytes, CodecError> {
-        serde_json::to_vec(value)
-            .map(Bytes::from)
-            .map_err(|e| CodecError::Encode {
+        super::encode_buffered(|buf| serde_json::to_writer(buf, value)).map_err(|e| {
+            CodecError::Encode {
                 content_type: ContentType::Json,
                 message: e.to_string(),
-            })
+            }
+        })
     }
 
     fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, CodecError> {

@@ -17,6 +17,37 @@ use serde::de::DeserializeOwned;
 pub use json::Json;
 pub use msgpack::MsgPack;
 
+/// Encoded bodies up to this size are copied out of the thread's scratch buffer; larger ones
+/// take the buffer over instead of copying it.
+const COPY_LIMIT: usize = 16 * 1024;
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Encodes through a per-thread scratch buffer, so a small body costs exactly one allocation
+/// (an exactly-sized copy): a fresh `Vec` would cost its own allocation, growth reallocations,
+/// and one more when `Bytes` takes over a `Vec` whose capacity exceeds its length.
+fn encode_buffered<E>(write: impl FnOnce(&mut Vec<u8>) -> Result<(), E>) -> Result<Bytes, E> {
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => {
+            buf.clear();
+            write(&mut buf)?;
+            if buf.len() <= COPY_LIMIT {
+                Ok(Bytes::copy_from_slice(&buf))
+            } else {
+                Ok(Bytes::from(std::mem::take(&mut *buf)))
+            }
+        }
+        // Re-entered from inside a `Serialize` impl: fall back to a fresh buffer.
+        Err(_) => {
+            let mut buf = Vec::new();
+            write(&mut buf)?;
+            Ok(Bytes::from(buf))
+        }
+    })
+}
+
 /// Why a body could not be encoded or decoded.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

@@ -16,12 +16,12 @@ impl Codec for MsgPack {
     const CONTENT_TYPE: &'static str = "application/msgpack";
 
     fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Bytes, CodecError> {
-        rmp_serde::to_vec_named(value)
-            .map(Bytes::from)
-            .map_err(|e| CodecError::Encode {
+        super::encode_buffered(|buf| rmp_serde::encode::write_named(buf, value)).map_err(|e| {
+            CodecError::Encode {
                 content_type: ContentType::MsgPack,
                 message: e.to_string(),
-            })
+            }
+        })
     }
 
     fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, CodecError> {

@@ -6,15 +6,14 @@ use futures::stream;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::Error;
-use crate::transport::{
-    Call, Dispatch, Drain, Incoming, ListenSpec, Listener, Reply, Respond, Transport,
-};
+use crate::server::Dispatcher;
+use crate::transport::{Call, Drain, Incoming, ListenSpec, Listener, Reply, Respond, Transport};
 
 /// How many requests may wait for one instance before callers wait in turn.
 const INSTANCE_BUFFER: usize = 1024;
 
 /// In-process request/reply: calls go round-robin to the instances of a service and run in the
-/// caller's task (see [`Dispatch`]).
+/// caller's task (see [`Dispatcher::dispatch`]).
 #[derive(Debug, Default)]
 pub struct MemoryTransport {
     routes: Arc<Mutex<Routes>>,
@@ -42,7 +41,7 @@ struct InstanceRoute {
 #[derive(Clone, Debug)]
 enum Target {
     /// In the caller's task, through the server's dispatcher (the fast path).
-    Inline(Arc<dyn Dispatch>),
+    Inline(Arc<Dispatcher>),
     /// Through the instance's listener, for servers that gave no dispatcher.
     Queue(mpsc::Sender<Incoming>),
 }

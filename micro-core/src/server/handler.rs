@@ -4,6 +4,7 @@ use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 
+use futures::future::BoxFuture;
 use tower::util::BoxCloneSyncService;
 
 use crate::Error;
@@ -11,11 +12,82 @@ use crate::broker::Event;
 use crate::descriptor::ServiceDescriptor;
 use crate::transport::{Call, Reply};
 
-/// The handler of one endpoint: a `tower::Service` from [`Call`] to [`Reply`].
+/// The handler of one endpoint: a type-erased `tower::Service` from [`Call`] to [`Reply`].
 ///
 /// Because it is a plain `tower::Service`, any tower `Layer` (timeouts, concurrency limits,
 /// tracing, auth) wraps an endpoint without micro knowing about it.
-pub type Endpoint = BoxCloneSyncService<Call, Reply, Error>;
+///
+/// Unlike tower's `BoxCloneSyncService`, the wrapped service sits behind an `Arc` and is cloned
+/// by value for each call, so serving a call costs one allocation (its boxed future), not two.
+#[derive(Clone)]
+pub struct Endpoint {
+    inner: Arc<dyn ErasedEndpoint>,
+}
+
+trait ErasedEndpoint: Send + Sync {
+    fn call(&self, call: Call) -> BoxFuture<'static, Result<Reply, Error>>;
+}
+
+impl<S> ErasedEndpoint for S
+where
+    S: tower_service::Service<Call, Response = Reply, Error = Error>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+{
+    fn call(&self, call: Call) -> BoxFuture<'static, Result<Reply, Error>> {
+        // `oneshot` drives `poll_ready` before `call`, as a cloned tower service requires.
+        Box::pin(tower::ServiceExt::oneshot(self.clone(), call))
+    }
+}
+
+impl Endpoint {
+    /// Erases the type of a tower service from [`Call`] to [`Reply`].
+    pub fn new<S>(service: S) -> Self
+    where
+        S: tower_service::Service<Call, Response = Reply, Error = Error>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+    {
+        Endpoint {
+            inner: Arc::new(service),
+        }
+    }
+
+    /// Handles `call` without needing `&mut self`.
+    pub fn handle(&self, call: Call) -> BoxFuture<'static, Result<Reply, Error>> {
+        self.inner.call(call)
+    }
+}
+
+impl fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Endpoint").finish_non_exhaustive()
+    }
+}
+
+impl tower_service::Service<Call> for Endpoint {
+    type Response = Reply;
+    type Error = Error;
+    type Future = BoxFuture<'static, Result<Reply, Error>>;
+
+    fn poll_ready(
+        &mut self,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Error>> {
+        // Readiness of the wrapped service is driven per call, inside `handle`.
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, call: Call) -> Self::Future {
+        self.handle(call)
+    }
+}
 
 /// The handler of one subscriber: a `tower::Service` from [`Event`] to `()`.
 pub type EventHandler = BoxCloneSyncService<Event, (), Error>;
@@ -47,7 +119,7 @@ where
     F: Fn(Arc<S>, Call) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = Result<Reply, Error>> + Send + 'static,
 {
-    BoxCloneSyncService::new(tower::service_fn(move |call: Call| f(state.clone(), call)))
+    Endpoint::new(tower::service_fn(move |call: Call| f(state.clone(), call)))
 }
 
 /// Builds a subscriber from an async fn of the decoded event: the event is decoded with its own

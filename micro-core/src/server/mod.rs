@@ -14,20 +14,20 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Instant;
 
-use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
 use tokio::sync::Semaphore;
 use tokio_util::task::TaskTracker;
-use tower::ServiceExt;
+use tower::ServiceExt as _;
 
 use crate::Error;
 use crate::broker::Subscription;
-use crate::transport::{Call, Dispatch, Incoming, Listener, Reply};
+use crate::transport::{Call, Incoming, Listener, Reply};
 use handler::{Endpoint, EventHandler};
 use stats::ServiceStats;
 
-/// Runs requests of one service instance: what both the serve loop and inline dispatch call.
-pub(crate) struct Dispatcher {
+/// Runs the requests of one service instance: the serve loop calls it for each request a
+/// listener yields, and an in-process transport calls [`Dispatcher::dispatch`] directly.
+pub struct Dispatcher {
     pub(crate) endpoints: Box<[Endpoint]>,
     /// `service.endpoint` per endpoint, the id given to errors a handler left anonymous.
     pub(crate) ids: Box<[String]>,
@@ -83,7 +83,7 @@ impl Dispatcher {
                 "deadline exceeded before `{}.{}` was handled",
                 call.service, call.endpoint
             ))),
-            Some(endpoint) => run_handler(endpoint.clone(), call).await,
+            Some(endpoint) => run_handler(endpoint, call).await,
         };
         let result = result.map_err(|mut err| {
             if err.id.is_empty() {
@@ -99,29 +99,32 @@ impl Dispatcher {
     }
 }
 
-impl Dispatch for Dispatcher {
-    fn dispatch(
-        self: Arc<Self>,
-        endpoint: usize,
-        call: Call,
-    ) -> BoxFuture<'static, Result<Reply, Error>> {
-        Box::pin(async move {
-            let Ok(_permit) = self.limit.clone().acquire_owned().await else {
-                return Err(Error::unavailable(format!("`{}` is stopping", call.service)));
-            };
-            // Counted like a spawned task, so a graceful stop waits for inline calls too.
-            let _token = self.tracker.token();
-            self.handle(endpoint, call).await
-        })
+impl Dispatcher {
+    /// Serves `call` on endpoint number `endpoint` in the caller's own task.
+    ///
+    /// A transport whose callers live in the same process (the in-process one) calls this
+    /// instead of queueing an [`Incoming`]: no channel hop, no task and no thread wake-up per
+    /// call. It applies exactly what the serve loop applies: the concurrency limit, the
+    /// deadline, panic catching, statistics and in-flight tracking for graceful stop.
+    pub async fn dispatch(&self, endpoint: usize, call: Call) -> Result<Reply, Error> {
+        let Ok(_permit) = self.limit.acquire().await else {
+            return Err(Error::unavailable(format!(
+                "`{}` is stopping",
+                call.service
+            )));
+        };
+        // Counted like a spawned task, so a graceful stop waits for inline calls too.
+        let _token = self.tracker.token();
+        self.handle(endpoint, call).await
     }
 }
 
-async fn run_handler(endpoint: Endpoint, call: Call) -> Result<Reply, Error> {
+async fn run_handler(endpoint: &Endpoint, call: Call) -> Result<Reply, Error> {
     let deadline = call.context.deadline;
     let context = call.context.clone();
     // Cheap: generated clients name services and endpoints with `&'static str`.
     let (service, name) = (call.service.clone(), call.endpoint.clone());
-    let fut = AssertUnwindSafe(context.scope(endpoint.oneshot(call))).catch_unwind();
+    let fut = AssertUnwindSafe(context.scope(endpoint.handle(call))).catch_unwind();
     let outcome = match deadline {
         Some(deadline) => match tokio::time::timeout_at(deadline.into(), fut).await {
             Ok(outcome) => outcome,

@@ -77,7 +77,8 @@ impl Backend {
             .iter()
             .copied()
             .find(|f| f.name == name);
-        let factory = installed.or_else(|| inventory::iter::<BackendFactory>().find(|f| f.name == name));
+        let factory =
+            installed.or_else(|| inventory::iter::<BackendFactory>().find(|f| f.name == name));
         match factory {
             Some(factory) => (factory.connect)(config.clone()).await,
             None => Err(Error::bad_request(format!(
@@ -102,7 +103,8 @@ pub struct BackendFactory {
 inventory::collect!(BackendFactory);
 
 fn installed_backends() -> &'static std::sync::Mutex<Vec<&'static BackendFactory>> {
-    static INSTALLED: std::sync::Mutex<Vec<&'static BackendFactory>> = std::sync::Mutex::new(Vec::new());
+    static INSTALLED: std::sync::Mutex<Vec<&'static BackendFactory>> =
+        std::sync::Mutex::new(Vec::new());
     &INSTALLED
 }
 

@@ -17,6 +17,7 @@ use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 
 use crate::codec::ContentType;
+use crate::server::Dispatcher;
 use crate::{Context, Error, Metadata};
 
 /// One request on its way to an endpoint.
@@ -105,20 +106,10 @@ pub struct ListenSpec {
     pub instance_id: String,
     /// The endpoints, in the order [`Incoming::endpoint`] indexes.
     pub endpoints: Vec<EndpointSpec>,
-    /// Serves a request in the caller's task; see [`Dispatch`].
-    pub dispatch: Option<Arc<dyn Dispatch>>,
-}
-
-/// Serves one request in the caller's own task.
-///
-/// The server hands one to [`Transport::listen`] in [`ListenSpec::dispatch`]. A transport whose
-/// caller lives in the same process (the in-process one) calls it directly instead of queueing
-/// an [`Incoming`], which saves a channel hop, a task and a thread wake-up per call. It applies
-/// exactly what the serve loop applies: the concurrency limit, the deadline, panic catching,
-/// statistics and in-flight tracking for graceful stop. Network transports ignore it.
-pub trait Dispatch: Send + Sync + fmt::Debug + 'static {
-    /// Handles `call` on endpoint number `endpoint` and returns its reply or error.
-    fn dispatch(self: Arc<Self>, endpoint: usize, call: Call) -> BoxFuture<'static, Result<Reply, Error>>;
+    /// Serves a request in the caller's task; an in-process transport calls it instead of
+    /// queueing [`Incoming`] requests (see [`Dispatcher::dispatch`]). Network transports ignore
+    /// it.
+    pub dispatch: Option<Arc<Dispatcher>>,
 }
 
 /// One endpoint to listen on.
