@@ -9,6 +9,8 @@
 pub mod handler;
 pub mod stats;
 
+pub use handler::{Endpoint, EventHandler, Handler};
+
 use std::fmt;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -22,7 +24,6 @@ use tower::ServiceExt as _;
 use crate::Error;
 use crate::broker::Subscription;
 use crate::transport::{Call, Incoming, Listener, Reply};
-use handler::{Endpoint, EventHandler};
 use stats::ServiceStats;
 
 /// Runs the requests of one service instance: the serve loop calls it for each request a
