@@ -1,4 +1,5 @@
-//! A micro service on NATS for the Python interop test (`tests/interop/`) to discover and call.
+//! A micro service on NATS that NATS tools in any language can discover and call (`nats micro ls`,
+//! nats-py's `nats.micro`, plain requests with a JSON body).
 //!
 //! ```text
 //! MICRO_NATS_URL=nats://127.0.0.1:4222 cargo run -p micro-nats --example interop_server

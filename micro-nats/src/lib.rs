@@ -137,10 +137,25 @@ fn connect_backend(config: Config) -> BoxFuture<'static, Result<Backend, Error>>
     Box::pin(async move { Ok(Nats::from_config(&config).await?.backend()) })
 }
 
+static FACTORY: BackendFactory = BackendFactory {
+    name: "nats",
+    connect: connect_backend,
+};
+
 inventory::submit! {
     BackendFactory { name: "nats", connect: connect_backend }
 }
 
-/// Does nothing, but calling it guarantees this crate is linked, so `Service::from_env()` finds
-/// backend `nats` when `MICRO_NATS_URL` is set. `use micro_nats as _;` works as well.
-pub fn link() {}
+/// Makes backend `nats` selectable by `Service::from_env()` and `Client::from_env()` (chosen
+/// when `MICRO_NATS_URL` is set or `MICRO_BACKEND=nats`). Call it once at the start of `main`.
+///
+/// The crate also registers itself through `inventory`, but a linker may drop a crate the
+/// program never calls into; this explicit call cannot be dropped.
+pub fn install() {
+    micro_core::service::install_backend(&FACTORY);
+}
+
+/// Same as [`install`]; kept for code written against the first release.
+pub fn link() {
+    install();
+}
