@@ -25,7 +25,16 @@ use crate::srv::SrvResponder;
 use crate::srv::schema::{self, PING_TYPE, Ping};
 use crate::subject::{Verb, control, validate_name};
 
-/// Discovery over `$SRV`; see the [module docs](self).
+/// Discovery on the NATS services protocol (`$SRV.PING/INFO/STATS`).
+///
+/// Registering an instance starts its `$SRV` responder (nine plain subscriptions), so any NATS
+/// services tool (`nats micro ls`, nats-py, nats.go) sees it; deregistering stops it. Looking
+/// services up is scatter-gather: publish to `$SRV.<VERB>[.<name>]` with a fresh inbox and
+/// collect the replies for the discovery timeout
+/// ([`NatsOptions::discovery_timeout`](crate::NatsOptions::discovery_timeout)), or stop at once
+/// when the server reports no responders. There is no central state: what answers is what runs.
+/// [`watch`](Registry::watch) pings every `interval` and reports the differences, asking INFO
+/// of each newcomer.
 #[derive(Clone, Debug)]
 pub struct NatsRegistry {
     client: Client,
