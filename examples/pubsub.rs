@@ -30,6 +30,7 @@ async fn main() -> Result<(), Error> {
     let (tx, mut rx) = mpsc::unbounded_channel();
     let _ = SEEN.set(tx);
 
+    micro_nats::install();
     let running = Service::from_env().start().await?;
     let client = running.client();
     for (id, email) in [(1, "ada@example.com"), (2, "grace@example.com")] {

@@ -23,10 +23,13 @@ pub trait Greeter {
 }
 
 /// The greeter's implementation.
+///
+/// Not annotated with `#[service]`: a registration in a library is only seen by binaries that
+/// link the code around it, so the greeter binaries hand it to the service builder explicitly
+/// (`Service::from_env().handle(GreeterServer::new(MyGreeter))`), which always works.
 #[derive(Debug, Default)]
 pub struct MyGreeter;
 
-#[service]
 impl Greeter for MyGreeter {
     async fn hello(&self, name: String) -> Result<String, Error> {
         if name.trim().is_empty() {

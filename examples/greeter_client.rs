@@ -1,0 +1,27 @@
+//! Calls the greeter from another process:
+//! `MICRO_NATS_URL=nats://127.0.0.1:4222 cargo run --example greeter_client -- Ada`.
+
+use examples::GreeterClient;
+use micro_core::prelude::*;
+
+#[tokio::main]
+async fn main() {
+    micro_nats::install();
+    let name = std::env::args()
+        .skip(1)
+        .find(|a| !a.starts_with("--micro-"))
+        .unwrap_or_else(|| "World".to_owned());
+    let result = async {
+        let client = Client::from_env().await?;
+        let greeter = GreeterClient::new(&client.with_metadata("x-user", "greeter_client"));
+        println!("{}", greeter.hello(name).await?);
+        let sum = greeter.add(40, 2).await?;
+        println!("40 + 2 = {} (asked by {:?})", sum.total, sum.asked_by);
+        Ok::<(), Error>(())
+    }
+    .await;
+    if let Err(err) = result {
+        eprintln!("error: {err}");
+        std::process::exit(1);
+    }
+}
