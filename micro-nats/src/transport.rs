@@ -7,6 +7,7 @@ use async_nats::client::PublishErrorKind;
 use async_nats::connection::State;
 use async_nats::{Client, Message, Request, Subject, Subscriber};
 use bytes::Bytes;
+use futures::FutureExt;
 use futures::future::BoxFuture;
 use futures::stream::{SelectAll, StreamExt};
 use micro_core::codec::ContentType;
@@ -243,21 +244,35 @@ where
     let client = client.clone();
     tokio::spawn(async move {
         let mut drain_pending = true;
+        // Once draining: when to stop waiting for async-nats to close the subscriptions.
+        let mut give_up: Option<tokio::time::Instant> = None;
         loop {
             tokio::select! {
                 request = &mut drain_rx, if drain_pending => {
                     drain_pending = false;
                     if let Ok(done) = request {
-                        if let Err(err) = barrier(&client).await {
-                            tracing::debug!(error = %err, "no barrier before draining");
-                        }
+                        let connected = barrier(&client).await.is_ok();
                         for subscriber in merged.iter_mut() {
                             if let Err(err) = subscriber.get_mut().drain().await {
                                 tracing::warn!(error = %err, "could not drain a subscription");
                             }
                         }
+                        // Disconnected, async-nats only handles the drain after a reconnect:
+                        // end with what is buffered instead of waiting for it.
+                        let grace = if connected { DRAIN_GRACE } else { Duration::ZERO };
+                        give_up = Some(tokio::time::Instant::now() + grace);
                         let _ = done.send(());
                     }
+                }
+                () = sleep_until_or_never(give_up) => {
+                    while let Some(Some((index, message))) = merged.next().now_or_never() {
+                        if let Some(item) = convert(index, message) {
+                            if tx.send(item).await.is_err() {
+                                break;
+                            }
+                        }
+                    }
+                    break;
                 }
                 next = merged.next() => match next {
                     Some((index, message)) => {
@@ -281,6 +296,16 @@ where
             request: Some(drain_tx),
         }),
     )
+}
+
+/// How long a drained intake waits for async-nats to close its subscriptions.
+const DRAIN_GRACE: Duration = Duration::from_secs(5);
+
+async fn sleep_until_or_never(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// The drain handle of an [`intake`].
@@ -312,6 +337,10 @@ const BARRIER_TIMEOUT: Duration = Duration::from_secs(5);
 /// publishes to a fresh inbox it subscribed and waits for the echo: the server handles one
 /// connection's operations in order and writes to it in order.
 pub(crate) async fn barrier(client: &Client) -> Result<(), Error> {
+    if client.connection_state() != State::Connected {
+        // No echo can come back; do not wait for it.
+        return Err(disconnected("confirm subscriptions with the server"));
+    }
     let subject = client.new_inbox();
     let mut echo = client
         .subscribe(subject.clone())

@@ -125,3 +125,21 @@ async fn calls_in_flight_during_a_restart_end_in_an_error_not_a_hang() {
     );
     running.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_while_disconnected_does_not_hang() {
+    let mut server = NatsServer::start();
+    let nats = connect(&server).await;
+    let running = serve_who(&nats, "a").await;
+    server.stop();
+    while nats.client().connection_state() == State::Connected {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let started = Instant::now();
+    running.stop().await;
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+}
