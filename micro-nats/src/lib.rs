@@ -6,10 +6,9 @@
 //! service (so `nats micro ls`, nats.go and nats-py see it), and finds other services through
 //! that same protocol.
 //!
-//! Usually nothing but linking is needed: with `MICRO_NATS_URL` set, `Service::from_env()` and
-//! `Client::from_env()` connect through this crate (it registers itself as backend `nats`). Make
-//! sure the crate is linked, e.g. with `micro_nats::link();` or `use micro_nats as _;` in
-//! `main.rs`. To configure the connection in code, build the backend yourself:
+//! Usually one line is enough: call [`install()`] at the start of `main`, and with
+//! `MICRO_NATS_URL` set, `Service::from_env()` and `Client::from_env()` connect through this
+//! crate (backend `nats`). To configure the connection in code, build the backend yourself:
 //!
 //! ```no_run
 //! use micro_core::Service;
@@ -137,6 +136,7 @@ fn connect_backend(config: Config) -> BoxFuture<'static, Result<Backend, Error>>
     Box::pin(async move { Ok(Nats::from_config(&config).await?.backend()) })
 }
 
+/// Backend `nats`, as [`Backend::from_config`] selects it.
 static FACTORY: BackendFactory = BackendFactory {
     name: "nats",
     connect: connect_backend,
@@ -146,16 +146,11 @@ inventory::submit! {
     BackendFactory { name: "nats", connect: connect_backend }
 }
 
-/// Makes backend `nats` selectable by `Service::from_env()` and `Client::from_env()` (chosen
-/// when `MICRO_NATS_URL` is set or `MICRO_BACKEND=nats`). Call it once at the start of `main`.
+/// Makes backend `nats` available to `Service::from_env()` and `Client::from_env()` (picked when
+/// `MICRO_NATS_URL` is set or `MICRO_BACKEND=nats`). Call it at the start of `main`.
 ///
 /// The crate also registers itself through `inventory`, but a linker may drop a crate the
-/// program never calls into; this explicit call cannot be dropped.
+/// program never calls into; this call cannot be dropped. Calling it again does nothing.
 pub fn install() {
     micro_core::service::install_backend(&FACTORY);
-}
-
-/// Same as [`install`]; kept for code written against the first release.
-pub fn link() {
-    install();
 }

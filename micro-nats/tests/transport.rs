@@ -270,7 +270,7 @@ async fn stop_lets_calls_in_flight_finish() {
 
 #[tokio::test]
 async fn from_config_picks_nats_when_the_url_is_set() {
-    micro_nats::link();
+    micro_nats::install();
     let server = NatsServer::start();
     let config = Config::from_pairs([("nats-url", server.url())]);
     assert_eq!(config.backend_name(), "nats");
