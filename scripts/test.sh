@@ -22,7 +22,14 @@ fi
 if [ -f micro-nats/tests/interop/requirements.txt ]; then
   venv=target/interop-venv
   if [ ! -x "$venv/bin/python" ]; then
-    python3 -m venv "$venv"
+    if ! python3 -m venv "$venv" 2>/dev/null; then
+      # Debian's python3 ships venv separately.
+      rm -rf "$venv"
+      if [ "$(id -u)" = 0 ]; then
+        apt-get update -qq && apt-get install -y -qq python3-venv
+      fi
+      python3 -m venv "$venv"
+    fi
   fi
   "$venv/bin/pip" install -q -r micro-nats/tests/interop/requirements.txt
   export MICRO_INTEROP_PYTHON="$PWD/$venv/bin/python"

@@ -38,6 +38,20 @@ pub struct Instance {
     pub endpoints: Vec<EndpointInfo>,
 }
 
+impl Instance {
+    /// An instance without description, metadata or endpoints (set the public fields after).
+    pub fn new(name: impl Into<String>, id: impl Into<String>, version: impl Into<String>) -> Self {
+        Instance {
+            name: name.into(),
+            id: id.into(),
+            version: version.into(),
+            description: String::new(),
+            metadata: BTreeMap::new(),
+            endpoints: Vec::new(),
+        }
+    }
+}
+
 /// One endpoint of an [`Instance`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -52,6 +66,22 @@ pub struct EndpointInfo {
     /// Endpoint metadata: its doc text and request/response shape, among others.
     #[serde(default, deserialize_with = "null_as_default")]
     pub metadata: BTreeMap<String, String>,
+}
+
+impl EndpointInfo {
+    /// An endpoint without metadata.
+    pub fn new(
+        name: impl Into<String>,
+        subject: impl Into<String>,
+        queue_group: impl Into<String>,
+    ) -> Self {
+        EndpointInfo {
+            name: name.into(),
+            subject: subject.into(),
+            queue_group: queue_group.into(),
+            metadata: BTreeMap::new(),
+        }
+    }
 }
 
 fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
@@ -78,6 +108,24 @@ pub struct InstanceStats {
     pub endpoints: Vec<EndpointStats>,
 }
 
+impl InstanceStats {
+    /// Figures without endpoints (push [`EndpointStats`] after).
+    pub fn new(
+        name: impl Into<String>,
+        id: impl Into<String>,
+        version: impl Into<String>,
+        started: SystemTime,
+    ) -> Self {
+        InstanceStats {
+            name: name.into(),
+            id: id.into(),
+            version: version.into(),
+            started,
+            endpoints: Vec::new(),
+        }
+    }
+}
+
 /// Live figures of one endpoint.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -98,6 +146,22 @@ pub struct EndpointStats {
     pub processing_time: Duration,
     /// `processing_time / num_requests`.
     pub average_processing_time: Duration,
+}
+
+impl EndpointStats {
+    /// Zeroed figures of one endpoint (set the counters after).
+    pub fn new(
+        name: impl Into<String>,
+        subject: impl Into<String>,
+        queue_group: impl Into<String>,
+    ) -> Self {
+        EndpointStats {
+            name: name.into(),
+            subject: subject.into(),
+            queue_group: queue_group.into(),
+            ..EndpointStats::default()
+        }
+    }
 }
 
 /// What a service hands the registry when it starts: its description and its live counters.
@@ -130,6 +194,16 @@ pub struct ServiceSummary {
     pub name: String,
     /// Its running instances.
     pub instances: Vec<Instance>,
+}
+
+impl ServiceSummary {
+    /// A service with these instances.
+    pub fn new(name: impl Into<String>, instances: Vec<Instance>) -> Self {
+        ServiceSummary {
+            name: name.into(),
+            instances,
+        }
+    }
 }
 
 /// A change seen by [`Registry::watch`] (tower's `discover::Change` shape).
