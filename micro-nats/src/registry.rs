@@ -161,10 +161,10 @@ impl Registry for NatsRegistry {
                     .or_default()
                     .push(instance);
             }
-            by_name
+            Ok(by_name
                 .into_iter()
-                .map(|(name, instances)| summary(name, instances))
-                .collect()
+                .map(|(name, instances)| ServiceSummary::new(name, instances))
+                .collect())
         })
     }
 
@@ -224,12 +224,6 @@ impl Registry for NatsRegistry {
             .boxed())
         })
     }
-}
-
-fn summary(name: String, instances: Vec<Instance>) -> Result<ServiceSummary, Error> {
-    // ServiceSummary is #[non_exhaustive]: build it through its serde shape.
-    serde_json::from_value(serde_json::json!({ "name": name, "instances": instances }))
-        .map_err(|e| Error::internal(format!("cannot build a service summary: {e}")))
 }
 
 /// The state of one [`Registry::watch`] stream.

@@ -7,9 +7,11 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use micro_core::registry::{Instance, InstanceStats, Registration};
+use micro_core::registry::{EndpointStats, Instance, InstanceStats, Registration};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 
 /// `type` of PING replies.
 pub(crate) const PING_TYPE: &str = "io.nats.micro.v1.ping_response";
@@ -184,39 +186,30 @@ pub(crate) fn parse_stats(body: &[u8]) -> Result<InstanceStats, String> {
         .and_then(Value::as_str)
         .and_then(parse_rfc3339)
         .unwrap_or(UNIX_EPOCH);
-    let since = started.duration_since(UNIX_EPOCH).unwrap_or_default();
-    // micro-core's types are #[non_exhaustive]: build them through their serde shape.
-    let duration = |ns: u64| {
-        let d = Duration::from_nanos(ns);
-        json!({"secs": d.as_secs(), "nanos": d.subsec_nanos()})
-    };
-    let endpoints: Vec<Value> = value
+    let mut stats = InstanceStats::new(
+        text(&value, "name"),
+        text(&value, "id"),
+        text(&value, "version"),
+        started,
+    );
+    stats.endpoints = value
         .get("endpoints")
         .and_then(Value::as_array)
         .map(Vec::as_slice)
         .unwrap_or_default()
         .iter()
         .map(|e| {
-            json!({
-                "name": text(e, "name"),
-                "subject": text(e, "subject"),
-                "queue_group": text(e, "queue_group"),
-                "num_requests": count(e, "num_requests"),
-                "num_errors": count(e, "num_errors"),
-                "last_error": text(e, "last_error"),
-                "processing_time": duration(count(e, "processing_time")),
-                "average_processing_time": duration(count(e, "average_processing_time")),
-            })
+            let mut ep =
+                EndpointStats::new(text(e, "name"), text(e, "subject"), text(e, "queue_group"));
+            ep.num_requests = count(e, "num_requests");
+            ep.num_errors = count(e, "num_errors");
+            ep.last_error = text(e, "last_error");
+            ep.processing_time = Duration::from_nanos(count(e, "processing_time"));
+            ep.average_processing_time = Duration::from_nanos(count(e, "average_processing_time"));
+            ep
         })
         .collect();
-    let shaped = json!({
-        "name": text(&value, "name"),
-        "id": text(&value, "id"),
-        "version": text(&value, "version"),
-        "started": {"secs_since_epoch": since.as_secs(), "nanos_since_epoch": since.subsec_nanos()},
-        "endpoints": endpoints,
-    });
-    serde_json::from_value(shaped).map_err(|e| e.to_string())
+    Ok(stats)
 }
 
 fn check_type(value: &Value, want: &str) -> Result<(), String> {
@@ -226,92 +219,27 @@ fn check_type(value: &Value, want: &str) -> Result<(), String> {
     }
 }
 
-/// Days since 1970-01-01 → (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month as u32, day as u32)
-}
-
-/// (year, month, day) → days since 1970-01-01.
-fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let yoe = year.rem_euclid(400);
-    let m = i64::from(month);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
 /// `2026-11-24T04:05:29.409273587Z`: RFC 3339 in UTC, nanosecond precision.
 pub(crate) fn format_rfc3339(t: SystemTime) -> String {
-    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let (y, mo, da) = civil_from_days(days);
+    let t = OffsetDateTime::from(t);
+    // Nine fraction digits always, as Go's RFC3339Nano without trailing-zero trimming.
     format!(
-        "{y:04}-{mo:02}-{da:02}T{:02}:{:02}:{:02}.{:09}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        d.subsec_nanos()
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:09}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.nanosecond()
     )
 }
 
 /// Parses RFC 3339 (`Z` or a `±HH:MM` offset, any fraction length); `None` if malformed.
 pub(crate) fn parse_rfc3339(s: &str) -> Option<SystemTime> {
-    let b = s.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<u32>().ok();
-    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (hour, min, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || min > 59 || sec > 60 {
-        return None;
-    }
-    let mut rest = s.get(19..)?;
-    let mut nanos = 0u32;
-    if let Some(frac) = rest.strip_prefix('.') {
-        let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return None;
-        }
-        let kept = &frac[..digits.min(9)];
-        nanos = kept.parse::<u32>().ok()? * 10u32.pow(9 - kept.len() as u32);
-        rest = &frac[digits..];
-    }
-    let offset: i64 = match rest {
-        "Z" | "z" => 0,
-        _ => {
-            let sign = match rest.as_bytes().first()? {
-                b'+' => 1,
-                b'-' => -1,
-                _ => return None,
-            };
-            let oh: i64 = rest.get(1..3)?.parse().ok()?;
-            let om: i64 = rest.get(4..6)?.parse().ok()?;
-            if rest.len() != 6 || rest.as_bytes()[3] != b':' {
-                return None;
-            }
-            sign * (oh * 3600 + om * 60)
-        }
-    };
-    let secs = days_from_civil(i64::from(year), month, day) * 86_400
-        + i64::from(hour) * 3600
-        + i64::from(min) * 60
-        + i64::from(sec)
-        - offset;
-    let secs = u64::try_from(secs).ok()?;
-    Some(UNIX_EPOCH + Duration::new(secs, nanos))
+    OffsetDateTime::parse(s, &Rfc3339)
+        .ok()
+        .map(SystemTime::from)
 }
 
 #[cfg(test)]
