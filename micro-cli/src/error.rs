@@ -34,6 +34,11 @@ pub enum CliError {
 }
 
 impl CliError {
+    /// True when writing output failed because the reader went away (`micro ... | head`).
+    pub fn is_broken_pipe(&self) -> bool {
+        matches!(self, CliError::Io { source, .. } if source.kind() == std::io::ErrorKind::BrokenPipe)
+    }
+
     /// The structured error: the service's own for [`CliError::Micro`], 400 for bad input and
     /// usage, 500 for I/O.
     pub fn to_error(&self) -> Error {

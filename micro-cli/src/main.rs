@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use micro_cli::cmd::Cli;
 use micro_cli::error::one_line;
+use micro_cli::output::note;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -16,6 +17,8 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
+        // Its default reports a failed write with `eprintln!`, which panics when stderr is gone.
+        .log_internal_errors(false)
         .init();
     let json = cli.json;
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -24,19 +27,20 @@ fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            note(&format!("error: cannot start the async runtime: {e}"));
             return ExitCode::FAILURE;
         }
     };
     match runtime.block_on(cli.run()) {
         Ok(()) => ExitCode::SUCCESS,
+        // `micro subscribe t | head -1`: the reader has all it wanted.
+        Err(err) if err.is_broken_pipe() => ExitCode::SUCCESS,
         Err(err) => {
             let err = err.to_error();
             if json {
-                let line = serde_json::json!({ "error": err });
-                eprintln!("{line}");
+                note(&serde_json::json!({ "error": err }).to_string());
             } else {
-                eprintln!("error: {}", one_line(&err));
+                note(&format!("error: {}", one_line(&err)));
             }
             ExitCode::FAILURE
         }

@@ -46,6 +46,13 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
+/// Writes a line to stderr, ignoring failure: a closed stderr (`micro api 2>&1 | head -1`)
+/// must not stop a command, unlike `eprintln!`, which panics.
+pub fn note(text: &str) {
+    let mut stderr = std::io::stderr().lock();
+    let _ = writeln!(stderr, "{text}");
+}
+
 /// Writes `text` to stdout.
 pub fn print(text: &str) -> Result<(), CliError> {
     let mut stdout = std::io::stdout().lock();

@@ -111,9 +111,9 @@ pub(crate) async fn serve(
         })?;
     let local = listener.local_addr().unwrap_or(addr);
     tracing::info!(addr = %local, "{what} listening");
-    eprintln!("micro {what} listening on http://{local}");
+    crate::output::note(&format!("micro {what} listening on http://{local}"));
     if ui {
-        eprintln!("dashboard: http://{local}/ui/");
+        crate::output::note(&format!("dashboard: http://{local}/ui/"));
     }
     axum::serve(listener, router(client, options))
         .with_graceful_shutdown(shutdown_signal())

@@ -35,7 +35,7 @@ pub(crate) async fn run(args: Args, g: &Globals) -> Result<(), CliError> {
         .subscribe(&args.topic, args.queue.as_deref())
         .await?;
     if !g.json {
-        eprintln!("listening on {} (Ctrl-C to stop)", args.topic);
+        crate::output::note(&format!("listening on {} (Ctrl-C to stop)", args.topic));
     }
     let mut seen = 0u64;
     let ctrl_c = tokio::signal::ctrl_c();

@@ -1,0 +1,468 @@
+//! The `micro` binary as a process against a test NATS server with the greeter running.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use common::start_greeter;
+use micro_core::service::Running;
+use micro_nats::{Nats, NatsOptions};
+use serde_json::{Value, json};
+use test_support::NatsServer;
+
+struct Fixture {
+    server: NatsServer,
+    greeter: Running,
+}
+
+impl Fixture {
+    async fn start() -> Fixture {
+        let server = NatsServer::start();
+        let nats = Nats::connect(NatsOptions::new().url(&server.url()))
+            .await
+            .expect("connect to the test server");
+        let greeter = start_greeter(nats.backend()).await;
+        Fixture { server, greeter }
+    }
+
+    fn instance_id(&self) -> String {
+        self.greeter.instances()[0].id.clone()
+    }
+
+    /// `micro <args>` with the test server's URL.
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_micro"));
+        cmd.args(args)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("MICRO_NATS_URL", self.server.url())
+            .env("MICRO_NATS_DISCOVERY_TIMEOUT", "300ms");
+        cmd
+    }
+
+    async fn run(&self, args: &[&str]) -> Output {
+        self.run_with_stdin(args, None).await
+    }
+
+    async fn run_with_stdin(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        let mut cmd = self.command(args);
+        let stdin = stdin.map(str::to_owned);
+        tokio::task::spawn_blocking(move || {
+            cmd.stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+            let mut child = cmd.spawn().expect("micro starts");
+            if let Some(text) = stdin {
+                let mut pipe = child.stdin.take().expect("stdin");
+                pipe.write_all(text.as_bytes()).expect("write stdin");
+            }
+            child.wait_with_output().expect("micro finishes")
+        })
+        .await
+        .expect("join")
+    }
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[track_caller]
+fn assert_ok(out: &Output) {
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        out.status.code(),
+        stdout(out),
+        stderr(out)
+    );
+}
+
+/// The failure is one line on stderr, `error: <code> ...`, with exit status 1.
+#[track_caller]
+fn assert_error(out: &Output, prefix: &str) {
+    assert_eq!(out.status.code(), Some(1), "stdout: {}", stdout(out));
+    let err = stderr(out);
+    assert_eq!(err.lines().count(), 1, "not one line: {err}");
+    assert!(
+        err.starts_with(prefix),
+        "expected `{prefix}...`, got: {err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn services_lists_the_greeter() {
+    let f = Fixture::start().await;
+    let out = f.run(&["services"]).await;
+    assert_ok(&out);
+    let text = stdout(&out);
+    let header = text.lines().next().unwrap();
+    assert!(header.starts_with("NAME"), "{text}");
+    for col in ["VERSION", "INSTANCES", "ENDPOINTS"] {
+        assert!(header.contains(col), "{text}");
+    }
+    let row = text
+        .lines()
+        .find(|l| l.starts_with("greeter"))
+        .expect(&text);
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(&cells[..4], ["greeter", "1.0.0", "1", "4"], "{text}");
+
+    let out = f.run(&["services", "--json"]).await;
+    assert_ok(&out);
+    let rows: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rows[0]["name"], json!("greeter"));
+    assert_eq!(rows[0]["instances"], json!(1));
+    assert_eq!(rows[0]["endpoints"], json!(4));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn describe_shows_instances_and_endpoints() {
+    let f = Fixture::start().await;
+    let out = f.run(&["describe", "greeter"]).await;
+    assert_ok(&out);
+    let text = stdout(&out);
+    for needle in [
+        "greeter 1.0.0",
+        "Greets people.",
+        &f.instance_id(),
+        "hello  (subject greeter.hello, queue q)",
+        "Says hello to `name`.",
+        r#"request:  {"name":"String"}"#,
+        "response: String",
+        r#"try:      micro call greeter hello '{"name":""}'"#,
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+    }
+
+    let out = f.run(&["--json", "describe", "greeter"]).await;
+    assert_ok(&out);
+    let d: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(d["instances"][0]["id"], json!(f.instance_id()));
+    assert_eq!(d["instances"][0]["version"], json!("1.0.0"));
+    assert!(d["instances"][0]["uptime_secs"].is_u64(), "{d}");
+    assert_eq!(d["endpoints"][0]["request"], json!({"name": "String"}));
+
+    let out = f.run(&["describe", "nosuch"]).await;
+    assert_error(
+        &out,
+        "error: 404 Not Found: no service named `nosuch` is running",
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn call_prints_the_reply() {
+    let f = Fixture::start().await;
+    let out = f
+        .run(&["call", "greeter", "hello", r#"{"name":"World"}"#])
+        .await;
+    assert_ok(&out);
+    assert_eq!(stdout(&out), "\"Hello World\"\n");
+
+    // the body from stdin
+    let out = f
+        .run_with_stdin(&["call", "greeter", "hello"], Some(r#"{"name":"stdin"}"#))
+        .await;
+    assert_ok(&out);
+    assert_eq!(stdout(&out), "\"Hello stdin\"\n");
+
+    // MessagePack on the wire, JSON on the screen
+    let out = f
+        .run(&[
+            "call",
+            "greeter",
+            "hello",
+            r#"{"name":"pack"}"#,
+            "--codec",
+            "msgpack",
+        ])
+        .await;
+    assert_ok(&out);
+    assert_eq!(stdout(&out), "\"Hello pack\"\n");
+
+    // headers become metadata; the reply is pretty-printed
+    let out = f
+        .run(&[
+            "call",
+            "greeter",
+            "meta",
+            "{}",
+            "-H",
+            "x-user=alice",
+            "--header",
+            "tier=gold",
+        ])
+        .await;
+    assert_ok(&out);
+    let md: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(md["x-user"], json!("alice"), "{md}");
+    assert_eq!(md["tier"], json!("gold"), "{md}");
+    assert!(
+        stdout(&out).contains("\n  \""),
+        "not pretty: {}",
+        stdout(&out)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn call_errors_exit_non_zero_with_one_line() {
+    let f = Fixture::start().await;
+    let out = f
+        .run(&[
+            "call",
+            "greeter",
+            "fail",
+            r#"{"code":409,"detail":"taken"}"#,
+        ])
+        .await;
+    assert_error(&out, "error: 409 Conflict: taken");
+    assert!(stdout(&out).is_empty());
+
+    let out = f
+        .run(&[
+            "--json",
+            "call",
+            "greeter",
+            "fail",
+            r#"{"code":403,"detail":"no"}"#,
+        ])
+        .await;
+    assert_eq!(out.status.code(), Some(1));
+    let err: Value = serde_json::from_slice(&out.stderr).unwrap();
+    assert_eq!(err["error"]["code"], json!(403));
+    assert_eq!(err["error"]["detail"], json!("no"));
+
+    let out = f.run(&["call", "greeter", "hello", r#"{"name":""}"#]).await;
+    assert_error(&out, "error: 400 Bad Request: name must not be empty");
+
+    let out = f.run(&["call", "nosuch", "hello", "{}"]).await;
+    assert_error(&out, "error: 503 Service Unavailable");
+
+    let out = f.run(&["call", "greeter", "hello", "{not json"]).await;
+    assert_error(&out, "error: 400 Bad Request: invalid JSON body");
+
+    let out = f
+        .run(&[
+            "call",
+            "greeter",
+            "slow",
+            r#"{"ms":3000}"#,
+            "--timeout",
+            "200ms",
+        ])
+        .await;
+    assert_error(&out, "error: 408 Request Timeout");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn call_checks_the_instance() {
+    let f = Fixture::start().await;
+    let id = f.instance_id();
+    let out = f
+        .run(&[
+            "call",
+            "greeter",
+            "hello",
+            r#"{"name":"pinned"}"#,
+            "--instance",
+            &id,
+        ])
+        .await;
+    assert_ok(&out);
+    assert_eq!(stdout(&out), "\"Hello pinned\"\n");
+
+    let out = f
+        .run(&["call", "greeter", "hello", "{}", "--instance", "nosuchid"])
+        .await;
+    assert_error(
+        &out,
+        "error: 404 Not Found: service `greeter` has no instance `nosuchid`",
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publish_reaches_subscribe() {
+    let f = Fixture::start().await;
+    let mut cmd = f.command(&["subscribe", "demo.>", "--count", "1"]);
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("subscribe starts");
+    // it says so on stderr once subscribed
+    let stderr_pipe = child.stderr.take().unwrap();
+    let ready = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        BufReader::new(stderr_pipe)
+            .read_line(&mut line)
+            .map(|_| line)
+    });
+    let line = tokio::time::timeout(Duration::from_secs(10), ready)
+        .await
+        .expect("subscribed in time")
+        .unwrap()
+        .unwrap();
+    assert!(line.starts_with("listening on demo.>"), "{line}");
+
+    let out = f
+        .run(&[
+            "publish",
+            "demo.created",
+            r#"{"id":42}"#,
+            "-H",
+            "source=test",
+        ])
+        .await;
+    assert_ok(&out);
+    assert_eq!(stdout(&out), "published on demo.created\n");
+
+    let out = tokio::time::timeout(
+        Duration::from_secs(10),
+        tokio::task::spawn_blocking(move || child.wait_with_output()),
+    )
+    .await
+    .expect("subscribe exits after one event")
+    .unwrap()
+    .unwrap();
+    assert!(out.status.success());
+    let event: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(event["topic"], json!("demo.created"));
+    assert_eq!(event["data"], json!({"id": 42}));
+    assert_eq!(event["metadata"]["source"], json!("test"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stats_and_ping_show_live_figures() {
+    let f = Fixture::start().await;
+    let out = f
+        .run(&["call", "greeter", "hello", r#"{"name":"x"}"#])
+        .await;
+    assert_ok(&out);
+
+    let out = f.run(&["stats", "greeter"]).await;
+    assert_ok(&out);
+    let text = stdout(&out);
+    let row = text
+        .lines()
+        .find(|l| l.starts_with("greeter") && l.contains(" hello "))
+        .expect(&text);
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(cells[4], "1", "requests: {text}");
+
+    let out = f.run(&["--json", "stats"]).await;
+    assert_ok(&out);
+    let stats: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(stats[0]["id"], json!(f.instance_id()));
+
+    let out = f.run(&["ping", "greeter"]).await;
+    assert_ok(&out);
+    assert!(stdout(&out).contains(&f.instance_id()), "{}", stdout(&out));
+
+    let out = f.run(&["--json", "ping"]).await;
+    assert_ok(&out);
+    let pongs: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(pongs[0]["service"], json!("greeter"));
+    assert!(pongs[0]["rtt_ns"].as_u64().unwrap() > 0);
+
+    let out = f.run(&["ping", "nosuch"]).await;
+    assert_error(
+        &out,
+        "error: 503 Service Unavailable: no instance of service `nosuch`",
+    );
+    let out = f.run(&["stats", "nosuch"]).await;
+    assert_error(&out, "error: 404 Not Found");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_serves_the_greeter_over_http() {
+    let f = Fixture::start().await;
+    let mut child = f
+        .command(&["api", "--addr", "127.0.0.1:0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("micro api starts");
+    let stderr_pipe = child.stderr.take().unwrap();
+    let addr = tokio::task::spawn_blocking(move || {
+        let mut reader = BufReader::new(stderr_pipe);
+        let mut line = String::new();
+        while reader.read_line(&mut line).unwrap_or(0) > 0 {
+            if let Some(rest) = line
+                .trim()
+                .strip_prefix("micro gateway listening on http://")
+            {
+                return Some(rest.to_owned());
+            }
+            line.clear();
+        }
+        None
+    });
+    let addr = tokio::time::timeout(Duration::from_secs(10), addr)
+        .await
+        .expect("listening in time")
+        .unwrap();
+    let result = async {
+        let addr = addr.expect("listening line").parse().unwrap();
+        let resp = common::http(addr, "POST", "/greeter/hello", &[], br#"{"name":"HTTP"}"#).await;
+        assert_eq!(resp.status, 200, "{}", resp.text());
+        assert_eq!(resp.json(), json!("Hello HTTP"));
+        let resp = common::http(addr, "GET", "/services/greeter", &[], b"").await;
+        assert_eq!(resp.json()["instances"][0]["id"], json!(f.instance_id()));
+        let resp = common::http(addr, "POST", "/nosuch/hello", &[], b"{}").await;
+        assert_eq!(resp.status, 503);
+    };
+    result.await;
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_server_is_a_one_line_503() {
+    let f = Fixture::start().await;
+    let out = f
+        .run(&["services", "--nats-url", "nats://127.0.0.1:1"])
+        .await;
+    assert_error(
+        &out,
+        "error: 503 Service Unavailable: no NATS server answers",
+    );
+}
+
+#[test]
+fn every_subcommand_has_help() {
+    for sub in [
+        "services",
+        "describe",
+        "call",
+        "publish",
+        "subscribe",
+        "stats",
+        "ping",
+        "api",
+        "web",
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_micro"))
+            .args([sub, "--help"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{sub} --help");
+        let text = stdout(&out);
+        assert!(text.contains("Usage: micro"), "{sub}: {text}");
+        assert!(text.contains("--nats-url"), "{sub}: {text}");
+        assert!(text.contains("--json"), "{sub}: {text}");
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_micro")).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "no subcommand is a usage error");
+}
