@@ -1,5 +1,6 @@
-//! End-to-end: headless Chromium loads the dashboard against a live greeter, sees the service
-//! listed, calls an endpoint through the form and finds the reply on the page.
+//! End-to-end: headless Chromium loads the dashboard against a live greeter on a test NATS
+//! server, sees the service listed, calls an endpoint through the form and finds the reply on
+//! the page.
 //!
 //! Needs Debian's `chromium` (`/usr/bin/chromium`, or the path in `MICRO_TEST_CHROMIUM`); the
 //! test is skipped with a message when it is missing. No browser is downloaded. A screenshot is
@@ -14,7 +15,8 @@ use std::time::Duration;
 
 use common::{serve, start_greeter};
 use micro_cli::api::{ApiOptions, router};
-use micro_core::memory::Memory;
+use micro_nats::{Nats, NatsOptions};
+use test_support::NatsServer;
 
 fn chromium() -> Option<PathBuf> {
     let path = std::env::var_os("MICRO_TEST_CHROMIUM")
@@ -36,7 +38,7 @@ fn run_chromium(browser: &Path, profile: &Path, extra: &[String], url: &str) -> 
         "--disable-extensions",
         "--disable-background-networking",
         "--disable-component-update",
-        "--virtual-time-budget=15000",
+        "--virtual-time-budget=5000",
         "--window-size=1280,900",
     ])
     .arg(format!("--user-data-dir={}", profile.display()))
@@ -80,14 +82,24 @@ async fn browse(addr: SocketAddr, query: &str, extra: Vec<String>) -> String {
 async fn the_dashboard_lists_the_service_and_calls_an_endpoint() {
     if chromium().is_none() {
         eprintln!(
-            "SKIPPED: /usr/bin/chromium is missing (apt-get install chromium, or set \
-             MICRO_TEST_CHROMIUM); the dashboard end-to-end test did not run"
+            "SKIPPED: no Chromium at /usr/bin/chromium or $MICRO_TEST_CHROMIUM (install it with \
+             `apt-get install chromium`); the dashboard end-to-end test did not run"
         );
         return;
     }
-    let memory = Memory::new();
-    let _greeter = start_greeter(memory.backend()).await;
-    let addr = serve(router(memory.client(), ApiOptions::default())).await;
+    let server = NatsServer::start();
+    let nats = Nats::connect(NatsOptions::new().url(&server.url()))
+        .await
+        .expect("connect to the test server");
+    let _greeter = start_greeter(nats.backend()).await;
+    let gateway = Nats::connect(
+        NatsOptions::new()
+            .url(&server.url())
+            .discovery_timeout(Duration::from_millis(100)),
+    )
+    .await
+    .expect("connect the gateway");
+    let addr = serve(router(gateway.micro_client(), ApiOptions::default())).await;
 
     // The page lists the service.
     let dom = browse(addr, "", dump_dom()).await;
