@@ -166,6 +166,7 @@ impl ConnectArgs {
     /// Connects to the backend the configuration names (NATS unless `MICRO_BACKEND` says
     /// otherwise); the client has the configured default timeout and codec.
     pub async fn connect(&self) -> Result<Connection, CliError> {
+        micro_nats::install();
         let config = self.config();
         config.validate()?;
         let options = CallOptions::default()

@@ -3,7 +3,7 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
 use common::start_greeter;
@@ -66,6 +66,16 @@ impl Fixture {
         })
         .await
         .expect("join")
+    }
+}
+
+/// A child process killed when dropped, so a failing test leaves nothing running.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
 
@@ -294,14 +304,15 @@ async fn call_checks_the_instance() {
 async fn publish_reaches_subscribe() {
     let f = Fixture::start().await;
     let mut cmd = f.command(&["subscribe", "demo.>", "--count", "1"]);
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("subscribe starts");
+    let mut child = KillOnDrop(
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("subscribe starts"),
+    );
     // it says so on stderr once subscribed
-    let stderr_pipe = child.stderr.take().unwrap();
+    let stderr_pipe = child.0.stderr.take().unwrap();
     let ready = tokio::task::spawn_blocking(move || {
         let mut line = String::new();
         BufReader::new(stderr_pipe)
@@ -327,16 +338,24 @@ async fn publish_reaches_subscribe() {
     assert_ok(&out);
     assert_eq!(stdout(&out), "published on demo.created\n");
 
-    let out = tokio::time::timeout(
-        Duration::from_secs(10),
-        tokio::task::spawn_blocking(move || child.wait_with_output()),
-    )
-    .await
-    .expect("subscribe exits after one event")
-    .unwrap()
-    .unwrap();
-    assert!(out.status.success());
-    let event: Value = serde_json::from_slice(&out.stdout).unwrap();
+    // Read stdout on a blocking thread; `child` stays here, so a timeout kills it and the
+    // reader sees the pipe close.
+    let stdout_pipe = child.0.stdout.take().unwrap();
+    let reader = tokio::task::spawn_blocking(move || {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut { stdout_pipe }, &mut text);
+        text
+    });
+    let stdout = match tokio::time::timeout(Duration::from_secs(10), reader).await {
+        Ok(text) => text.unwrap(),
+        Err(_) => {
+            drop(child);
+            panic!("subscribe did not exit after one event");
+        }
+    };
+    let status = child.0.wait().unwrap();
+    assert!(status.success(), "{stdout}");
+    let event: Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(event["topic"], json!("demo.created"));
     assert_eq!(event["data"], json!({"id": 42}));
     assert_eq!(event["metadata"]["source"], json!("test"));
@@ -387,14 +406,15 @@ async fn stats_and_ping_show_live_figures() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn api_serves_the_greeter_over_http() {
     let f = Fixture::start().await;
-    let mut child = f
-        .command(&["api", "--addr", "127.0.0.1:0"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("micro api starts");
-    let stderr_pipe = child.stderr.take().unwrap();
+    let mut child = KillOnDrop(
+        f.command(&["api", "--addr", "127.0.0.1:0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("micro api starts"),
+    );
+    let stderr_pipe = child.0.stderr.take().unwrap();
     let addr = tokio::task::spawn_blocking(move || {
         let mut reader = BufReader::new(stderr_pipe);
         let mut line = String::new();
@@ -424,8 +444,6 @@ async fn api_serves_the_greeter_over_http() {
         assert_eq!(resp.status, 503);
     };
     result.await;
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -20,18 +20,18 @@ pub(crate) async fn lookup(
     client: &micro_core::Client,
     service: &str,
 ) -> Result<ServiceDetail, Error> {
-    let instances = client.registry().get_service(service).await?;
+    // Both are scatter-gathers on NATS: ask at once. Uptime and counters are a bonus, so a
+    // registry without stats still describes the service.
+    let registry = client.registry();
+    let (instances, stats) =
+        tokio::join!(registry.get_service(service), registry.stats(Some(service)));
+    let instances = instances?;
     if instances.is_empty() {
         return Err(Error::not_found(format!(
             "no service named `{service}` is running"
         )));
     }
-    // Uptime and counters are a bonus: a registry without stats still describes the service.
-    let stats = client
-        .registry()
-        .stats(Some(service))
-        .await
-        .unwrap_or_default();
+    let stats = stats.unwrap_or_default();
     Ok(service_detail(service, &instances, &stats))
 }
 
