@@ -303,7 +303,7 @@ async fn call_checks_the_instance() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn publish_reaches_subscribe() {
     let f = Fixture::start().await;
-    let mut cmd = f.command(&["subscribe", "demo.>", "--count", "1"]);
+    let mut cmd = f.command(&["subscribe", "demo.>", "--queue", "workers", "--count", "1"]);
     let mut child = KillOnDrop(
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -442,6 +442,11 @@ async fn api_serves_the_greeter_over_http() {
         assert_eq!(resp.json()["instances"][0]["id"], json!(f.instance_id()));
         let resp = common::http(addr, "POST", "/nosuch/hello", &[], b"{}").await;
         assert_eq!(resp.status, 503);
+        // names that would change the NATS subject are refused, not sent
+        for path in ["/a.b/hello", "/greeter/hello.x", "/%3E/hello", "/greeter/*"] {
+            let resp = common::http(addr, "POST", path, &[], b"{}").await;
+            assert_eq!(resp.status, 400, "{path}: {}", resp.text());
+        }
     };
     result.await;
 }

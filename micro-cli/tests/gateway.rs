@@ -129,6 +129,27 @@ async fn a_body_over_the_limit_is_413() {
 }
 
 #[tokio::test]
+async fn a_chunked_body_over_the_limit_is_413() {
+    // No Content-Length: the limit applies while the body streams in.
+    let f = gateway(ApiOptions::default().body_limit(64)).await;
+    let mut request = format!(
+        "POST /greeter/hello HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\
+         Transfer-Encoding: chunked\r\n\r\n",
+        f.addr
+    )
+    .into_bytes();
+    for _ in 0..4 {
+        request.extend_from_slice(b"20\r\n");
+        request.extend_from_slice(&[b' '; 32]);
+        request.extend_from_slice(b"\r\n");
+    }
+    request.extend_from_slice(b"0\r\n\r\n");
+    let resp = common::http_raw(f.addr, &request).await;
+    assert_eq!(resp.status, 413, "{}", resp.text());
+    assert_eq!(resp.json()["code"], json!(413));
+}
+
+#[tokio::test]
 async fn bad_json_is_400_and_the_gateway_keeps_serving() {
     let f = gateway(ApiOptions::default()).await;
     for bad in [r#"{"name":"#, "not json", "{\"name\":\"a\"} trailing"] {

@@ -181,8 +181,18 @@ pub async fn http(
     head.push_str("\r\n");
     let mut request = head.into_bytes();
     request.extend_from_slice(body);
+    send_raw(&mut stream, &request).await
+}
+
+/// Sends `request` as it is (head and body) and reads the whole response.
+pub async fn http_raw(addr: SocketAddr, request: &[u8]) -> HttpResponse {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    send_raw(&mut stream, request).await
+}
+
+async fn send_raw(stream: &mut tokio::net::TcpStream, request: &[u8]) -> HttpResponse {
     // The server may answer (413) and close before reading all of a large body.
-    let _ = stream.write_all(&request).await;
+    let _ = stream.write_all(request).await;
     let mut raw = Vec::new();
     let read = tokio::time::timeout(Duration::from_secs(30), async {
         let mut buf = [0u8; 8192];
