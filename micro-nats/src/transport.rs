@@ -15,16 +15,11 @@ use micro_core::transport::{
     Call, Drain, Incoming, Intake, ListenSpec, Listener, Reply, Respond, Transport,
 };
 use micro_core::{Context, Error};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use crate::error::{disconnected, publish_error, request_error, subscribe_error};
 use crate::headers;
 use crate::subject::{Subjects, validate_queue_group};
-
-/// How many received requests wait between the subscriptions and the serve loop. The serve loop
-/// stops pulling when its concurrency limit is reached; then this buffer and async-nats's own
-/// per-subscription buffer fill, and NATS holds the rest.
-const INTAKE_BUFFER: usize = 64;
 
 /// Request/reply on NATS: a call to `greeter.hello` is a NATS request to subject
 /// `[<prefix>.]greeter.hello`, answered by one instance of the queue group (`q` by default).
@@ -216,86 +211,125 @@ impl Respond for NatsResponder {
     }
 }
 
-/// Merges `subscribers` into one [`Intake`]: a task pulls their messages, converts them with
-/// `convert(index_of_subscriber, message)` (`None` skips one) and hands them over a bounded
-/// channel. Draining first passes a [`barrier`] (every message the server routed to us before it
-/// is read and buffered), then sends UNSUB for every subscription
+/// Merges `subscribers` into one [`Intake`], converting each message with
+/// `convert(index_of_subscriber, message)` (`None` skips one). The stream polls the
+/// subscriptions itself, in the consumer's task: no task or channel in between, so a request
+/// costs no extra thread hop. Draining first passes a [`barrier`] (every message the server
+/// routed to us before it is read and buffered), then sends UNSUB for every subscription
 /// (async-nats `Subscriber::drain`); what was buffered is still yielded, then the stream ends.
 ///
 /// async-nats drops a draining subscription on its next poll rather than on the PONG of the
 /// drain, so a message the server routes in the instant between the barrier and the UNSUB can
 /// still be lost; the barrier keeps that window to about one round trip.
-pub(crate) fn intake<T, F>(
-    client: &Client,
-    subscribers: Vec<Subscriber>,
-    mut convert: F,
-) -> Intake<T>
+pub(crate) fn intake<T, F>(client: &Client, subscribers: Vec<Subscriber>, convert: F) -> Intake<T>
 where
     T: Send + 'static,
     F: FnMut(usize, Message) -> Option<T> + Send + 'static,
 {
-    let (tx, mut rx) = mpsc::channel::<T>(INTAKE_BUFFER);
-    let (drain_tx, mut drain_rx) = oneshot::channel::<oneshot::Sender<()>>();
-    let mut merged: SelectAll<_> = subscribers
+    let (drain_tx, drain_rx) = oneshot::channel::<()>();
+    let merged: SelectAll<Indexed> = subscribers
         .into_iter()
         .enumerate()
-        .map(|(i, s)| s.map(move |m| (i, m)))
+        .map(|(index, subscriber)| Indexed { index, subscriber })
         .collect();
-    let client = client.clone();
-    tokio::spawn(async move {
-        let mut drain_pending = true;
-        // Once draining: when to stop waiting for async-nats to close the subscriptions.
-        let mut give_up: Option<tokio::time::Instant> = None;
-        loop {
-            tokio::select! {
-                request = &mut drain_rx, if drain_pending => {
-                    drain_pending = false;
-                    if let Ok(done) = request {
-                        let connected = barrier(&client).await.is_ok();
-                        for subscriber in merged.iter_mut() {
-                            if let Err(err) = subscriber.get_mut().drain().await {
-                                tracing::warn!(error = %err, "could not drain a subscription");
-                            }
-                        }
-                        // Disconnected, async-nats only handles the drain after a reconnect:
-                        // end with what is buffered instead of waiting for it.
-                        let grace = if connected { DRAIN_GRACE } else { Duration::ZERO };
-                        give_up = Some(tokio::time::Instant::now() + grace);
-                        let _ = done.send(());
-                    }
-                }
-                () = sleep_until_or_never(give_up) => {
-                    while let Some(Some((index, message))) = merged.next().now_or_never() {
-                        if let Some(item) = convert(index, message) {
-                            if tx.send(item).await.is_err() {
-                                break;
-                            }
-                        }
-                    }
-                    break;
-                }
-                next = merged.next() => match next {
-                    Some((index, message)) => {
-                        if let Some(item) = convert(index, message) {
-                            if tx.send(item).await.is_err() {
-                                break;
-                            }
-                        }
-                    }
-                    None => break,
-                },
-                () = tx.closed() => break,
-            }
-        }
-        // Dropping the subscribers unsubscribes whatever was not drained.
+    let state = Pump {
+        client: client.clone(),
+        merged,
+        convert,
+        drain_rx,
+        drain_pending: true,
+        give_up: None,
+        done: false,
+    };
+    let stream = futures::stream::unfold(state, |mut pump| async move {
+        let item = pump.next().await?;
+        Some((item, pump))
     });
-    let stream = futures::stream::poll_fn(move |cx| rx.poll_recv(cx));
     Intake::new(
         Box::pin(stream),
         Box::new(IntakeDrain {
             request: Some(drain_tx),
         }),
     )
+}
+
+/// A subscription whose messages carry the index of their endpoint.
+struct Indexed {
+    index: usize,
+    subscriber: Subscriber,
+}
+
+impl futures::Stream for Indexed {
+    type Item = (usize, Message);
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        let index = self.index;
+        self.subscriber
+            .poll_next_unpin(cx)
+            .map(|m| m.map(|m| (index, m)))
+    }
+}
+
+/// The state behind an [`intake`] stream.
+struct Pump<F> {
+    client: Client,
+    merged: SelectAll<Indexed>,
+    convert: F,
+    drain_rx: oneshot::Receiver<()>,
+    drain_pending: bool,
+    /// Once draining: when to stop waiting for async-nats to close the subscriptions.
+    give_up: Option<tokio::time::Instant>,
+    done: bool,
+}
+
+impl<F, T> Pump<F>
+where
+    F: FnMut(usize, Message) -> Option<T>,
+{
+    async fn next(&mut self) -> Option<T> {
+        while !self.done {
+            tokio::select! {
+                request = &mut self.drain_rx, if self.drain_pending => {
+                    self.drain_pending = false;
+                    if request.is_ok() {
+                        let connected = barrier(&self.client).await.is_ok();
+                        for subscriber in self.merged.iter_mut() {
+                            if let Err(err) = subscriber.subscriber.drain().await {
+                                tracing::warn!(error = %err, "could not drain a subscription");
+                            }
+                        }
+                        // Disconnected, async-nats only handles the drain after a reconnect:
+                        // end with what is buffered instead of waiting for it.
+                        let grace = if connected { DRAIN_GRACE } else { Duration::ZERO };
+                        self.give_up = Some(tokio::time::Instant::now() + grace);
+                    }
+                }
+                () = sleep_until_or_never(self.give_up) => {
+                    // Yield what is already buffered, then end.
+                    match self.merged.next().now_or_never() {
+                        Some(Some((index, message))) => {
+                            if let Some(item) = (self.convert)(index, message) {
+                                return Some(item);
+                            }
+                        }
+                        _ => self.done = true,
+                    }
+                }
+                next = self.merged.next() => match next {
+                    Some((index, message)) => {
+                        if let Some(item) = (self.convert)(index, message) {
+                            return Some(item);
+                        }
+                    }
+                    None => self.done = true,
+                },
+            }
+        }
+        None
+    }
 }
 
 /// How long a drained intake waits for async-nats to close its subscriptions.
@@ -310,20 +344,18 @@ async fn sleep_until_or_never(at: Option<tokio::time::Instant>) {
 
 /// The drain handle of an [`intake`].
 struct IntakeDrain {
-    request: Option<oneshot::Sender<oneshot::Sender<()>>>,
+    request: Option<oneshot::Sender<()>>,
 }
 
 impl Drain for IntakeDrain {
     fn drain(mut self: Box<Self>) -> BoxFuture<'static, ()> {
-        let request = self.request.take();
-        Box::pin(async move {
-            let Some(request) = request else { return };
-            let (done_tx, done_rx) = oneshot::channel();
-            if request.send(done_tx).is_ok() {
-                // Err: the pump already ended, nothing left to drain.
-                let _ = done_rx.await;
-            }
-        })
+        // The stream does the draining on its next poll (it owns the subscriptions), so this
+        // only asks: waiting here would deadlock a consumer that drains before reading the rest.
+        // An Err means the stream already ended: nothing left to drain.
+        if let Some(request) = self.request.take() {
+            let _ = request.send(());
+        }
+        Box::pin(async {})
     }
 }
 

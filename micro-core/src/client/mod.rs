@@ -5,7 +5,6 @@ mod options;
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
-use std::time::Instant;
 
 use bytes::Bytes;
 use serde::Serialize;
@@ -223,32 +222,21 @@ impl Client {
             ))
             .with_id(call.id()));
         }
-        let deadline = call.context.deadline;
-        let id = deadline.map(|_| (call.service.clone(), call.endpoint.clone()));
-        let fut = async {
-            match &self.stack {
-                Some(stack) => stack.clone().oneshot(call).await,
-                None => self.backend.transport.request(call).await,
-            }
+        let Some(stack) = &self.stack else {
+            // Transports bound the wait by the call's deadline themselves (the NATS one hands
+            // it to the request, the in-process one to the handler), so no second timer here.
+            return self.backend.transport.request(call).await;
         };
-        match deadline {
-            None => fut.await,
-            Some(deadline) => {
-                let started = Instant::now();
-                match tokio::time::timeout_at(deadline.into(), fut).await {
-                    Ok(result) => result,
-                    Err(_) => {
-                        let (service, endpoint) = id.unwrap_or_default();
-                        Err(Error::timeout(format!(
-                            "`{service}.{endpoint}` did not answer within {:?}",
-                            deadline
-                                .saturating_duration_since(started)
-                                .max(started.elapsed())
-                        ))
-                        .with_id(format!("{service}.{endpoint}")))
-                    }
-                }
-            }
+        // Layers may wait on their own (retries, buffers): bound the whole stack.
+        let Some(deadline) = call.context.deadline else {
+            return stack.clone().oneshot(call).await;
+        };
+        let id = call.id();
+        match tokio::time::timeout_at(deadline.into(), stack.clone().oneshot(call)).await {
+            Ok(result) => result,
+            Err(_) => Err(
+                Error::timeout(format!("`{id}` did not answer before its deadline")).with_id(id),
+            ),
         }
     }
 

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use futures::{FutureExt, StreamExt};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, TryAcquireError};
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt as _;
 
@@ -108,11 +108,26 @@ impl Dispatcher {
     /// call. It applies exactly what the serve loop applies: the concurrency limit, the
     /// deadline, panic catching, statistics and in-flight tracking for graceful stop.
     pub async fn dispatch(&self, endpoint: usize, call: Call) -> Result<Reply, Error> {
-        let Ok(_permit) = self.limit.acquire().await else {
-            return Err(Error::unavailable(format!(
-                "`{}` is stopping",
-                call.service
-            )));
+        let stopping = || Error::unavailable(format!("`{}` is stopping", call.service));
+        let _permit = match self.limit.try_acquire() {
+            Ok(permit) => permit,
+            Err(TryAcquireError::Closed) => return Err(stopping()),
+            // At the concurrency limit: wait for a slot, but not past the deadline.
+            Err(TryAcquireError::NoPermits) => match call.context.deadline {
+                None => self.limit.acquire().await.map_err(|_| stopping())?,
+                Some(deadline) => {
+                    match tokio::time::timeout_at(deadline.into(), self.limit.acquire()).await {
+                        Ok(permit) => permit.map_err(|_| stopping())?,
+                        Err(_) => {
+                            return Err(Error::timeout(format!(
+                                "`{}.{}` waited for a free slot until its deadline",
+                                call.service, call.endpoint
+                            ))
+                            .with_id(call.id()));
+                        }
+                    }
+                }
+            },
         };
         // Counted like a spawned task, so a graceful stop waits for inline calls too.
         let _token = self.tracker.token();

@@ -176,7 +176,8 @@ impl fmt::Debug for Incoming {
 /// Stops the intake of a [`Listener`] or a [`Subscription`](crate::broker::Subscription).
 pub trait Drain: Send + 'static {
     /// Stops taking new messages; the stream ends once the messages already received are
-    /// yielded.
+    /// yielded. A backend may carry the request out on the stream's next poll, so the returned
+    /// future must not wait for the stream to be read.
     fn drain(self: Box<Self>) -> BoxFuture<'static, ()>;
 }
 
@@ -226,8 +227,9 @@ pub type Listener = Intake<Incoming>;
 /// `Arc<dyn Transport>`, so the backend is chosen at run time.
 pub trait Transport: Send + Sync + fmt::Debug + 'static {
     /// Sends `call` to one instance serving its endpoint and waits for the reply, at most until
-    /// the call's deadline. A missing service or endpoint is an [`Error`] (`not_found` or
-    /// `unavailable`), never a hang.
+    /// the call's deadline (then a `timeout` error): the client relies on the transport for
+    /// this. A missing service or endpoint is an [`Error`] (`not_found` or `unavailable`), never
+    /// a hang.
     fn request(&self, call: Call) -> BoxFuture<'_, Result<Reply, Error>>;
 
     /// Starts receiving the requests for `spec`'s endpoints.
