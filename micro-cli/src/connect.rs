@@ -169,9 +169,8 @@ impl ConnectArgs {
         micro_nats::install();
         let config = self.config();
         config.validate()?;
-        let options = CallOptions::default()
-            .timeout(config.client_timeout)
-            .content_type(config.codec);
+        let mut options = CallOptions::default().content_type(config.codec);
+        options.timeout = config.client_timeout;
         if config.backend_name() == "nats" {
             let mut nats_options = NatsOptions::from_config(&config);
             if let Some(timeout) = self.discovery_timeout {

@@ -31,11 +31,12 @@ impl NatsBroker {
         if self.client.connection_state() != State::Connected {
             return Err(disconnected(&format!("publish to `{}`", event.topic)));
         }
-        let headers = headers::outgoing(event.content_type, &event.metadata, None)?;
-        self.client
-            .publish_with_headers(event.topic.to_string(), headers, event.body)
-            .await
-            .map_err(|e| publish_error(&e, &event.topic))
+        let topic = event.topic.to_string();
+        match headers::outgoing(event.content_type, &event.metadata, None)? {
+            Some(headers) => self.client.publish_with_headers(topic, headers, event.body).await,
+            None => self.client.publish(topic, event.body).await,
+        }
+        .map_err(|e| publish_error(&e, &event.topic))
     }
 
     async fn start(&self, topic: String, queue: Option<String>) -> Result<Subscription, Error> {

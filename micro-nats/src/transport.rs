@@ -51,7 +51,9 @@ impl NatsTransport {
         if self.client.connection_state() != State::Connected {
             return Err(disconnected(&format!("call `{id}`")).with_id(id));
         }
-        let timeout = call.context.time_left();
+        let timeout = call
+            .wait_deadline()
+            .map(|d| d.saturating_duration_since(std::time::Instant::now()));
         if timeout == Some(Duration::ZERO) {
             return Err(
                 Error::timeout(format!("deadline exceeded before `{id}` was sent")).with_id(id),
@@ -63,7 +65,10 @@ impl NatsTransport {
             call.context.deadline,
         )
         .map_err(|e| e.with_id(id.clone()))?;
-        let mut request = Request::new().headers(headers).payload(call.body);
+        let mut request = Request::new().payload(call.body);
+        if let Some(headers) = headers {
+            request = request.headers(headers);
+        }
         if timeout.is_some() {
             request = request.timeout(timeout);
         }
@@ -148,6 +153,7 @@ fn to_incoming(
                 client: client.clone(),
                 reply_to,
                 content_type: ContentType::Json,
+                labelled: true,
             };
             tokio::spawn(async move {
                 if let Err(err) = Box::new(responder).respond(Err(err)).await {
@@ -169,6 +175,7 @@ fn to_incoming(
             client: client.clone(),
             reply_to,
             content_type,
+            labelled: headers::get(hdrs, micro_core::metadata::keys::CONTENT_TYPE).is_some(),
         }),
     ))
 }
@@ -178,6 +185,8 @@ struct NatsResponder {
     client: Client,
     reply_to: Subject,
     content_type: ContentType,
+    /// Whether the request named its codec; the reply does the same.
+    labelled: bool,
 }
 
 impl Respond for NatsResponder {
@@ -186,21 +195,29 @@ impl Respond for NatsResponder {
         reply: Result<Reply, Error>,
     ) -> BoxFuture<'static, Result<(), Error>> {
         Box::pin(async move {
-            let (headers, body) = headers::reply(&reply, self.content_type);
-            match self
-                .client
-                .publish_with_headers(self.reply_to.clone(), headers, body)
-                .await
-            {
+            let (headers, body) = headers::reply(&reply, self.content_type, self.labelled);
+            let sent = match headers {
+                Some(headers) => {
+                    self.client
+                        .publish_with_headers(self.reply_to.clone(), headers, body)
+                        .await
+                }
+                None => self.client.publish(self.reply_to.clone(), body).await,
+            };
+            match sent {
                 Ok(()) => Ok(()),
                 // Tell the caller why instead of leaving it to time out.
                 Err(err) if err.kind() == PublishErrorKind::MaxPayloadExceeded => {
                     let too_big = Error::payload_too_large(format!(
                         "the reply is larger than the NATS server accepts: {err}"
                     ));
-                    let (headers, body) = headers::reply(&Err(too_big), self.content_type);
+                    let (headers, body) = headers::reply(&Err(too_big), self.content_type, true);
                     self.client
-                        .publish_with_headers(self.reply_to.clone(), headers, body)
+                        .publish_with_headers(
+                            self.reply_to.clone(),
+                            headers.unwrap_or_default(),
+                            body,
+                        )
                         .await
                         .map_err(|e| publish_error(&e, &self.reply_to))?;
                     Err(publish_error(&err, &self.reply_to))

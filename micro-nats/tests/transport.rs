@@ -69,6 +69,16 @@ async fn error_replies_carry_both_headers_and_the_structured_body() {
         .await
         .unwrap();
     assert_eq!(&ok.payload[..], br#""1|0.5|false|x""#);
+    // A plain JSON request gets a plain JSON reply: no headers to route or parse.
+    assert!(ok.headers.is_none(), "{:?}", ok.headers);
+    // A request that names its codec gets a reply that names it too.
+    let mut labelled = async_nats::HeaderMap::new();
+    labelled.insert("Content-Type", "application/json");
+    let ok = raw
+        .request_with_headers("shapes.nothing", labelled, "{}".into())
+        .await
+        .unwrap();
+    assert_eq!(&ok.payload[..], br#""nothing""#);
     assert_eq!(header(&ok, "Content-Type"), Some("application/json"));
     assert_eq!(header(&ok, "Nats-Service-Error"), None);
 

@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tower::ServiceExt;
 
-pub use options::CallOptions;
+pub use options::{CallOptions, DEFAULT_TIMEOUT};
 
 use crate::broker::{Broker, Event};
 use crate::codec::ContentType;
@@ -74,11 +74,9 @@ impl Client {
     pub async fn from_env() -> Result<Client, Error> {
         let config = crate::service::Config::from_env();
         let backend = crate::service::Backend::from_config(&config).await?;
-        Ok(backend.client().with_options(
-            CallOptions::default()
-                .timeout(config.client_timeout)
-                .content_type(config.codec),
-        ))
+        Ok(backend
+            .client()
+            .with_options(crate::service::client_options(&config)))
     }
 
     /// The transport calls go through.
@@ -156,20 +154,29 @@ impl Client {
 
     /// Builds the context for an outgoing call: the current task's context (a handler's call),
     /// plus this client's metadata, with the earlier of the inherited deadline and this client's
-    /// timeout.
+    /// timeout, if it has one.
     fn outgoing_context(&self) -> Context {
         let mut ctx = Context::current();
         if !self.options.metadata.is_empty() {
             ctx.metadata.merge(&self.options.metadata);
         }
-        ctx.with_timeout(self.options.timeout)
+        match self.options.timeout {
+            Some(timeout) => ctx.with_timeout(timeout),
+            None => ctx,
+        }
     }
 
-    /// Sends a prepared call and returns the raw reply. The call's own context is kept, with
-    /// this client's timeout applied when it has no deadline.
+    /// When a call made now stops waiting if no deadline comes first.
+    fn wait_until(&self) -> Option<std::time::Instant> {
+        std::time::Instant::now()
+            .checked_add(self.options.timeout.unwrap_or(DEFAULT_TIMEOUT))
+    }
+
+    /// Sends a prepared call and returns the raw reply. The call's own context is kept; when it
+    /// sets no limit on the wait, this client's timeout does.
     pub async fn call(&self, mut call: Call) -> Result<Reply, Error> {
-        if call.context.deadline.is_none() {
-            call.context = std::mem::take(&mut call.context).with_timeout(self.options.timeout);
+        if call.wait_until.is_none() {
+            call.wait_until = self.wait_until();
         }
         self.send(call).await
     }
@@ -182,8 +189,9 @@ impl Client {
         content_type: ContentType,
         body: Bytes,
     ) -> Result<Reply, Error> {
-        let call =
+        let mut call =
             Call::new(service, endpoint, content_type, body).with_context(self.outgoing_context());
+        call.wait_until = self.wait_until();
         self.send(call).await
     }
 
@@ -215,7 +223,7 @@ impl Client {
     }
 
     async fn send(&self, call: Call) -> Result<Reply, Error> {
-        if call.context.is_expired() {
+        if call.wait_deadline().is_some_and(|d| d <= std::time::Instant::now()) {
             return Err(Error::timeout(format!(
                 "deadline exceeded before `{}.{}` was sent",
                 call.service, call.endpoint
@@ -228,7 +236,7 @@ impl Client {
             return self.backend.transport.request(call).await;
         };
         // Layers may wait on their own (retries, buffers): bound the whole stack.
-        let Some(deadline) = call.context.deadline else {
+        let Some(deadline) = call.wait_deadline() else {
             return stack.clone().oneshot(call).await;
         };
         let id = call.id();

@@ -3,13 +3,18 @@ use std::time::Duration;
 use crate::Metadata;
 use crate::codec::ContentType;
 
+/// How long a call waits for its reply when neither the client nor the context sets a deadline
+/// (5 s, as go-micro's client).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Options applied to every call a [`Client`](super::Client) makes.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct CallOptions {
-    /// How long a call may take when no earlier deadline is inherited. Default 5 s, as
-    /// go-micro's client.
-    pub timeout: Duration,
+    /// A deadline this far in the future for every call (unless an earlier one is inherited),
+    /// sent along with the call. `None`: no deadline of its own, and the caller waits at most
+    /// [`DEFAULT_TIMEOUT`] without telling the server.
+    pub timeout: Option<Duration>,
     /// The codec of requests and events. Default JSON.
     pub content_type: ContentType,
     /// Metadata sent with every call and event.
@@ -19,7 +24,7 @@ pub struct CallOptions {
 impl Default for CallOptions {
     fn default() -> Self {
         CallOptions {
-            timeout: Duration::from_secs(5),
+            timeout: None,
             content_type: ContentType::Json,
             metadata: Metadata::new(),
         }
@@ -27,10 +32,10 @@ impl Default for CallOptions {
 }
 
 impl CallOptions {
-    /// Sets the timeout.
+    /// Gives every call a deadline `timeout` from when it is made.
     #[must_use]
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
+        self.timeout = Some(timeout);
         self
     }
 

@@ -144,18 +144,24 @@ impl Transport for MemoryTransport {
             };
             let (reply_tx, reply_rx) = oneshot::channel();
             let id = call.id();
-            tx.send(Incoming::new(
-                index,
-                call,
-                Box::new(OneshotResponder(reply_tx)),
-            ))
-            .await
-            .map_err(|_| Error::unavailable(format!("`{id}` stopped before the call")))?;
-            reply_rx.await.unwrap_or_else(|_| {
-                Err(Error::unavailable(format!(
-                    "`{id}` stopped before answering"
-                )))
-            })
+            let deadline = call.wait_deadline();
+            let exchange = async {
+                tx.send(Incoming::new(index, call, Box::new(OneshotResponder(reply_tx))))
+                    .await
+                    .map_err(|_| Error::unavailable(format!("`{id}` stopped before the call")))?;
+                reply_rx.await.unwrap_or_else(|_| {
+                    Err(Error::unavailable(format!("`{id}` stopped before answering")))
+                })
+            };
+            match deadline {
+                None => exchange.await,
+                Some(deadline) => tokio::time::timeout_at(deadline.into(), exchange)
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(Error::timeout(format!("`{id}` did not answer before its deadline"))
+                            .with_id(id.clone()))
+                    }),
+            }
         })
     }
 

@@ -80,7 +80,7 @@ impl Dispatcher {
                 "unknown endpoint `{}` on service `{}`",
                 call.endpoint, call.service
             ))),
-            Some(_) if call.context.is_expired() => Err(Error::timeout(format!(
+            Some(_) if call.wait_deadline().is_some_and(|d| d <= Instant::now()) => Err(Error::timeout(format!(
                 "deadline exceeded before `{}.{}` was handled",
                 call.service, call.endpoint
             ))),
@@ -113,7 +113,7 @@ impl Dispatcher {
             Ok(permit) => permit,
             Err(TryAcquireError::Closed) => return Err(stopping()),
             // At the concurrency limit: wait for a slot, but not past the deadline.
-            Err(TryAcquireError::NoPermits) => match call.context.deadline {
+            Err(TryAcquireError::NoPermits) => match call.wait_deadline() {
                 None => self.limit.acquire().await.map_err(|_| stopping())?,
                 Some(deadline) => {
                     match tokio::time::timeout_at(deadline.into(), self.limit.acquire()).await {
@@ -136,7 +136,7 @@ impl Dispatcher {
 }
 
 async fn run_handler(endpoint: &Endpoint, call: Call) -> Result<Reply, Error> {
-    let deadline = call.context.deadline;
+    let deadline = call.wait_deadline();
     let context = call.context.clone();
     // Cheap: generated clients name services and endpoints with `&'static str`.
     let (service, name) = (call.service.clone(), call.endpoint.clone());

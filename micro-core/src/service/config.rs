@@ -22,7 +22,7 @@ use crate::codec::ContentType;
 /// | `MICRO_QUEUE_GROUP` | `q` | queue group of every endpoint; `none` disables it |
 /// | `MICRO_MAX_CONCURRENCY` | `1024` | requests handled at once per service instance |
 /// | `MICRO_SHUTDOWN_TIMEOUT` | `30s` | how long a stop waits for requests in flight |
-/// | `MICRO_CLIENT_TIMEOUT` | `5s` | default timeout of client calls |
+/// | `MICRO_CLIENT_TIMEOUT` | none (calls wait 5 s, no deadline sent) | deadline of every client call, sent along |
 /// | `MICRO_CODEC` | `json` | codec of client calls and events: `json` or `msgpack` |
 #[derive(Clone, Debug)]
 #[non_exhaustive]
@@ -41,8 +41,9 @@ pub struct Config {
     pub max_concurrency: usize,
     /// How long a stop waits for requests in flight.
     pub shutdown_timeout: Duration,
-    /// Default timeout of client calls.
-    pub client_timeout: Duration,
+    /// Deadline of every client call; `None` leaves calls without one (they wait
+    /// [`DEFAULT_TIMEOUT`](crate::client::DEFAULT_TIMEOUT)).
+    pub client_timeout: Option<Duration>,
     /// Codec of client calls and events.
     pub codec: ContentType,
     raw: BTreeMap<String, String>,
@@ -59,7 +60,7 @@ impl Default for Config {
             queue_group: Some("q".to_owned()),
             max_concurrency: 1024,
             shutdown_timeout: Duration::from_secs(30),
-            client_timeout: Duration::from_secs(5),
+            client_timeout: None,
             codec: ContentType::Json,
             raw: BTreeMap::new(),
             errors: Vec::new(),
@@ -156,7 +157,7 @@ impl Config {
                 )),
             },
             "client-timeout" => match parse_duration(&value) {
-                Some(d) if !d.is_zero() => self.client_timeout = d,
+                Some(d) if !d.is_zero() => self.client_timeout = Some(d),
                 _ => self.errors.push(format!(
                     "{var}: expected a duration such as `5s` or `500ms`, got `{value}`"
                 )),
@@ -238,7 +239,7 @@ mod tests {
         assert_eq!(c.queue_group.as_deref(), Some("workers"));
         assert_eq!(c.max_concurrency, 8);
         assert_eq!(c.shutdown_timeout, Duration::from_millis(1500));
-        assert_eq!(c.client_timeout, Duration::from_secs(2));
+        assert_eq!(c.client_timeout, Some(Duration::from_secs(2)));
         assert_eq!(c.codec, ContentType::MsgPack);
         assert_eq!(c.backend_name(), "nats");
         assert_eq!(Config::default().backend_name(), "memory");

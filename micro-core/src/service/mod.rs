@@ -355,11 +355,7 @@ impl Service {
             }
         }
         let mut running = Running {
-            client: backend.client().with_options(
-                CallOptions::default()
-                    .timeout(self.config.client_timeout)
-                    .content_type(self.config.codec),
-            ),
+            client: backend.client().with_options(client_options(&self.config)),
             backend: backend.clone(),
             instances: Vec::new(),
             drains: Vec::new(),
@@ -571,6 +567,13 @@ impl Running {
             );
         }
     }
+}
+
+/// The call options a configuration sets.
+pub(crate) fn client_options(config: &Config) -> CallOptions {
+    let mut options = CallOptions::default().content_type(config.codec);
+    options.timeout = config.client_timeout;
+    options
 }
 
 /// Checks a service name against the NATS services rule `^[A-Za-z0-9_-]+$`.

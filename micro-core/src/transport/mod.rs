@@ -10,6 +10,7 @@ use std::fmt;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
+use std::time::Instant;
 
 use bytes::Bytes;
 use futures::Stream;
@@ -30,8 +31,12 @@ pub struct Call {
     pub endpoint: Cow<'static, str>,
     /// The codec of `body`; the reply uses the same one.
     pub content_type: ContentType,
-    /// Metadata and deadline.
+    /// Metadata and deadline; both travel with the call.
     pub context: Context,
+    /// When the caller stops waiting if the context's deadline is not earlier: the client's
+    /// timeout. Unlike the context's deadline it stays with the caller, so a call with no
+    /// deadline of its own needs no deadline on the wire.
+    pub wait_until: Option<Instant>,
     /// The encoded arguments.
     pub body: Bytes,
 }
@@ -49,7 +54,17 @@ impl Call {
             endpoint: endpoint.into(),
             content_type,
             context: Context::default(),
+            wait_until: None,
             body,
+        }
+    }
+
+    /// When the caller stops waiting: the earlier of the context's deadline and
+    /// [`wait_until`](Call::wait_until).
+    pub fn wait_deadline(&self) -> Option<Instant> {
+        match (self.context.deadline, self.wait_until) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
     }
 
@@ -227,8 +242,8 @@ pub type Listener = Intake<Incoming>;
 /// `Arc<dyn Transport>`, so the backend is chosen at run time.
 pub trait Transport: Send + Sync + fmt::Debug + 'static {
     /// Sends `call` to one instance serving its endpoint and waits for the reply, at most until
-    /// the call's deadline (then a `timeout` error): the client relies on the transport for
-    /// this. A missing service or endpoint is an [`Error`] (`not_found` or `unavailable`), never
+    /// [`Call::wait_deadline`] (then a `timeout` error): the client relies on the transport for
+    /// this. Only the context's deadline is sent along. A missing service or endpoint is an [`Error`] (`not_found` or `unavailable`), never
     /// a hang.
     fn request(&self, call: Call) -> BoxFuture<'_, Result<Reply, Error>>;
 
