@@ -1,7 +1,11 @@
 //! NatsTransport: request/reply over NATS core, endpoints as queue-group subscriptions.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
+
+use arc_swap::ArcSwap;
 
 use async_nats::client::PublishErrorKind;
 use async_nats::connection::State;
@@ -29,12 +33,26 @@ use crate::subject::{Subjects, validate_queue_group};
 pub struct NatsTransport {
     client: Client,
     subjects: Subjects,
+    /// Checked subjects of the endpoints called so far, so a call neither validates nor
+    /// formats its subject: read without a lock, copied on the rare insert.
+    resolved: Arc<ArcSwap<SubjectCache>>,
 }
+
+/// service → endpoint → subject.
+type SubjectCache = HashMap<Box<str>, HashMap<Box<str>, Subject>>;
+
+/// Past this many cached subjects (names from a gateway are caller-chosen), new ones are built
+/// per call instead of cached.
+const SUBJECT_CACHE_LIMIT: usize = 4096;
 
 impl NatsTransport {
     /// A transport on an existing connection.
     pub fn new(client: Client, subjects: Subjects) -> Self {
-        NatsTransport { client, subjects }
+        NatsTransport {
+            client,
+            subjects,
+            resolved: Arc::default(),
+        }
     }
 
     /// The subject scheme.
@@ -42,19 +60,44 @@ impl NatsTransport {
         &self.subjects
     }
 
+    /// The subject of `service.endpoint`, checked once and then cached.
+    fn subject(&self, service: &str, endpoint: &str) -> Result<Subject, Error> {
+        if let Some(subject) = self
+            .resolved
+            .load()
+            .get(service)
+            .and_then(|endpoints| endpoints.get(endpoint))
+        {
+            return Ok(subject.clone());
+        }
+        let subject = Subject::from(self.subjects.endpoint(service, endpoint)?);
+        self.resolved.rcu(|cache| {
+            let mut cache = SubjectCache::clone(cache);
+            if cache.values().map(HashMap::len).sum::<usize>() < SUBJECT_CACHE_LIMIT {
+                cache
+                    .entry(service.into())
+                    .or_default()
+                    .insert(endpoint.into(), subject.clone());
+            }
+            cache
+        });
+        Ok(subject)
+    }
+
     async fn send(&self, call: Call) -> Result<Reply, Error> {
-        let id = call.id();
+        // Built only on error paths: a call that succeeds allocates no id.
+        let id = |call: &Call| call.id();
         let subject = self
-            .subjects
-            .endpoint(&call.service, &call.endpoint)
-            .map_err(|e| e.with_id(id.clone()))?;
+            .subject(&call.service, &call.endpoint)
+            .map_err(|e| e.with_id(id(&call)))?;
         if self.client.connection_state() != State::Connected {
-            return Err(disconnected(&format!("call `{id}`")).with_id(id));
+            return Err(disconnected(&format!("call `{}`", id(&call))).with_id(id(&call)));
         }
         let timeout = call
             .wait_deadline()
             .map(|d| d.saturating_duration_since(std::time::Instant::now()));
         if timeout == Some(Duration::ZERO) {
+            let id = id(&call);
             return Err(
                 Error::timeout(format!("deadline exceeded before `{id}` was sent")).with_id(id),
             );
@@ -64,8 +107,14 @@ impl NatsTransport {
             &call.context.metadata,
             call.context.deadline,
         )
-        .map_err(|e| e.with_id(id.clone()))?;
-        let mut request = Request::new().payload(call.body);
+        .map_err(|e| e.with_id(id(&call)))?;
+        let Call {
+            service,
+            endpoint,
+            body,
+            ..
+        } = call;
+        let mut request = Request::new().payload(body);
         if let Some(headers) = headers {
             request = request.headers(headers);
         }
@@ -73,13 +122,10 @@ impl NatsTransport {
             request = request.timeout(timeout);
         }
         match self.client.send_request(subject, request).await {
-            Ok(message) => headers::read_reply(
-                message.headers.as_ref(),
-                message.payload,
-                &call.service,
-                &call.endpoint,
-            ),
-            Err(err) => Err(request_error(&err, &call.service, &call.endpoint)),
+            Ok(message) => {
+                headers::read_reply(message.headers.as_ref(), message.payload, &service, &endpoint)
+            }
+            Err(err) => Err(request_error(&err, &service, &endpoint)),
         }
     }
 
@@ -99,15 +145,15 @@ impl NatsTransport {
             }
             .map_err(|e| subscribe_error(&e, &subject))?;
             subscribers.push(subscriber);
-            names.push(Cow::<'static, str>::Owned(endpoint.name.clone()));
+            names.push(Cow::Borrowed(intern(&endpoint.name)));
         }
         // The subscriptions reach the server before `listen` returns, so a call made right after
         // a service starts finds it.
         barrier(&self.client).await?;
         let client = self.client.clone();
-        let service = spec.service;
+        let service = intern(&spec.service);
         Ok(intake(&self.client, subscribers, move |index, message| {
-            to_incoming(&client, &service, &names, index, message)
+            to_incoming(&client, service, &names, index, message)
         }))
     }
 }
@@ -128,9 +174,27 @@ impl Transport for NatsTransport {
 
 /// Turns one request message into an [`Incoming`], or answers it directly when it cannot be
 /// served (unknown content type) and returns `None`.
+/// The one `'static` copy of a service or endpoint name. Requests then name their endpoint
+/// without allocating; names are few and live as long as the program serves them anyway.
+fn intern(name: &str) -> &'static str {
+    static NAMES: std::sync::Mutex<std::collections::BTreeSet<&'static str>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    let mut names = NAMES
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    match names.get(name) {
+        Some(interned) => interned,
+        None => {
+            let interned: &'static str = Box::leak(name.into());
+            names.insert(interned);
+            interned
+        }
+    }
+}
+
 fn to_incoming(
     client: &Client,
-    service: &str,
+    service: &'static str,
     names: &[Cow<'static, str>],
     index: usize,
     message: Message,
@@ -166,7 +230,7 @@ fn to_incoming(
     let mut context = Context::new();
     context.metadata = headers::metadata(hdrs);
     context.deadline = headers::deadline(hdrs);
-    let call = Call::new(service.to_owned(), endpoint, content_type, message.payload)
+    let call = Call::new(service, endpoint, content_type, message.payload)
         .with_context(context);
     Some(Incoming::new(
         index,
