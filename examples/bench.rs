@@ -198,16 +198,12 @@ struct Row {
 const CONCURRENCY: [usize; 3] = [1, 16, 128];
 
 async fn sequential(caller: &Caller, calls: usize) -> Result<Vec<Duration>, String> {
-    for _ in 0..(calls / 10).max(100) {
-        caller.call().await?;
-    }
     let mut samples = Vec::with_capacity(calls);
     for _ in 0..calls {
         let started = Instant::now();
         caller.call().await?;
         samples.push(started.elapsed());
     }
-    samples.sort_unstable();
     Ok(samples)
 }
 
@@ -238,20 +234,56 @@ async fn throughput(caller: &Caller, in_flight: usize, calls: usize) -> Result<f
     Ok(calls as f64 / started.elapsed().as_secs_f64())
 }
 
-async fn measure(caller: &Caller, mode: Mode, processes: u8, args: &Args) -> Result<Row, String> {
-    let samples = sequential(caller, args.calls).await?;
-    let mut rates = Vec::new();
-    for in_flight in CONCURRENCY {
-        rates.push(throughput(caller, in_flight, args.throughput_calls).await?);
+/// Rounds each measurement is split into, alternating between the paths, so a burst of noise
+/// on this shared machine hits every path alike instead of one row.
+const ROUNDS: usize = 5;
+
+/// Measures `paths` side by side: latency samples are gathered in interleaved rounds and
+/// pooled; each throughput cell is the median of its rounds.
+async fn measure_group(
+    paths: &[(Mode, &Caller)],
+    processes: u8,
+    args: &Args,
+) -> Result<Vec<Row>, String> {
+    let mut samples: Vec<Vec<Duration>> = vec![Vec::new(); paths.len()];
+    let mut rates: Vec<Vec<Vec<f64>>> = vec![vec![Vec::new(); CONCURRENCY.len()]; paths.len()];
+    for (_, caller) in paths {
+        for _ in 0..(args.calls / 10).max(100) {
+            caller.call().await?;
+        }
     }
-    Ok(Row {
-        mode,
-        processes,
-        p50: percentile(&samples, 50.0),
-        p99: percentile(&samples, 99.0),
-        p999: percentile(&samples, 99.9),
-        throughput: rates,
-    })
+    for _ in 0..ROUNDS {
+        for (i, (_, caller)) in paths.iter().enumerate() {
+            samples[i].extend(sequential(caller, args.calls.div_ceil(ROUNDS)).await?);
+        }
+        for (c, in_flight) in CONCURRENCY.into_iter().enumerate() {
+            for (i, (_, caller)) in paths.iter().enumerate() {
+                let calls = args.throughput_calls.div_ceil(ROUNDS);
+                rates[i][c].push(throughput(caller, in_flight, calls).await?);
+            }
+        }
+    }
+    Ok(paths
+        .iter()
+        .enumerate()
+        .map(|(i, (mode, _))| {
+            let s = &mut samples[i];
+            s.sort_unstable();
+            Row {
+                mode: *mode,
+                processes,
+                p50: percentile(s, 50.0),
+                p99: percentile(s, 99.0),
+                p999: percentile(s, 99.9),
+                throughput: rates[i].iter_mut().map(|r| median(r)).collect(),
+            }
+        })
+        .collect())
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(0.0)
 }
 
 fn micros(d: Duration) -> String {
@@ -364,26 +396,24 @@ async fn run(args: Args) -> Result<(), String> {
     // One process: service and client share this process (separate connections).
     {
         let (_server_nats, running) = serve_all(&url).await.map_err(|e| e.to_string())?;
-        for (mode, caller) in [
+        let paths = [
             (Mode::Raw, &raw),
             (Mode::Json, &json),
             (Mode::MsgPack, &msgpack),
-        ] {
-            rows.push(measure(caller, mode, 1, &args).await?);
-        }
+        ];
+        rows.extend(measure_group(&paths, 1, &args).await?);
         running.stop().await;
     }
     // Two processes: the service runs in a child process.
     {
         let mut child = spawn_server_process(&url)?;
         wait_until_served(&json).await?;
-        for (mode, caller) in [
+        let paths = [
             (Mode::Raw, &raw),
             (Mode::Json, &json),
             (Mode::MsgPack, &msgpack),
-        ] {
-            rows.push(measure(caller, mode, 2, &args).await?);
-        }
+        ];
+        rows.extend(measure_group(&paths, 2, &args).await?);
         drop(child.stdin.take());
         let _ = child.wait();
     }
@@ -406,7 +436,9 @@ async fn in_process_rows(args: &Args) -> Result<Row, String> {
         .await
         .map_err(|e| e.to_string())?;
     let in_process = Caller::Micro(BenchClient::new(&memory.client()));
-    let row = measure(&in_process, Mode::InProcess, 1, args).await?;
+    let row = measure_group(&[(Mode::InProcess, &in_process)], 1, args)
+        .await?
+        .remove(0);
     let n = args.calls;
     let region = Region::new(GLOBAL);
     for _ in 0..n {
