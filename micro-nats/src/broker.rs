@@ -33,7 +33,11 @@ impl NatsBroker {
         }
         let topic = event.topic.to_string();
         match headers::outgoing(event.content_type, &event.metadata, None)? {
-            Some(headers) => self.client.publish_with_headers(topic, headers, event.body).await,
+            Some(headers) => {
+                self.client
+                    .publish_with_headers(topic, headers, event.body)
+                    .await
+            }
             None => self.client.publish(topic, event.body).await,
         }
         .map_err(|e| publish_error(&e, &event.topic))

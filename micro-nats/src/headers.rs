@@ -149,7 +149,11 @@ pub(crate) fn reply(
 ) -> (Option<HeaderMap>, Bytes) {
     let mut headers = HeaderMap::new();
     match result {
-        Ok(reply) if reply.metadata.is_empty() && !labelled && reply.content_type == ContentType::Json => {
+        Ok(reply)
+            if reply.metadata.is_empty()
+                && !labelled
+                && reply.content_type == ContentType::Json =>
+        {
             (None, reply.body.clone())
         }
         Ok(reply) => {
@@ -256,7 +260,11 @@ mod tests {
         assert!(micros > 1_900_000 && micros <= 2_000_000, "{micros}");
         // JSON is the default: a plain call carries no headers at all, a labelled one no
         // Content-Type.
-        assert!(outgoing(ContentType::Json, &Metadata::new(), None).unwrap().is_none());
+        assert!(
+            outgoing(ContentType::Json, &Metadata::new(), None)
+                .unwrap()
+                .is_none()
+        );
         let h = outgoing(ContentType::Json, &md, None).unwrap();
         assert_eq!(get(h.as_ref(), "content-type"), None);
         assert_eq!(get(h.as_ref(), "X-Req"), Some("r1"));
@@ -289,10 +297,19 @@ mod tests {
         let json = Ok(Reply::new(ContentType::Json, Bytes::from_static(b"1")));
         assert!(reply(&json, ContentType::Json, false).0.is_none());
         let (h, _) = reply(&json, ContentType::Json, true);
-        assert_eq!(get(h.as_ref(), keys::CONTENT_TYPE), Some("application/json"));
-        let packed = Ok(Reply::new(ContentType::MsgPack, Bytes::from_static(b"\x01")));
+        assert_eq!(
+            get(h.as_ref(), keys::CONTENT_TYPE),
+            Some("application/json")
+        );
+        let packed = Ok(Reply::new(
+            ContentType::MsgPack,
+            Bytes::from_static(b"\x01"),
+        ));
         let (h, _) = reply(&packed, ContentType::MsgPack, false);
-        assert_eq!(get(h.as_ref(), keys::CONTENT_TYPE), Some("application/msgpack"));
+        assert_eq!(
+            get(h.as_ref(), keys::CONTENT_TYPE),
+            Some("application/msgpack")
+        );
     }
 
     #[test]

@@ -122,9 +122,12 @@ impl NatsTransport {
             request = request.timeout(timeout);
         }
         match self.client.send_request(subject, request).await {
-            Ok(message) => {
-                headers::read_reply(message.headers.as_ref(), message.payload, &service, &endpoint)
-            }
+            Ok(message) => headers::read_reply(
+                message.headers.as_ref(),
+                message.payload,
+                &service,
+                &endpoint,
+            ),
             Err(err) => Err(request_error(&err, &service, &endpoint)),
         }
     }
@@ -230,8 +233,7 @@ fn to_incoming(
     let mut context = Context::new();
     context.metadata = headers::metadata(hdrs);
     context.deadline = headers::deadline(hdrs);
-    let call = Call::new(service, endpoint, content_type, message.payload)
-        .with_context(context);
+    let call = Call::new(service, endpoint, content_type, message.payload).with_context(context);
     Some(Incoming::new(
         index,
         call,

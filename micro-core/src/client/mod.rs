@@ -168,8 +168,7 @@ impl Client {
 
     /// When a call made now stops waiting if no deadline comes first.
     fn wait_until(&self) -> Option<std::time::Instant> {
-        std::time::Instant::now()
-            .checked_add(self.options.timeout.unwrap_or(DEFAULT_TIMEOUT))
+        std::time::Instant::now().checked_add(self.options.timeout.unwrap_or(DEFAULT_TIMEOUT))
     }
 
     /// Sends a prepared call and returns the raw reply. The call's own context is kept; when it
@@ -223,7 +222,10 @@ impl Client {
     }
 
     async fn send(&self, call: Call) -> Result<Reply, Error> {
-        if call.wait_deadline().is_some_and(|d| d <= std::time::Instant::now()) {
+        if call
+            .wait_deadline()
+            .is_some_and(|d| d <= std::time::Instant::now())
+        {
             return Err(Error::timeout(format!(
                 "deadline exceeded before `{}.{}` was sent",
                 call.service, call.endpoint

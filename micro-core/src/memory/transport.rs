@@ -146,11 +146,17 @@ impl Transport for MemoryTransport {
             let id = call.id();
             let deadline = call.wait_deadline();
             let exchange = async {
-                tx.send(Incoming::new(index, call, Box::new(OneshotResponder(reply_tx))))
-                    .await
-                    .map_err(|_| Error::unavailable(format!("`{id}` stopped before the call")))?;
+                tx.send(Incoming::new(
+                    index,
+                    call,
+                    Box::new(OneshotResponder(reply_tx)),
+                ))
+                .await
+                .map_err(|_| Error::unavailable(format!("`{id}` stopped before the call")))?;
                 reply_rx.await.unwrap_or_else(|_| {
-                    Err(Error::unavailable(format!("`{id}` stopped before answering")))
+                    Err(Error::unavailable(format!(
+                        "`{id}` stopped before answering"
+                    )))
                 })
             };
             match deadline {
@@ -158,8 +164,10 @@ impl Transport for MemoryTransport {
                 Some(deadline) => tokio::time::timeout_at(deadline.into(), exchange)
                     .await
                     .unwrap_or_else(|_| {
-                        Err(Error::timeout(format!("`{id}` did not answer before its deadline"))
-                            .with_id(id.clone()))
+                        Err(
+                            Error::timeout(format!("`{id}` did not answer before its deadline"))
+                                .with_id(id.clone()),
+                        )
                     }),
             }
         })

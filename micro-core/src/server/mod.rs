@@ -80,10 +80,12 @@ impl Dispatcher {
                 "unknown endpoint `{}` on service `{}`",
                 call.endpoint, call.service
             ))),
-            Some(_) if call.wait_deadline().is_some_and(|d| d <= Instant::now()) => Err(Error::timeout(format!(
-                "deadline exceeded before `{}.{}` was handled",
-                call.service, call.endpoint
-            ))),
+            Some(_) if call.wait_deadline().is_some_and(|d| d <= Instant::now()) => {
+                Err(Error::timeout(format!(
+                    "deadline exceeded before `{}.{}` was handled",
+                    call.service, call.endpoint
+                )))
+            }
             Some(endpoint) => run_handler(endpoint, call).await,
         };
         let result = result.map_err(|mut err| {
