@@ -117,7 +117,7 @@ async def test_discovers_the_rust_service_via_srv(nc, rust_service):
     assert RFC3339_UTC.match(stats["started"]), stats["started"]
     add, check = stats["endpoints"]
     assert add["name"] == "add"
-    assert add["num_requests"] == before[0]["num_requests"] + 1
+    assert add["num_requests"] == before[0]["num_requests"] + 2  # plain and labelled
     assert add["num_errors"] == before[0]["num_errors"]
     assert check["num_requests"] == before[1]["num_requests"] + 1
     assert check["num_errors"] == before[1]["num_errors"] + 1
