@@ -17,7 +17,10 @@ pub struct UserCreated {
     pub id: u64,
 }
 
-static REGISTERED: Mutex<Option<mpsc::UnboundedSender<(u64, Option<String>)>>> = Mutex::new(None);
+/// (event id, `x-tenant` metadata) as the registered subscriber saw them.
+type Seen = mpsc::UnboundedSender<(u64, Option<String>)>;
+
+static REGISTERED: Mutex<Option<Seen>> = Mutex::new(None);
 
 #[subscriber(topic = "user.created")]
 async fn on_user_created(ev: UserCreated) -> Result<(), Error> {
