@@ -1,6 +1,6 @@
 //! micro: a Rust microservice framework where a plain trait is the service definition.
 //!
-//! Annotate a trait with [`#[service]`](service) and it becomes a service: the macro generates
+//! Annotate a trait with [`#[service]`](macro@service) and it becomes a service: the macro generates
 //! the wire types, a dispatching `{Trait}Server` and a typed `{Trait}Client`. Annotate an impl
 //! and [`Service::run`] finds and serves it. Services run on NATS (the `micro-nats` crate, which
 //! speaks the NATS services protocol) or, in one process and in tests, on the embedded
