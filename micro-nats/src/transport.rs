@@ -175,8 +175,6 @@ impl Transport for NatsTransport {
     }
 }
 
-/// Turns one request message into an [`Incoming`], or answers it directly when it cannot be
-/// served (unknown content type) and returns `None`.
 /// The one `'static` copy of a service or endpoint name. Requests then name their endpoint
 /// without allocating; names are few and live as long as the program serves them anyway.
 fn intern(name: &str) -> &'static str {
@@ -195,6 +193,8 @@ fn intern(name: &str) -> &'static str {
     }
 }
 
+/// Turns one request message into an [`Incoming`], or answers it directly when it cannot be
+/// served (unknown content type) and returns `None`.
 fn to_incoming(
     client: &Client,
     service: &'static str,
