@@ -149,6 +149,16 @@ impl Error {
         &self.status
     }
 
+    /// The detail, or the status text when there is none: what the NATS services protocol
+    /// calls the error's description (the `Nats-Service-Error` header, STATS `last_error`).
+    pub fn description(&self) -> &str {
+        if self.detail.is_empty() {
+            &self.status
+        } else {
+            &self.detail
+        }
+    }
+
     /// True for a 408 (deadline passed).
     pub fn is_timeout(&self) -> bool {
         self.code == code::TIMEOUT

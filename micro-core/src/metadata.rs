@@ -69,6 +69,13 @@ impl Metadata {
         }
     }
 
+    /// Adds an entry without looking for an existing one with the same key, so building from a
+    /// source whose keys are already unique (a header map) costs O(n), not O(n²), however many
+    /// entries a peer sends. [`get`](Metadata::get) returns the first of equal keys.
+    pub fn append(&mut self, key: impl Into<String>, value: impl Into<String>) {
+        self.entries.push((key.into(), value.into()));
+    }
+
     /// Removes `key`; returns its value.
     pub fn remove(&mut self, key: &str) -> Option<String> {
         let pos = self

@@ -46,6 +46,12 @@ async fn stop_lets_a_request_in_flight_complete() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let stopping = tokio::spawn(running.stop());
+    // The stop waits for the request: still stopping well into the handler's 300 ms.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(
+        !stopping.is_finished(),
+        "stop returned with a request in flight"
+    );
     assert_eq!(
         in_flight.await.unwrap().unwrap(),
         300,

@@ -38,7 +38,9 @@ pub(crate) fn get<'a>(headers: Option<&'a HeaderMap>, key: &str) -> Option<&'a s
         .map(HeaderValue::as_str)
 }
 
-/// Every non-reserved header as metadata.
+/// Every non-reserved header as metadata. Header names are unique in a `HeaderMap`, so entries
+/// are appended unchecked: a message with thousands of headers costs linear time, not
+/// quadratic.
 pub(crate) fn metadata(headers: Option<&HeaderMap>) -> Metadata {
     let mut md = Metadata::new();
     if let Some(headers) = headers {
@@ -48,7 +50,7 @@ pub(crate) fn metadata(headers: Option<&HeaderMap>) -> Metadata {
                 continue;
             }
             if let Some(value) = values.first() {
-                md.insert(name, value.as_str());
+                md.append(name, value.as_str());
             }
         }
     }
@@ -174,12 +176,7 @@ pub(crate) fn reply(
             (Some(headers), reply.body.clone())
         }
         Err(err) => {
-            let description = if err.detail.is_empty() {
-                err.status.as_str()
-            } else {
-                err.detail.as_str()
-            };
-            insert_lossy(&mut headers, keys::SERVICE_ERROR, description);
+            insert_lossy(&mut headers, keys::SERVICE_ERROR, err.description());
             insert_lossy(
                 &mut headers,
                 keys::SERVICE_ERROR_CODE,

@@ -86,7 +86,10 @@ impl Dispatcher {
                     call.service, call.endpoint
                 )))
             }
-            Some(endpoint) => run_handler(endpoint, call).await,
+            Some(endpoint) => {
+                let id = self.ids.get(index).map_or("", String::as_str);
+                run_handler(endpoint, id, call).await
+            }
         };
         let result = result.map_err(|mut err| {
             if err.id.is_empty() {
@@ -131,24 +134,28 @@ impl Dispatcher {
                 }
             },
         };
+        // A call routed here just before a stop drained the route must not start after it.
+        if self.tracker.is_closed() {
+            return Err(stopping());
+        }
         // Counted like a spawned task, so a graceful stop waits for inline calls too.
         let _token = self.tracker.token();
         self.handle(endpoint, call).await
     }
 }
 
-async fn run_handler(endpoint: &Endpoint, call: Call) -> Result<Reply, Error> {
+/// Runs the handler inside the call's context and deadline, turning a panic into a 500; `id`
+/// (`service.endpoint`) names the endpoint in those errors.
+async fn run_handler(endpoint: &Endpoint, id: &str, call: Call) -> Result<Reply, Error> {
     let deadline = call.wait_deadline();
     let context = call.context.clone();
-    // Cheap: generated clients name services and endpoints with `&'static str`.
-    let (service, name) = (call.service.clone(), call.endpoint.clone());
     let fut = AssertUnwindSafe(context.scope(endpoint.handle(call))).catch_unwind();
     let outcome = match deadline {
         Some(deadline) => match tokio::time::timeout_at(deadline.into(), fut).await {
             Ok(outcome) => outcome,
             Err(_) => {
                 return Err(Error::timeout(format!(
-                    "`{service}.{name}` did not finish before its deadline"
+                    "`{id}` did not finish before its deadline"
                 )));
             }
         },
@@ -156,10 +163,8 @@ async fn run_handler(endpoint: &Endpoint, call: Call) -> Result<Reply, Error> {
     };
     outcome.unwrap_or_else(|panic| {
         let what = panic_message(panic.as_ref());
-        tracing::error!(service = %service, endpoint = %name, panic = %what, "handler panicked");
-        Err(Error::internal(format!(
-            "`{service}.{name}` panicked: {what}"
-        )))
+        tracing::error!(endpoint = id, panic = %what, "handler panicked");
+        Err(Error::internal(format!("`{id}` panicked: {what}")))
     })
 }
 

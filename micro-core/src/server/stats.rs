@@ -1,7 +1,8 @@
 //! Per-endpoint counters behind STATS replies.
 //!
-//! Counted the Go way (see PROTOCOL.md): every request received counts, every error reply sent
-//! counts, and processing time runs from receipt to the reply being handed to the transport.
+//! Counted the Go way (see PROTOCOL.md): every request dispatched counts, every error reply
+//! counts, and processing time runs from dispatch (after a free slot was found) to the reply
+//! being ready for the transport.
 //! Atomics keep the hot path lock-free; only `last_error` takes a lock, and only on errors.
 
 use std::sync::Mutex;
@@ -53,7 +54,7 @@ impl ServiceStats {
         c.processing_ns.fetch_add(ns, Ordering::Relaxed);
         if let Some(err) = error {
             c.num_errors.fetch_add(1, Ordering::Relaxed);
-            let text = format!("{}:{}", err.code, err.detail);
+            let text = format!("{}:{}", err.code, err.description());
             if let Ok(mut last) = c.last_error.lock() {
                 *last = text;
             }

@@ -145,10 +145,10 @@ impl Config {
                 }
             }
             "max-concurrency" => match value.parse::<usize>() {
-                Ok(n) if n > 0 => self.max_concurrency = n,
-                _ => self
-                    .errors
-                    .push(format!("{var}: expected a positive integer, got `{value}`")),
+                Ok(n) if n > 0 && n <= MAX_CONCURRENCY => self.max_concurrency = n,
+                _ => self.errors.push(format!(
+                    "{var}: expected an integer from 1 to {MAX_CONCURRENCY}, got `{value}`"
+                )),
             },
             "shutdown-timeout" => match parse_duration(&value) {
                 Some(d) => self.shutdown_timeout = d,
@@ -200,6 +200,9 @@ impl Config {
         }
     }
 }
+
+/// The largest concurrency limit a service accepts (what a tokio semaphore can count).
+pub const MAX_CONCURRENCY: usize = tokio::sync::Semaphore::MAX_PERMITS;
 
 /// Parses `1500ms`, `30s`, `2m`, `1h` or a bare number of seconds (`2.5`).
 pub(crate) fn parse_duration(s: &str) -> Option<Duration> {
@@ -254,6 +257,11 @@ mod tests {
         ]);
         let err = c.validate().unwrap_err().to_string();
         for needle in ["MICRO_MAX_CONCURRENCY", "MICRO_CODEC", "MICRO_METADATA"] {
+            assert!(err.contains(needle), "{err}");
+        }
+        let huge = Config::from_pairs([("max-concurrency", usize::MAX.to_string())]);
+        let err = huge.validate().unwrap_err().to_string();
+        for needle in ["MICRO_MAX_CONCURRENCY"] {
             assert!(err.contains(needle), "{err}");
         }
     }

@@ -17,7 +17,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 use tokio_util::task::TaskTracker;
 
-pub use config::Config;
+pub use config::{Config, MAX_CONCURRENCY};
 
 use crate::broker::Broker;
 use crate::client::CallOptions;
@@ -321,7 +321,7 @@ impl Service {
     /// Sets how many requests one instance handles at once.
     #[must_use]
     pub fn max_concurrency(mut self, limit: usize) -> Self {
-        self.config.max_concurrency = limit.max(1);
+        self.config.max_concurrency = limit.clamp(1, config::MAX_CONCURRENCY);
         self
     }
 
@@ -537,34 +537,59 @@ impl Running {
         Ok(())
     }
 
-    /// Stops gracefully: leaves the registry, stops taking requests and events, and waits (up to
-    /// the shutdown timeout) for those in flight to finish and be answered.
-    pub async fn stop(self) {
-        for instance in &self.instances {
-            if let Err(err) = self.backend.registry.deregister(&instance.id).await {
-                tracing::warn!(service = %instance.name, error = %err, "could not deregister");
-            }
-        }
-        for drain in self.drains {
-            drain.drain().await;
-        }
+    /// Stops gracefully: leaves the registry, stops taking requests and events, and waits for
+    /// those in flight to finish and be answered. All of it is bounded by the shutdown timeout;
+    /// past it, the serve loops are aborted.
+    pub async fn stop(mut self) {
+        let registry = self.backend.registry.clone();
+        let instances = std::mem::take(&mut self.instances);
+        let drains = std::mem::take(&mut self.drains);
+        let mut loops = std::mem::take(&mut self.loops);
         let tracker = self.tracker.clone();
-        let loops = self.loops;
-        let finish = async move {
-            for l in loops {
+        let graceful = async {
+            // Leave the registry first (all at once), so nobody is sent here any more.
+            let leaving = instances.iter().map(|instance| {
+                let registry = registry.clone();
+                async move {
+                    if let Err(err) = registry.deregister(&instance.id).await {
+                        tracing::warn!(service = %instance.name, error = %err, "could not deregister");
+                    }
+                }
+            });
+            futures::future::join_all(leaving).await;
+            for drain in drains {
+                drain.drain().await;
+            }
+            // The loops end once their drained intakes have yielded what was buffered.
+            for l in &mut loops {
                 let _ = l.await;
             }
             tracker.close();
             tracker.wait().await;
         };
-        if tokio::time::timeout(self.shutdown_timeout, finish)
+        if tokio::time::timeout(self.shutdown_timeout, graceful)
             .await
             .is_err()
         {
             tracing::warn!(
                 in_flight = self.tracker.len(),
-                "shutdown timeout passed with requests still in flight"
+                timeout = ?self.shutdown_timeout,
+                "shutdown timeout passed with requests still in flight; stopping anyway"
             );
+            self.tracker.close();
+            for l in &loops {
+                l.abort();
+            }
+        }
+    }
+}
+
+impl Drop for Running {
+    /// Dropping a running service without [`stop`](Running::stop) stops taking requests at
+    /// once (no graceful drain).
+    fn drop(&mut self) {
+        for l in &self.loops {
+            l.abort();
         }
     }
 }
