@@ -38,8 +38,21 @@ pub struct NatsTransport {
     resolved: Arc<ArcSwap<SubjectCache>>,
 }
 
-/// service → endpoint → subject.
-type SubjectCache = HashMap<Box<str>, HashMap<Box<str>, Subject>>;
+/// service → endpoint → subject, with the number of subjects held so a full cache is seen
+/// without walking it.
+#[derive(Clone, Debug, Default)]
+struct SubjectCache {
+    len: usize,
+    subjects: HashMap<Box<str>, HashMap<Box<str>, Subject>>,
+}
+
+impl SubjectCache {
+    fn get(&self, service: &str, endpoint: &str) -> Option<&Subject> {
+        self.subjects
+            .get(service)
+            .and_then(|endpoints| endpoints.get(endpoint))
+    }
+}
 
 /// Past this many cached subjects (names from a gateway are caller-chosen), new ones are built
 /// per call instead of cached.
@@ -62,24 +75,30 @@ impl NatsTransport {
 
     /// The subject of `service.endpoint`, checked once and then cached.
     fn subject(&self, service: &str, endpoint: &str) -> Result<Subject, Error> {
-        if let Some(subject) = self
-            .resolved
-            .load()
-            .get(service)
-            .and_then(|endpoints| endpoints.get(endpoint))
-        {
+        let cache = self.resolved.load();
+        if let Some(subject) = cache.get(service, endpoint) {
             return Ok(subject.clone());
         }
         let subject = Subject::from(self.subjects.endpoint(service, endpoint)?);
+        // Full: build the subject per call and leave the cache alone (copying it on every miss
+        // would cost a whole-map clone per call).
+        if cache.len >= SUBJECT_CACHE_LIMIT {
+            return Ok(subject);
+        }
+        drop(cache);
         self.resolved.rcu(|cache| {
-            let mut cache = SubjectCache::clone(cache);
-            if cache.values().map(HashMap::len).sum::<usize>() < SUBJECT_CACHE_LIMIT {
-                cache
-                    .entry(service.into())
-                    .or_default()
-                    .insert(endpoint.into(), subject.clone());
+            // Another call may have filled the cache or added this subject meanwhile.
+            if cache.len >= SUBJECT_CACHE_LIMIT || cache.get(service, endpoint).is_some() {
+                return Arc::clone(cache);
             }
+            let mut cache = SubjectCache::clone(cache);
             cache
+                .subjects
+                .entry(service.into())
+                .or_default()
+                .insert(endpoint.into(), subject.clone());
+            cache.len += 1;
+            Arc::new(cache)
         });
         Ok(subject)
     }
