@@ -2,9 +2,10 @@
 
 use std::path::PathBuf;
 use std::str::FromStr;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use async_nats::ServerAddr;
+use async_nats::{Event, ServerAddr};
 use micro_core::Error;
 use micro_core::service::Config;
 
@@ -289,6 +290,13 @@ impl NatsOptions {
             .reconnect_delay_callback(|attempt| {
                 let ms = 50u64.saturating_mul(1 << attempt.min(6));
                 Duration::from_millis(ms.min(2_000))
+            })
+            .event_callback({
+                let log = Arc::new(EventLog::default());
+                move |event| {
+                    log.log(event);
+                    std::future::ready(())
+                }
             });
         if let Some(name) = &self.name {
             o = o.name(name);
@@ -320,6 +328,57 @@ impl NatsOptions {
     }
 }
 
+/// Logs connection events, which async-nats otherwise reports only at its own `info`/`debug`
+/// level: above all slow-consumer drops (a subscription whose buffer is full loses messages)
+/// and lost connections.
+#[derive(Debug, Default)]
+struct EventLog {
+    /// When the last slow-consumer warning was written and how many drops came since: one
+    /// event arrives per dropped message, so the warnings are rate-limited.
+    slow: Mutex<(Option<Instant>, u64)>,
+}
+
+/// At most one slow-consumer warning per this interval.
+const SLOW_CONSUMER_WARN_EVERY: Duration = Duration::from_secs(1);
+
+impl EventLog {
+    fn log(&self, event: Event) {
+        match event {
+            Event::SlowConsumer(sid) => self.slow_consumer(sid),
+            Event::Connected => tracing::info!("connected to NATS"),
+            Event::Disconnected => tracing::warn!("disconnected from NATS; reconnecting"),
+            Event::LameDuckMode => tracing::warn!(
+                "the NATS server entered lame duck mode and will shut down; reconnect elsewhere"
+            ),
+            Event::ServerError(err) => tracing::warn!(error = %err, "NATS server error"),
+            Event::ClientError(err) => tracing::warn!(error = %err, "NATS client error"),
+            Event::Draining => tracing::debug!("NATS connection draining"),
+            Event::Closed => tracing::debug!("NATS connection closed"),
+        }
+    }
+
+    fn slow_consumer(&self, sid: u64) {
+        let mut slow = self
+            .slow
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (last, dropped) = &mut *slow;
+        *dropped += 1;
+        let now = Instant::now();
+        if last.is_some_and(|at| now.duration_since(at) < SLOW_CONSUMER_WARN_EVERY) {
+            return;
+        }
+        tracing::warn!(
+            subscription = sid,
+            dropped = *dropped,
+            "slow consumer: messages are being dropped because the service cannot keep up \
+             (the subscription's buffer is full); speed up handlers or add instances"
+        );
+        *last = Some(now);
+        *dropped = 0;
+    }
+}
+
 fn check_url(url: &str) -> Result<(), String> {
     if url.chars().any(char::is_whitespace) {
         return Err("it contains whitespace".to_owned());
@@ -342,6 +401,19 @@ fn check_url(url: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn slow_consumer_warnings_are_rate_limited() {
+        let log = EventLog::default();
+        log.log(Event::SlowConsumer(1));
+        // The first drop is reported at once; the next ones within the interval are counted.
+        assert_eq!(log.slow.lock().unwrap().1, 0);
+        log.log(Event::SlowConsumer(1));
+        log.log(Event::SlowConsumer(1));
+        assert_eq!(log.slow.lock().unwrap().1, 2);
+        log.log(Event::Disconnected);
+        log.log(Event::Connected);
+    }
 
     #[test]
     fn reads_config_keys() {
