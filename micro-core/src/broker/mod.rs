@@ -105,6 +105,22 @@ pub fn validate_topic(topic: &str, wildcards: bool) -> Result<(), Error> {
     Ok(())
 }
 
+/// Checks a queue group name: non-empty, no whitespace or control characters, no `*` or `>`
+/// (NATS's own rule, applied by every backend so they agree).
+pub fn validate_queue(queue: &str) -> Result<(), Error> {
+    if queue.is_empty()
+        || queue
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '*' || c == '>')
+    {
+        Err(Error::bad_request(format!(
+            "invalid queue group `{queue}`: use a non-empty name without spaces, `*` or `>`"
+        )))
+    } else {
+        Ok(())
+    }
+}
+
 /// True when `subject` (no wildcards) matches `pattern` (NATS wildcards allowed).
 pub fn topic_matches(pattern: &str, subject: &str) -> bool {
     let mut p = pattern.split('.');

@@ -7,7 +7,7 @@ use futures::stream;
 use tokio::sync::mpsc;
 
 use crate::Error;
-use crate::broker::{Broker, Event, Subscription, topic_matches, validate_topic};
+use crate::broker::{Broker, Event, Subscription, topic_matches, validate_queue, validate_topic};
 use crate::transport::Drain;
 
 /// In-process publish/subscribe with NATS topic semantics: wildcards, fan-out, queues.
@@ -23,7 +23,7 @@ pub struct MemoryBroker {
 #[derive(Debug, Default)]
 struct State {
     subs: Vec<Sub>,
-    /// Round-robin position per queue name.
+    /// Round-robin position per `"<pattern> <queue>"`.
     queue_next: HashMap<String, usize>,
 }
 
@@ -76,7 +76,8 @@ impl Broker for MemoryBroker {
             validate_topic(&event.topic, false)?;
             let mut state = lock(&self.state);
             let State { subs, queue_next } = &mut *state;
-            let mut queues: HashMap<&str, Vec<&Sub>> = HashMap::new();
+            // NATS groups queue subscribers by subscription subject and queue name.
+            let mut queues: HashMap<(&str, &str), Vec<&Sub>> = HashMap::new();
             for sub in subs
                 .iter()
                 .filter(|s| topic_matches(&s.pattern, &event.topic))
@@ -84,11 +85,16 @@ impl Broker for MemoryBroker {
                 match &sub.queue {
                     // A closed receiver is a subscription being dropped; its guard removes it.
                     None => drop(sub.tx.send(event.clone())),
-                    Some(q) => queues.entry(q.as_str()).or_default().push(sub),
+                    Some(q) => queues
+                        .entry((sub.pattern.as_str(), q.as_str()))
+                        .or_default()
+                        .push(sub),
                 }
             }
-            for (queue, members) in queues {
-                let next = queue_next.entry(queue.to_owned()).or_default();
+            for ((pattern, queue), members) in queues {
+                // Neither part may contain a space, so the key is unambiguous.
+                let key = format!("{pattern} {queue}");
+                let next = queue_next.entry(key).or_default();
                 let pick = members[*next % members.len()];
                 *next = next.wrapping_add(1);
                 drop(pick.tx.send(event.clone()));
@@ -107,9 +113,7 @@ impl Broker for MemoryBroker {
         Box::pin(async move {
             validate_topic(&topic, true)?;
             if let Some(q) = &queue {
-                if q.is_empty() || q.chars().any(char::is_whitespace) {
-                    return Err(Error::bad_request(format!("invalid queue group `{q}`")));
-                }
+                validate_queue(q)?;
             }
             let id = self.ids.fetch_add(1, Ordering::Relaxed);
             let (tx, mut rx) = mpsc::unbounded_channel();

@@ -64,8 +64,13 @@ impl Dispatcher {
                 } = incoming;
                 let result = this.handle(endpoint, call).await;
                 drop(permit);
+                let was_ok = result.is_ok();
                 if let Err(err) = responder.respond(result).await {
                     tracing::warn!(error = %err, "could not send a reply");
+                    // The caller gets an error (or nothing) instead of the reply: count it.
+                    if was_ok {
+                        this.stats.record_error(endpoint, &err);
+                    }
                 }
             });
         }

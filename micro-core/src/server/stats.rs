@@ -61,6 +61,18 @@ impl ServiceStats {
         }
     }
 
+    /// Counts an error reply for a request already counted as done without one: the reply was
+    /// ready but could not be sent (too large for the transport, connection lost).
+    pub fn record_error(&self, index: usize, error: &Error) {
+        let Some(c) = self.endpoints.get(index) else {
+            return;
+        };
+        c.num_errors.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut last) = c.last_error.lock() {
+            *last = format!("{}:{}", error.code, error.description());
+        }
+    }
+
     /// Zeroes every counter and restarts the clock.
     pub fn reset(&self) {
         for c in &self.endpoints {

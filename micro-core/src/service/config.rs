@@ -136,7 +136,7 @@ impl Config {
             "queue-group" => {
                 self.queue_group = match value.as_str() {
                     "" | "none" => None,
-                    q if q.chars().any(|c| c.is_whitespace() || c == '*' || c == '>') => {
+                    q if crate::broker::validate_queue(q).is_err() => {
                         self.errors
                             .push(format!("{var}: `{q}` is not a valid queue group"));
                         self.queue_group.take()

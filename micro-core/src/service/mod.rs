@@ -314,7 +314,8 @@ impl Service {
     /// Sets the queue group of every endpoint (`None`: every instance answers every request).
     #[must_use]
     pub fn queue_group(mut self, queue_group: Option<&str>) -> Self {
-        self.config.queue_group = queue_group.map(str::to_owned);
+        // `Some("")` means none, as `MICRO_QUEUE_GROUP=""` does.
+        self.config.queue_group = queue_group.filter(|q| !q.is_empty()).map(str::to_owned);
         self
     }
 
