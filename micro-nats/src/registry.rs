@@ -68,23 +68,34 @@ impl NatsRegistry {
         if let Some(s) = service {
             validate_name("service", s)?;
         }
+        let subject = control(Verb::Info, service, None);
         let mut instances: Vec<Instance> = self
-            .gather(&control(Verb::Info, service, None))
+            .gather(&subject)
             .await?
             .iter()
-            .filter_map(|body| match schema::parse_info(body) {
-                Ok(i) => Some(i),
-                Err(err) => {
-                    tracing::debug!(error = %err, "ignoring a malformed INFO reply");
-                    None
-                }
-            })
+            .filter_map(|body| parsed(&subject, "INFO", schema::parse_info(body)))
             .collect();
         instances.sort_by(|a, b| (&a.name, &a.id).cmp(&(&b.name, &b.id)));
         instances.dedup_by(|a, b| a.id == b.id);
         Ok(instances)
     }
 }
+
+/// A parsed discovery reply, or `None` with the reason logged (any NATS participant can answer
+/// on `$SRV`, so a malformed reply is skipped, not fatal).
+fn parsed<T, E: std::fmt::Display>(subject: &str, verb: &str, reply: Result<T, E>) -> Option<T> {
+    match reply {
+        Ok(value) => Some(value),
+        Err(err) => {
+            tracing::debug!(subject, error = %err, "ignoring a malformed {verb} reply");
+            None
+        }
+    }
+}
+
+/// The most replies one discovery query collects: past it (a flood from a misbehaving or
+/// hostile participant) the query stops early with what it has.
+const MAX_REPLIES: usize = 10_000;
 
 async fn gather(client: &Client, subject: &str, timeout: Duration) -> Result<Vec<Bytes>, Error> {
     if client.connection_state() != State::Connected {
@@ -107,6 +118,14 @@ async fn gather(client: &Client, subject: &str, timeout: Duration) -> Result<Vec
             break;
         }
         bodies.push(message.payload);
+        if bodies.len() >= MAX_REPLIES {
+            tracing::warn!(
+                subject,
+                limit = MAX_REPLIES,
+                "discovery stopped early: too many replies"
+            );
+            break;
+        }
     }
     let _ = replies.unsubscribe().await;
     Ok(bodies)
@@ -118,10 +137,11 @@ async fn ping(
     service: Option<&str>,
     timeout: Duration,
 ) -> Result<BTreeMap<String, String>, Error> {
-    let bodies = gather(client, &control(Verb::Ping, service, None), timeout).await?;
+    let subject = control(Verb::Ping, service, None);
+    let bodies = gather(client, &subject, timeout).await?;
     Ok(bodies
         .iter()
-        .filter_map(|b| serde_json::from_slice::<Ping>(b).ok())
+        .filter_map(|b| parsed(&subject, "PING", serde_json::from_slice::<Ping>(b)))
         .filter(|p| p.kind == PING_TYPE)
         .map(|p| (p.id, p.name))
         .collect())
@@ -179,11 +199,12 @@ impl Registry for NatsRegistry {
             if let Some(s) = &service {
                 validate_name("service", s)?;
             }
+            let subject = control(Verb::Stats, service.as_deref(), None);
             let mut all: Vec<InstanceStats> = self
-                .gather(&control(Verb::Stats, service.as_deref(), None))
+                .gather(&subject)
                 .await?
                 .iter()
-                .filter_map(|body| schema::parse_stats(body).ok())
+                .filter_map(|body| parsed(&subject, "STATS", schema::parse_stats(body)))
                 .collect();
             all.sort_by(|a, b| (&a.name, &a.id).cmp(&(&b.name, &b.id)));
             Ok(all)
@@ -275,7 +296,11 @@ impl Watcher {
         let subject = control(Verb::Info, Some(name), Some(id));
         let request =
             async_nats::Request::new().timeout(Some(self.timeout.max(Duration::from_millis(100))));
-        let reply = self.client.send_request(subject, request).await.ok()?;
-        schema::parse_info(&reply.payload).ok()
+        let reply = self
+            .client
+            .send_request(subject.clone(), request)
+            .await
+            .ok()?;
+        parsed(&subject, "INFO", schema::parse_info(&reply.payload))
     }
 }
