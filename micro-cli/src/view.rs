@@ -282,8 +282,27 @@ pub fn example_body(shape: &Value) -> Value {
     }
 }
 
-/// The example value of one Rust type as written in a trait.
+/// Type strings longer than this (in bytes) get a `null` example: they come from INFO metadata
+/// that any NATS participant can send.
+const MAX_TYPE_LEN: usize = 1024;
+
+/// Types nested deeper than this (`Box<Box<…>>`, `((…))`) get a `null` example, so a crafted
+/// type string cannot exhaust the stack.
+const MAX_TYPE_DEPTH: usize = 16;
+
+/// The example value of one Rust type as written in a trait; `null` for a type string too long
+/// or too deeply nested to be a real signature.
 pub fn example_value(ty: &str) -> Value {
+    if ty.len() > MAX_TYPE_LEN {
+        return Value::Null;
+    }
+    example_value_at(ty, 0)
+}
+
+fn example_value_at(ty: &str, depth: usize) -> Value {
+    if depth > MAX_TYPE_DEPTH {
+        return Value::Null;
+    }
     let ty: String = ty.chars().filter(|c| !c.is_whitespace()).collect();
     let ty = ty.trim_start_matches('&').trim_start_matches("mut");
     if ty == "()" {
@@ -293,7 +312,7 @@ pub fn example_value(ty: &str) -> Value {
         return Value::Array(
             split_generics(inner)
                 .iter()
-                .map(|t| example_value(t))
+                .map(|t| example_value_at(t, depth + 1))
                 .collect(),
         );
     }
@@ -317,7 +336,7 @@ pub fn example_value(ty: &str) -> Value {
         "Vec" | "VecDeque" | "HashSet" | "BTreeSet" | "LinkedList" | "BinaryHeap" => {
             Value::Array(Vec::new())
         }
-        "Box" | "Arc" | "Rc" => example_value(args),
+        "Box" | "Arc" | "Rc" => example_value_at(args, depth + 1),
         _ => Value::Object(Default::default()),
     }
 }
@@ -408,6 +427,24 @@ mod tests {
         ] {
             assert_eq!(example_value(ty), want, "{ty}");
         }
+    }
+
+    #[test]
+    fn crafted_deep_types_are_null_not_a_stack_overflow() {
+        let start = std::time::Instant::now();
+        // Far past the length cap.
+        for (open, close) in [("Box<", ">"), ("(", ",u8)")] {
+            let deep = format!("{}u8{}", open.repeat(100_000), close.repeat(100_000));
+            assert_eq!(example_value(&deep), Value::Null);
+        }
+        // Under the length cap but past the depth limit (`false` without the limit).
+        let nested = format!("{}bool{}", "Box<".repeat(40), ">".repeat(40));
+        assert!(nested.len() <= MAX_TYPE_LEN);
+        assert_eq!(example_value(&nested), Value::Null);
+        // Real nesting still works.
+        assert_eq!(example_value("Box<Arc<Option<i64>>>"), json!(null));
+        assert_eq!(example_value("Arc<Box<(i64, bool)>>"), json!([0, false]));
+        assert!(start.elapsed() < Duration::from_secs(1));
     }
 
     #[test]
