@@ -1,5 +1,5 @@
-use std::collections::BTreeMap;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use futures::future::BoxFuture;
 use futures::stream::{self, BoxStream, StreamExt};
@@ -13,15 +13,99 @@ use crate::registry::{
 /// In-process registry: a table of registrations and a broadcast of changes.
 #[derive(Debug)]
 pub struct MemoryRegistry {
-    instances: Mutex<BTreeMap<String, Registration>>,
+    instances: Arc<Mutex<BTreeMap<String, Registration>>>,
     changes: broadcast::Sender<Change>,
 }
 
 impl Default for MemoryRegistry {
     fn default() -> Self {
         MemoryRegistry {
-            instances: Mutex::default(),
+            instances: Arc::default(),
             changes: broadcast::channel(256).0,
+        }
+    }
+}
+
+type Table = Arc<Mutex<BTreeMap<String, Registration>>>;
+
+fn lock(
+    table: &Mutex<BTreeMap<String, Registration>>,
+) -> MutexGuard<'_, BTreeMap<String, Registration>> {
+    table.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// One watcher: the changes it has seen, so that after missing broadcasts (lagging behind) it
+/// can catch up from the table instead of losing changes.
+struct Watcher {
+    rx: broadcast::Receiver<Change>,
+    table: Table,
+    wanted: Option<String>,
+    /// id → name of the instances this watcher has reported.
+    known: BTreeMap<String, String>,
+    pending: VecDeque<Change>,
+}
+
+impl Watcher {
+    fn wants(&self, name: &str) -> bool {
+        self.wanted.as_deref().is_none_or(|w| w == name)
+    }
+
+    /// Remembers what a change reports; false when it tells nothing new.
+    fn note(&mut self, change: &Change) -> bool {
+        match change {
+            Change::Added(i) => self.known.insert(i.id.clone(), i.name.clone()).is_none(),
+            Change::Removed { id, .. } => self.known.remove(id).is_some(),
+        }
+    }
+
+    /// The difference between what this watcher reported and the table now.
+    fn resync(&mut self) {
+        let table = lock(&self.table);
+        let gone: Vec<(String, String)> = self
+            .known
+            .iter()
+            .filter(|(id, _)| !table.contains_key(*id))
+            .map(|(id, name)| (id.clone(), name.clone()))
+            .collect();
+        let new: Vec<Instance> = table
+            .values()
+            .filter(|r| self.wants(&r.instance.name) && !self.known.contains_key(&r.instance.id))
+            .map(|r| r.instance.clone())
+            .collect();
+        drop(table);
+        for (id, name) in gone {
+            self.pending.push_back(Change::Removed { name, id });
+        }
+        self.pending.extend(new.into_iter().map(Change::Added));
+    }
+
+    async fn next(&mut self) -> Option<Change> {
+        loop {
+            if let Some(change) = self.pending.pop_front() {
+                if self.note(&change) {
+                    return Some(change);
+                }
+                continue;
+            }
+            match self.rx.recv().await {
+                Ok(change) => {
+                    let name = match &change {
+                        Change::Added(i) => &i.name,
+                        Change::Removed { name, .. } => name,
+                    };
+                    if self.wants(name) {
+                        self.pending.push_back(change);
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(missed)) => {
+                    tracing::debug!(
+                        missed,
+                        "registry watcher lagged; catching up from the table"
+                    );
+                    self.resync();
+                }
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
         }
     }
 }
@@ -109,34 +193,64 @@ impl Registry for MemoryRegistry {
     ) -> BoxFuture<'_, Result<BoxStream<'static, Change>, Error>> {
         Box::pin(async move {
             // Subscribe before reading the table so no change falls between the two.
-            let rx = self.changes.subscribe();
-            let wanted = options.service;
-            let current: Vec<Change> = self
-                .table()
-                .values()
-                .filter(|r| wanted.as_deref().is_none_or(|s| r.instance.name == s))
-                .map(|r| Change::Added(r.instance.clone()))
-                .collect();
-            let live = stream::unfold(rx, |mut rx| async move {
-                loop {
-                    match rx.recv().await {
-                        Ok(change) => return Some((change, rx)),
-                        Err(broadcast::error::RecvError::Lagged(n)) => {
-                            tracing::warn!(missed = n, "registry watcher lagged");
-                        }
-                        Err(broadcast::error::RecvError::Closed) => return None,
-                    }
-                }
+            let mut watcher = Watcher {
+                rx: self.changes.subscribe(),
+                table: self.instances.clone(),
+                wanted: options.service,
+                known: BTreeMap::new(),
+                pending: VecDeque::new(),
+            };
+            watcher.resync();
+            Ok(stream::unfold(watcher, |mut w| async move {
+                let change = w.next().await?;
+                Some((change, w))
             })
-            .filter(move |change| {
-                let keep = match (&wanted, change) {
-                    (None, _) => true,
-                    (Some(s), Change::Added(i)) => &i.name == s,
-                    (Some(s), Change::Removed { name, .. }) => name == s,
-                };
-                futures::future::ready(keep)
-            });
-            Ok(stream::iter(current).chain(live).boxed())
+            .boxed())
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::sync::Arc;
+
+    use futures::StreamExt;
+
+    use super::*;
+    use crate::server::stats::ServiceStats;
+
+    fn registration(id: usize) -> Registration {
+        Registration::new(
+            Instance::new("svc", format!("id-{id}"), "1.0.0"),
+            Arc::new(ServiceStats::new(0)),
+        )
+    }
+
+    /// A watcher that falls more than the broadcast capacity behind catches up from the table:
+    /// every instance is reported once, and removals are not lost.
+    #[tokio::test]
+    async fn a_lagging_watcher_catches_up() {
+        let registry = MemoryRegistry::new();
+        let mut watch = registry.watch(WatchOptions::default()).await.unwrap();
+        for id in 0..300 {
+            registry.register(registration(id)).await.unwrap();
+        }
+        for id in 0..10 {
+            registry.deregister(&format!("id-{id}")).await.unwrap();
+        }
+        let mut live = BTreeSet::new();
+        while live.len() < 290 {
+            match tokio::time::timeout(std::time::Duration::from_secs(5), watch.next())
+                .await
+                .unwrap()
+                .unwrap()
+            {
+                Change::Added(i) => assert!(live.insert(i.id), "reported twice"),
+                Change::Removed { id, .. } => assert!(live.remove(&id), "unknown removal {id}"),
+            }
+        }
+        let expected: BTreeSet<String> = (10..300).map(|i| format!("id-{i}")).collect();
+        assert_eq!(live, expected);
     }
 }
