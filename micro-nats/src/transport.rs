@@ -13,7 +13,7 @@ use async_nats::{Client, Message, Request, Subject, Subscriber};
 use bytes::Bytes;
 use futures::FutureExt;
 use futures::future::BoxFuture;
-use futures::stream::{SelectAll, StreamExt};
+use futures::stream::StreamExt;
 use micro_core::codec::ContentType;
 use micro_core::transport::{
     Call, Drain, Incoming, Intake, ListenSpec, Listener, Reply, Respond, Transport,
@@ -329,11 +329,14 @@ where
     F: FnMut(usize, Message) -> Option<T> + Send + 'static,
 {
     let (drain_tx, drain_rx) = oneshot::channel::<()>();
-    let merged: SelectAll<Indexed> = subscribers
-        .into_iter()
-        .enumerate()
-        .map(|(index, subscriber)| Indexed { index, subscriber })
-        .collect();
+    let merged = Merged {
+        streams: subscribers
+            .into_iter()
+            .enumerate()
+            .map(|(index, subscriber)| Indexed { index, subscriber })
+            .collect(),
+        start: 0,
+    };
     let state = Pump {
         client: client.clone(),
         merged,
@@ -375,10 +378,57 @@ impl futures::Stream for Indexed {
     }
 }
 
+/// The subscriptions of one intake, polled in turn from a rotating start (so none starves).
+///
+/// A service has a handful of endpoints, so polling each one per wake-up is cheaper than
+/// `SelectAll`'s per-stream task and wake-up queue, which showed on the hot path.
+struct Merged {
+    streams: Vec<Indexed>,
+    start: usize,
+}
+
+impl Merged {
+    fn iter_mut(&mut self) -> impl Iterator<Item = &mut Indexed> {
+        self.streams.iter_mut()
+    }
+}
+
+impl futures::Stream for Merged {
+    type Item = (usize, Message);
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        let mut i = 0;
+        while i < this.streams.len() {
+            let at = (this.start + i) % this.streams.len();
+            match this.streams[at].poll_next_unpin(cx) {
+                std::task::Poll::Ready(Some(item)) => {
+                    this.start = at + 1;
+                    return std::task::Poll::Ready(Some(item));
+                }
+                std::task::Poll::Ready(None) => {
+                    // Closed (drained or unsubscribed): stop polling it.
+                    this.streams.remove(at);
+                    i = 0;
+                }
+                std::task::Poll::Pending => i += 1,
+            }
+        }
+        if this.streams.is_empty() {
+            std::task::Poll::Ready(None)
+        } else {
+            std::task::Poll::Pending
+        }
+    }
+}
+
 /// The state behind an [`intake`] stream.
 struct Pump<F> {
     client: Client,
-    merged: SelectAll<Indexed>,
+    merged: Merged,
     convert: F,
     drain_rx: oneshot::Receiver<()>,
     drain_pending: bool,
@@ -394,6 +444,9 @@ where
     async fn next(&mut self) -> Option<T> {
         while !self.done {
             tokio::select! {
+                // Fixed order, no per-poll random pick: the drain check is cheap and must not
+                // starve behind a steady flow of messages.
+                biased;
                 request = &mut self.drain_rx, if self.drain_pending => {
                     self.drain_pending = false;
                     if request.is_ok() {
