@@ -81,6 +81,10 @@ struct Args {
     /// Only the in-process rows and the allocation count (no NATS needed): for profiling.
     #[arg(long)]
     in_process_only: bool,
+    /// Only drive `--load-calls` JSON calls at 128 in flight against `--nats-url` (served by
+    /// another `bench --serve`), for profiling the serving process.
+    #[arg(long, hide = true)]
+    load_calls: Option<usize>,
     /// Internal: serve the workloads on `--nats-url` until stdin closes (the second process).
     #[arg(long, hide = true)]
     serve: bool,
@@ -568,6 +572,22 @@ fn main() {
         if args.serve {
             let url = args.nats_url.clone().ok_or("--serve needs --nats-url")?;
             serve_forever(&url).await
+        } else if let Some(calls) = args.load_calls {
+            let url = args
+                .nats_url
+                .clone()
+                .ok_or("--load-calls needs --nats-url")?;
+            let nats = Nats::connect(NatsOptions::new().url(&url))
+                .await
+                .map_err(|e| e.to_string())?;
+            let caller = if std::env::var_os("BENCH_RAW").is_some() {
+                Caller::Raw(nats.client().clone())
+            } else {
+                Caller::Micro(BenchClient::new(&nats.micro_client()))
+            };
+            let rate = throughput(&caller, 128, calls).await?;
+            println!("{rate:.0} calls/s");
+            Ok(())
         } else {
             run(args).await
         }
