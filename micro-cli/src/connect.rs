@@ -200,23 +200,12 @@ impl ConnectArgs {
 
 /// Parses `1500ms`, `30s`, `2m`, `1h` or a bare number of seconds (`2.5`).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let bad = || format!("expected a duration such as `5s` or `500ms`, got `{s}`");
-    let (num, unit) = match s.find(|c: char| !(c.is_ascii_digit() || c == '.')) {
-        Some(i) => s.split_at(i),
-        None => (s, "s"),
-    };
-    let n: f64 = num.parse().map_err(|_| bad())?;
-    let secs = match unit.trim() {
-        "ms" => n / 1000.0,
-        "s" => n,
-        "m" => n * 60.0,
-        "h" => n * 3600.0,
-        _ => return Err(bad()),
-    };
-    match Duration::try_from_secs_f64(secs) {
-        Ok(d) if !d.is_zero() => Ok(d),
-        _ => Err(bad()),
+    match micro_core::service::parse_duration(s) {
+        Some(d) if !d.is_zero() => Ok(d),
+        _ => Err(format!(
+            "expected a duration such as `5s` or `500ms`, got `{}`",
+            s.trim()
+        )),
     }
 }
 

@@ -116,32 +116,10 @@ pub(crate) async fn serve(
         crate::output::note(&format!("dashboard: http://{local}/ui/"));
     }
     axum::serve(listener, router(client, options))
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(micro_core::service::shutdown_signal())
         .await
         .map_err(|source| CliError::Io {
             what: format!("serve on {local}"),
             source,
         })
-}
-
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }

@@ -204,8 +204,9 @@ impl Config {
 /// The largest concurrency limit a service accepts (what a tokio semaphore can count).
 pub const MAX_CONCURRENCY: usize = tokio::sync::Semaphore::MAX_PERMITS;
 
-/// Parses `1500ms`, `30s`, `2m`, `1h` or a bare number of seconds (`2.5`).
-pub(crate) fn parse_duration(s: &str) -> Option<Duration> {
+/// Parses `1500ms`, `30s`, `2m`, `1h` or a bare number of seconds (`2.5`): the duration syntax
+/// of every `MICRO_*` setting, shared with the `micro` command line.
+pub fn parse_duration(s: &str) -> Option<Duration> {
     let s = s.trim();
     let (num, unit) = match s.find(|c: char| !(c.is_ascii_digit() || c == '.')) {
         Some(i) => s.split_at(i),

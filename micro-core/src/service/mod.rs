@@ -8,6 +8,8 @@
 mod config;
 mod signal;
 
+pub use signal::shutdown_signal;
+
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,7 +19,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 use tokio_util::task::TaskTracker;
 
-pub use config::{Config, MAX_CONCURRENCY};
+pub use config::{Config, MAX_CONCURRENCY, parse_duration};
 
 use crate::broker::Broker;
 use crate::client::CallOptions;

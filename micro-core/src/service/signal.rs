@@ -1,7 +1,7 @@
 //! Waiting for SIGINT or SIGTERM.
 
 /// Resolves on Ctrl-C (SIGINT) or, on Unix, SIGTERM (what container runtimes send).
-pub(crate) async fn shutdown_signal() {
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         if let Err(err) = tokio::signal::ctrl_c().await {
             tracing::warn!(error = %err, "cannot listen for Ctrl-C");
