@@ -206,7 +206,12 @@ pub(crate) fn read_reply(
     let description = get(headers, keys::SERVICE_ERROR);
     let content_type = content_type(headers);
     if code.is_none() && description.is_none() {
-        let content_type = content_type?;
+        // The call succeeded but its answer is in a codec we cannot read: the peer's fault, not
+        // the caller's (502, as a gateway would say), named after the endpoint.
+        let content_type = content_type.map_err(|e| {
+            Error::new(502, format!("cannot read the reply of `{service}.{endpoint}`: {e}"))
+                .with_id(format!("{service}.{endpoint}"))
+        })?;
         let mut reply = Reply::new(content_type, body);
         reply.metadata = metadata(headers);
         return Ok(reply);
@@ -307,6 +312,15 @@ mod tests {
             get(h.as_ref(), keys::CONTENT_TYPE),
             Some("application/msgpack")
         );
+    }
+
+    #[test]
+    fn a_reply_in_an_unknown_codec_is_a_bad_gateway() {
+        let mut h = HeaderMap::new();
+        h.insert(keys::CONTENT_TYPE, "text/plain");
+        let err = read_reply(Some(&h), Bytes::from_static(b"hi"), "py", "echo").unwrap_err();
+        assert_eq!((err.code(), err.id()), (502, "py.echo"));
+        assert!(err.detail().contains("text/plain"), "{err}");
     }
 
     #[test]
