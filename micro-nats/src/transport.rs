@@ -235,7 +235,8 @@ fn to_incoming(
     let content_type = match headers::content_type(hdrs) {
         Ok(ct) => ct,
         Err(err) => {
-            // Answer rather than drop, so the caller gets a 415 instead of a timeout.
+            // Answer rather than drop, so the caller gets a 415 instead of a timeout; through the
+            // server, so STATS counts it.
             let err = err.with_id(format!("{service}.{endpoint}"));
             let responder = NatsResponder {
                 client: Arc::clone(client),
@@ -243,12 +244,8 @@ fn to_incoming(
                 content_type: ContentType::Json,
                 labelled: true,
             };
-            tokio::spawn(async move {
-                if let Err(err) = Box::new(responder).respond(Err(err)).await {
-                    tracing::warn!(error = %err, "could not send a 415 reply");
-                }
-            });
-            return None;
+            let call = Call::new(service, endpoint, ContentType::Json, message.payload);
+            return Some(Incoming::rejected(index, call, Box::new(responder), err));
         }
     };
     let mut context = Context::new();

@@ -10,6 +10,7 @@ use bytes::Bytes;
 use common::*;
 use micro_core::codec::ContentType;
 use micro_core::prelude::*;
+use micro_core::registry::Registry as _;
 use micro_core::service::{Backend, Config};
 use test_support::NatsServer;
 
@@ -141,6 +142,19 @@ async fn unknown_content_type_is_answered_with_415() {
         header(&msg, "Nats-Service-Error")
             .unwrap()
             .contains("text/xml")
+    );
+    // Counted like any other failed request.
+    let stats = nats.registry().stats(Some("shapes")).await.unwrap();
+    let nothing = stats[0]
+        .endpoints
+        .iter()
+        .find(|e| e.name == "nothing")
+        .unwrap();
+    assert_eq!((nothing.num_requests, nothing.num_errors), (1, 1));
+    assert!(
+        nothing.last_error.starts_with("415:"),
+        "{}",
+        nothing.last_error
     );
     running.stop().await;
 }

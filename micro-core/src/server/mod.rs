@@ -14,7 +14,7 @@ pub use handler::{Endpoint, EventHandler, Handler};
 use std::fmt;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures::{FutureExt, StreamExt};
 use tokio::sync::{Semaphore, TryAcquireError};
@@ -60,9 +60,17 @@ impl Dispatcher {
                     endpoint,
                     call,
                     responder,
+                    rejected,
                     ..
                 } = incoming;
-                let result = this.handle(endpoint, call).await;
+                let result = match rejected {
+                    None => this.handle(endpoint, call).await,
+                    Some(err) => {
+                        this.stats.record_request(endpoint);
+                        this.stats.record_done(endpoint, Duration::ZERO, Some(&err));
+                        Err(err)
+                    }
+                };
                 drop(permit);
                 let was_ok = result.is_ok();
                 if let Err(err) = responder.respond(result).await {

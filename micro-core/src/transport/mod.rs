@@ -166,6 +166,10 @@ pub struct Incoming {
     pub call: Call,
     /// Where the reply goes.
     pub responder: Box<dyn Respond>,
+    /// Set when the transport already knows the request cannot be served (a `Content-Type` it
+    /// cannot read): the server counts it and replies with this error without calling the
+    /// handler, so STATS sees every request.
+    pub rejected: Option<Error>,
 }
 
 impl Incoming {
@@ -175,6 +179,20 @@ impl Incoming {
             endpoint,
             call,
             responder,
+            rejected: None,
+        }
+    }
+
+    /// A request the transport could not read, to be answered with `error`.
+    pub fn rejected(
+        endpoint: usize,
+        call: Call,
+        responder: Box<dyn Respond>,
+        error: Error,
+    ) -> Self {
+        Incoming {
+            rejected: Some(error),
+            ..Incoming::new(endpoint, call, responder)
         }
     }
 }
