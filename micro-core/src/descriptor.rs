@@ -19,6 +19,9 @@ pub struct ServiceDescriptor {
     pub trait_name: &'static str,
     /// The endpoints, in declaration order.
     pub endpoints: &'static [EndpointDescriptor],
+    /// The queue group of every endpoint that names none (`#[service(queue_group = "...")]`);
+    /// `None` leaves it to the runtime's default (`q`, or `MICRO_QUEUE_GROUP`).
+    pub queue_group: Option<&'static str>,
 }
 
 impl ServiceDescriptor {
@@ -36,7 +39,25 @@ impl ServiceDescriptor {
             description,
             trait_name,
             endpoints,
+            queue_group: None,
         }
+    }
+
+    /// Sets the service-level queue group (used by generated code).
+    #[must_use]
+    pub const fn with_queue_group(mut self, queue_group: &'static str) -> Self {
+        self.queue_group = Some(queue_group);
+        self
+    }
+
+    /// The queue group endpoint `endpoint` is served in: its own, else the service's, else
+    /// `default` (the runtime's; `None` when queue groups are disabled).
+    pub fn queue_group_of<'a>(
+        &self,
+        endpoint: &EndpointDescriptor,
+        default: Option<&'a str>,
+    ) -> Option<&'a str> {
+        endpoint.queue_group.or(self.queue_group).or(default)
     }
 
     /// The endpoint named `name`.
@@ -79,6 +100,8 @@ pub struct EndpointDescriptor {
     pub request: &'static [FieldDescriptor],
     /// The `Ok` type of the return value, as written in the trait.
     pub response: &'static str,
+    /// This endpoint's queue group (`#[micro(queue_group = "...")]`), if it sets one.
+    pub queue_group: Option<&'static str>,
 }
 
 impl EndpointDescriptor {
@@ -97,7 +120,15 @@ impl EndpointDescriptor {
             kind: EndpointKind::Unary,
             request,
             response,
+            queue_group: None,
         }
+    }
+
+    /// Sets the endpoint's queue group (used by generated code).
+    #[must_use]
+    pub const fn with_queue_group(mut self, queue_group: &'static str) -> Self {
+        self.queue_group = Some(queue_group);
+        self
     }
 
     /// The request shape as a JSON object of field name to Rust type, e.g.

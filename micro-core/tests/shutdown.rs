@@ -119,3 +119,52 @@ async fn several_services_run_side_by_side_and_register() {
     assert_ne!(services[0].instances[0].id, sleeper.id);
     running.stop().await;
 }
+
+#[tokio::test]
+async fn queue_groups_resolve_endpoint_then_service_then_default() {
+    /// Workers in their own queue group; `audit` in another.
+    #[service(name = "jobs", version = "1.0.0", queue_group = "workers")]
+    trait Jobs {
+        async fn run(&self) -> Result<(), Error>;
+        #[micro(queue_group = "auditors")]
+        async fn audit(&self) -> Result<(), Error>;
+    }
+    struct J;
+    impl Jobs for J {
+        async fn run(&self) -> Result<(), Error> {
+            Ok(())
+        }
+        async fn audit(&self) -> Result<(), Error> {
+            Ok(())
+        }
+    }
+    let memory = Memory::new();
+    let running = Service::builder()
+        .backend(memory.backend())
+        .only_explicit()
+        .handle(JobsServer::new(J))
+        .handle(SleeperServer::new(Impl))
+        .start()
+        .await
+        .unwrap();
+    let groups = |name: &str| -> Vec<(String, String)> {
+        running
+            .instances()
+            .iter()
+            .find(|i| i.name == name)
+            .unwrap()
+            .endpoints
+            .iter()
+            .map(|e| (e.name.clone(), e.queue_group.clone()))
+            .collect()
+    };
+    assert_eq!(
+        groups("jobs"),
+        [
+            ("run".into(), "workers".into()),
+            ("audit".into(), "auditors".into())
+        ]
+    );
+    assert_eq!(groups("sleeper"), [("sleep".into(), "q".into())]);
+    running.stop().await;
+}

@@ -16,6 +16,7 @@ pub(crate) enum Key {
     Version,
     Topic,
     Queue,
+    QueueGroup,
     Crate,
 }
 
@@ -26,6 +27,7 @@ impl Key {
             Key::Version => "version",
             Key::Topic => "topic",
             Key::Queue => "queue",
+            Key::QueueGroup => "queue_group",
             Key::Crate => "crate",
         }
     }
@@ -36,6 +38,7 @@ impl Key {
             "version" => Key::Version,
             "topic" => Key::Topic,
             "queue" => Key::Queue,
+            "queue_group" => Key::QueueGroup,
             "crate" => Key::Crate,
             _ => return None,
         })
@@ -56,6 +59,7 @@ pub(crate) struct Args {
     pub(crate) version: Option<Arg>,
     pub(crate) topic: Option<Arg>,
     pub(crate) queue: Option<Arg>,
+    pub(crate) queue_group: Option<Arg>,
     pub(crate) krate: Option<(Arg, syn::Path)>,
 }
 
@@ -66,6 +70,7 @@ impl Args {
             Key::Version => &mut self.version,
             Key::Topic => &mut self.topic,
             Key::Queue => &mut self.queue,
+            Key::QueueGroup => &mut self.queue_group,
             Key::Crate => unreachable!("`crate` is stored with its parsed path"),
         }
     }

@@ -50,9 +50,12 @@ use quote::quote;
 /// | --- | --- | --- |
 /// | `name = "..."` | the trait name in kebab case (`UserStore` → `user-store`) | the service name: ASCII letters, digits, `-`, `_` |
 /// | `version = "..."` | `"0.0.0"` | the service version, a semantic version |
+/// | `queue_group = "..."` | the runtime's (`q`, or `MICRO_QUEUE_GROUP`) | the NATS queue group the instances of every endpoint share |
 /// | `crate = "..."` | `::micro_core` | the path of `micro-core`, when the dependency is renamed |
 ///
-/// On a method, `#[micro(name = "...")]` renames its endpoint (default: the method name).
+/// On a method, `#[micro(name = "...")]` renames its endpoint (default: the method name) and
+/// `#[micro(queue_group = "...")]` gives it its own queue group (endpoint, then service, then
+/// the runtime's default, as the NATS services protocol resolves it).
 ///
 /// Generated items, with the trait's visibility:
 ///

@@ -481,7 +481,10 @@ impl Running {
                 .map(|e| EndpointInfo {
                     name: e.name.to_owned(),
                     subject: transport.subject(descriptor.name, e.name),
-                    queue_group: queue_group.clone().unwrap_or_default(),
+                    queue_group: descriptor
+                        .queue_group_of(e, queue_group.as_deref())
+                        .unwrap_or_default()
+                        .to_owned(),
                     metadata: e.metadata(),
                 })
                 .collect(),
@@ -504,7 +507,10 @@ impl Running {
             endpoints: descriptor
                 .endpoints
                 .iter()
-                .map(|e| EndpointSpec::new(e.name, queue_group.clone()))
+                .map(|e| {
+                    let queue = descriptor.queue_group_of(e, queue_group.as_deref());
+                    EndpointSpec::new(e.name, queue.map(str::to_owned))
+                })
                 .collect(),
             dispatch: Some(dispatcher.clone()),
         };

@@ -33,6 +33,23 @@ pub(crate) fn check(cx: &Ctxt, def: &ServiceDef) {
         );
     }
 
+    let queue_groups = def
+        .queue_group
+        .iter()
+        .chain(def.methods.iter().filter_map(|m| m.queue_group.as_ref()));
+    for lit in queue_groups {
+        if let Some(why) = naming::invalid_queue(&lit.value()) {
+            cx.error_spanned_by(
+                lit,
+                format!(
+                    "invalid queue group `{}`: {why}; a queue group is one token such as \
+                     `queue_group = \"workers\"`",
+                    lit.value()
+                ),
+            );
+        }
+    }
+
     let mut seen: HashMap<&str, &syn::Ident> = HashMap::new();
     for method in &def.methods {
         if let Some(why) = naming::invalid_name(&method.endpoint) {

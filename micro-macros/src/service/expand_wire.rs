@@ -103,6 +103,10 @@ pub(crate) fn descriptor(def: &ServiceDef) -> TokenStream {
             quote!(#private::FieldDescriptor::new(#name, #ty))
         });
         let response = naming::tokens_to_string(method.output.ok.to_token_stream());
+        let queue_group = method
+            .queue_group
+            .as_ref()
+            .map(|q| quote!(.with_queue_group(#q)));
         quote! {
             #(#cfgs)*
             #private::EndpointDescriptor::unary(
@@ -111,9 +115,13 @@ pub(crate) fn descriptor(def: &ServiceDef) -> TokenStream {
                 #doc,
                 &[#(#fields),*],
                 #response,
-            )
+            )#queue_group
         }
     });
+    let queue_group = def
+        .queue_group
+        .as_ref()
+        .map(|q| quote!(.with_queue_group(#q)));
     quote! {
         &#private::ServiceDescriptor::new(
             #name,
@@ -121,7 +129,7 @@ pub(crate) fn descriptor(def: &ServiceDef) -> TokenStream {
             #doc,
             #trait_name,
             &[#(#endpoints),*],
-        )
+        )#queue_group
     }
 }
 

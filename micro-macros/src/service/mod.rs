@@ -41,7 +41,7 @@ fn expand_trait_item(args: TokenStream, item: &syn::ItemTrait) -> TokenStream {
         &cx,
         args,
         "#[service]",
-        &[Key::Name, Key::Version, Key::Crate],
+        &[Key::Name, Key::Version, Key::QueueGroup, Key::Crate],
     );
     let def = parse::parse_trait(&cx, &args, item);
     check::check(&cx, &def);

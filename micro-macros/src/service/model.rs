@@ -19,6 +19,8 @@ pub(crate) struct ServiceDef {
     /// The version (`version = "..."` or `0.0.0`) and its literal, if given.
     pub(crate) version: String,
     pub(crate) version_lit: Option<LitStr>,
+    /// `queue_group = "..."`: the queue group of every endpoint that sets none itself.
+    pub(crate) queue_group: Option<LitStr>,
     /// The trait's doc comment as text.
     pub(crate) doc: String,
     pub(crate) methods: Vec<Method>,
@@ -35,6 +37,8 @@ pub(crate) struct Method {
     pub(crate) endpoint: String,
     /// Where the endpoint name came from: the `name = "..."` literal or the method name.
     pub(crate) endpoint_span: Span,
+    /// `#[micro(queue_group = "...")]`: this endpoint's queue group.
+    pub(crate) queue_group: Option<LitStr>,
     /// `#[doc]` attributes.
     pub(crate) docs: Vec<Attribute>,
     /// `#[cfg]` and `#[cfg_attr]`, copied onto every item generated for this method.

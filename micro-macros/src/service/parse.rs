@@ -74,6 +74,7 @@ pub(crate) fn parse_trait(cx: &Ctxt, args: &Args, item: &syn::ItemTrait) -> Serv
         name_span,
         version,
         version_lit,
+        queue_group: args.queue_group.as_ref().map(|arg| arg.value.clone()),
         doc: naming::doc_text(&item.attrs),
         methods,
         runtime: Runtime::new(args.krate()),
@@ -86,6 +87,7 @@ fn parse_method(cx: &Ctxt, f: &syn::TraitItemFn) -> Method {
 
     // #[micro(name = "...")]
     let mut endpoint = (naming::unraw(&ident), ident.span());
+    let mut queue_group = None;
     for attr in &f.attrs {
         if !attr.path().is_ident(HELPER) {
             continue;
@@ -97,9 +99,12 @@ fn parse_method(cx: &Ctxt, f: &syn::TraitItemFn) -> Method {
                 continue;
             }
         };
-        let parsed = args::parse(cx, tokens, "#[micro]", &[Key::Name]);
+        let parsed = args::parse(cx, tokens, "#[micro]", &[Key::Name, Key::QueueGroup]);
         if let Some(name) = parsed.name {
             endpoint = (name.value.value(), name.value.span());
+        }
+        if let Some(queue) = parsed.queue_group {
+            queue_group = Some(queue.value);
         }
     }
 
@@ -181,6 +186,7 @@ fn parse_method(cx: &Ctxt, f: &syn::TraitItemFn) -> Method {
         cfgs,
         endpoint: endpoint.0,
         endpoint_span: endpoint.1,
+        queue_group,
         ident,
         args,
         output,
