@@ -167,7 +167,8 @@ impl NatsTransport {
             }
             .map_err(|e| subscribe_error(&e, &subject))?;
             subscribers.push(subscriber);
-            names.push(Cow::Borrowed(intern(&endpoint.name)));
+            // Borrowed from the descriptor: naming a request's endpoint costs nothing.
+            names.push(endpoint.name.clone());
         }
         // The subscriptions reach the server before `listen` returns, so a call made right after
         // a service starts finds it.
@@ -175,9 +176,9 @@ impl NatsTransport {
         // Shared, not cloned per request: cloning an async-nats client costs several atomics and
         // a channel sender (it showed in profiles of the serving process).
         let client = Arc::new(self.client.clone());
-        let service = intern(&spec.service);
+        let service = spec.service;
         Ok(intake(&self.client, subscribers, move |index, message| {
-            to_incoming(&client, service, &names, index, message)
+            to_incoming(&client, &service, &names, index, message)
         }))
     }
 }
@@ -196,29 +197,11 @@ impl Transport for NatsTransport {
     }
 }
 
-/// The one `'static` copy of a service or endpoint name. Requests then name their endpoint
-/// without allocating; names are few and live as long as the program serves them anyway.
-fn intern(name: &str) -> &'static str {
-    static NAMES: std::sync::Mutex<std::collections::BTreeSet<&'static str>> =
-        std::sync::Mutex::new(std::collections::BTreeSet::new());
-    let mut names = NAMES
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    match names.get(name) {
-        Some(interned) => interned,
-        None => {
-            let interned: &'static str = Box::leak(name.into());
-            names.insert(interned);
-            interned
-        }
-    }
-}
-
 /// Turns one request message into an [`Incoming`], or answers it directly when it cannot be
 /// served (unknown content type) and returns `None`.
 fn to_incoming(
     client: &Arc<Client>,
-    service: &'static str,
+    service: &Cow<'static, str>,
     names: &[Cow<'static, str>],
     index: usize,
     message: Message,
@@ -244,14 +227,20 @@ fn to_incoming(
                 content_type: ContentType::Json,
                 labelled: true,
             };
-            let call = Call::new(service, endpoint, ContentType::Json, message.payload);
+            let call = Call::new(
+                service.clone(),
+                endpoint,
+                ContentType::Json,
+                message.payload,
+            );
             return Some(Incoming::rejected(index, call, Box::new(responder), err));
         }
     };
     let mut context = Context::new();
     context.metadata = headers::metadata(hdrs);
     context.deadline = headers::deadline(hdrs);
-    let call = Call::new(service, endpoint, content_type, message.payload).with_context(context);
+    let call =
+        Call::new(service.clone(), endpoint, content_type, message.payload).with_context(context);
     Some(Incoming::new(
         index,
         call,

@@ -180,11 +180,11 @@ impl Transport for MemoryTransport {
                 .endpoints
                 .iter()
                 .enumerate()
-                .map(|(i, e)| (e.name.clone(), i))
+                .map(|(i, e)| (e.name.to_string(), i))
                 .collect();
             lock(&self.routes)
                 .services
-                .entry(spec.service.clone())
+                .entry(spec.service.to_string())
                 .or_default()
                 .instances
                 .push(InstanceRoute {
@@ -197,7 +197,7 @@ impl Transport for MemoryTransport {
                 });
             let guard = Arc::new(RouteGuard {
                 routes: self.routes.clone(),
-                service: spec.service,
+                service: spec.service.into_owned(),
                 id: spec.instance_id,
             });
             let held = guard.clone();

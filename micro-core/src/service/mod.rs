@@ -502,7 +502,7 @@ impl Running {
             tracker: self.tracker.clone(),
         });
         let spec = ListenSpec {
-            service: descriptor.name.to_owned(),
+            service: descriptor.name.into(),
             instance_id: id,
             endpoints: descriptor
                 .endpoints

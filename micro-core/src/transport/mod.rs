@@ -115,8 +115,9 @@ impl Reply {
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct ListenSpec {
-    /// The service name.
-    pub service: String,
+    /// The service name (borrowed from the service's static descriptor, so a transport can
+    /// name every request with it for free).
+    pub service: Cow<'static, str>,
     /// The id of this instance.
     pub instance_id: String,
     /// The endpoints, in the order [`Incoming::endpoint`] indexes.
@@ -131,8 +132,8 @@ pub struct ListenSpec {
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct EndpointSpec {
-    /// The endpoint name.
-    pub name: String,
+    /// The endpoint name (usually borrowed from the static descriptor).
+    pub name: Cow<'static, str>,
     /// The queue group the instances of this endpoint share; `None` means every instance gets
     /// every request (no queue group).
     pub queue_group: Option<String>,
@@ -140,7 +141,7 @@ pub struct EndpointSpec {
 
 impl EndpointSpec {
     /// An endpoint in queue group `queue_group`.
-    pub fn new(name: impl Into<String>, queue_group: Option<String>) -> Self {
+    pub fn new(name: impl Into<Cow<'static, str>>, queue_group: Option<String>) -> Self {
         EndpointSpec {
             name: name.into(),
             queue_group,
