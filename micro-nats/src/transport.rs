@@ -197,8 +197,8 @@ impl Transport for NatsTransport {
     }
 }
 
-/// Turns one request message into an [`Incoming`], or answers it directly when it cannot be
-/// served (unknown content type) and returns `None`.
+/// Turns one request message into an [`Incoming`]: a rejected one (415) when its
+/// `Content-Type` names a codec we cannot read, `None` when it has no reply subject.
 // `&Cow`, not `&str`: cloning the `Cow` keeps a name borrowed from the descriptor free, where
 // `&str` would force an allocation per request.
 #[allow(clippy::ptr_arg)]
