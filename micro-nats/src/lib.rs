@@ -25,9 +25,9 @@
 //! | | |
 //! |---|---|
 //! | endpoint subject | `[<MICRO_NATS_PREFIX>.]<service>.<endpoint>`, queue group `q` (`MICRO_QUEUE_GROUP`) |
-//! | request headers | `Content-Type`, `Micro-Timeout` (µs left), one header per metadata entry |
-//! | reply | body in the request's codec, `Content-Type` |
-//! | error reply | `Nats-Service-Error: <detail>`, `Nats-Service-Error-Code: <code>`, body = the structured error `{"id","code","detail","status"}` in the request's codec |
+//! | request headers | none for a plain JSON call; `Content-Type` unless JSON, `Micro-Timeout` (µs left) when the call has a deadline, one header per metadata entry |
+//! | reply | body in the request's codec; `Content-Type` when the request had one or the codec is not JSON |
+//! | error reply | `Nats-Service-Error: <description>`, `Nats-Service-Error-Code: <code>`, body = the structured error `{"id","code","detail","status"}` in the request's codec |
 //! | discovery | `$SRV.{PING,INFO,STATS}[.<name>[.<id>]]`, `io.nats.micro.v1.*_response` JSON |
 //! | events | the topic as subject, `Content-Type` and metadata headers |
 //!
