@@ -32,7 +32,7 @@ impl NatsBroker {
             return Err(disconnected(&format!("publish to `{}`", event.topic)));
         }
         let topic = event.topic.to_string();
-        match headers::outgoing(event.content_type, &event.metadata, None)? {
+        match headers::outgoing(event.content_type, &event.body, &event.metadata, None)? {
             Some(headers) => {
                 self.client
                     .publish_with_headers(topic, headers, event.body)
@@ -56,7 +56,7 @@ impl NatsBroker {
         barrier(&self.client).await?;
         Ok(intake(&self.client, vec![subscriber], move |_, message| {
             let hdrs = message.headers.as_ref();
-            let content_type = match headers::content_type(hdrs) {
+            let content_type = match headers::content_type(hdrs, &message.payload) {
                 Ok(ct) => ct,
                 Err(err) => {
                     tracing::warn!(subject = %message.subject, error = %err, "dropping an event");

@@ -2,7 +2,7 @@
 //!
 //! | header | meaning |
 //! |---|---|
-//! | `Content-Type` | the body's codec (`application/json`, `application/msgpack`); missing means JSON |
+//! | `Content-Type` | the body's codec (`application/json`, `application/msgpack`); missing means JSON, or MessagePack when the body is a MessagePack map ([`ContentType::detect`]) |
 //! | `Micro-Timeout` | time left for the call in whole microseconds, relative so clock skew cannot expire it |
 //! | `Nats-Service-Error` | error replies (NATS services convention): the description |
 //! | `Nats-Service-Error-Code` | error replies: the numeric code |
@@ -95,21 +95,24 @@ pub(crate) fn put_metadata(headers: &mut HeaderMap, metadata: &Metadata) -> Resu
     Ok(())
 }
 
-/// Headers of an outgoing call or event: metadata, `Content-Type` unless JSON (no label means
-/// JSON), and, with a deadline, `Micro-Timeout`. `None` when there is nothing to say: a message
-/// without headers costs NATS noticeably less to route and parse (about a fifth of the
-/// throughput of a hello call, measured with the bench), so a plain JSON call goes without.
+/// Headers of an outgoing call or event: metadata, `Content-Type` only when the receiver could
+/// not tell the codec from the body ([`ContentType::needs_label`]), and, with a deadline,
+/// `Micro-Timeout`. `None` when there is nothing to say: a message without headers costs NATS
+/// noticeably less to route and parse (about a fifth of the throughput of a hello call,
+/// measured with the bench), so a plain call, JSON or MessagePack, goes without.
 pub(crate) fn outgoing(
     content_type: ContentType,
+    body: &[u8],
     metadata: &Metadata,
     deadline: Option<Instant>,
 ) -> Result<Option<HeaderMap>, Error> {
-    if metadata.is_empty() && content_type == ContentType::Json && deadline.is_none() {
+    let label = content_type.needs_label(body);
+    if metadata.is_empty() && !label && deadline.is_none() {
         return Ok(None);
     }
     let mut headers = HeaderMap::new();
     put_metadata(&mut headers, metadata)?;
-    if content_type != ContentType::Json {
+    if label {
         insert_lossy(&mut headers, keys::CONTENT_TYPE, content_type.as_str());
     }
     if let Some(deadline) = deadline {
@@ -131,9 +134,10 @@ pub(crate) fn deadline(headers: Option<&HeaderMap>) -> Option<Instant> {
     }
 }
 
-/// The codec a message's `Content-Type` names.
-pub(crate) fn content_type(headers: Option<&HeaderMap>) -> Result<ContentType, Error> {
-    ContentType::from_header(get(headers, keys::CONTENT_TYPE)).map_err(Error::from)
+/// The codec of a received call or event: the one its `Content-Type` names, or without one,
+/// the one its body shows ([`ContentType::detect`]).
+pub(crate) fn content_type(headers: Option<&HeaderMap>, body: &[u8]) -> Result<ContentType, Error> {
+    ContentType::detect(get(headers, keys::CONTENT_TYPE), body).map_err(Error::from)
 }
 
 /// Headers and body of the reply to a request made in `request_ct`.
@@ -143,7 +147,9 @@ pub(crate) fn content_type(headers: Option<&HeaderMap>) -> Result<ContentType, E
 /// only know the convention and micro clients that rebuild the error both get what they need.
 ///
 /// A successful reply is labelled with `Content-Type` when the request was labelled or the reply
-/// is not JSON: a plain JSON request gets a plain JSON reply, with no headers at all.
+/// is not in the request's codec: an unlabelled reply is read in the codec of its request (a
+/// reply need not be a map, so its body cannot always show its codec), and a plain request gets
+/// a plain reply, with no headers at all.
 pub(crate) fn reply(
     result: &Result<Reply, Error>,
     request_ct: ContentType,
@@ -151,11 +157,7 @@ pub(crate) fn reply(
 ) -> (Option<HeaderMap>, Bytes) {
     let mut headers = HeaderMap::new();
     match result {
-        Ok(reply)
-            if reply.metadata.is_empty()
-                && !labelled
-                && reply.content_type == ContentType::Json =>
-        {
+        Ok(reply) if reply.metadata.is_empty() && !labelled && reply.content_type == request_ct => {
             (None, reply.body.clone())
         }
         Ok(reply) => {
@@ -166,7 +168,7 @@ pub(crate) fn reply(
                     }
                 }
             }
-            if labelled || reply.content_type != ContentType::Json {
+            if labelled || reply.content_type != request_ct {
                 insert_lossy(
                     &mut headers,
                     keys::CONTENT_TYPE,
@@ -194,17 +196,21 @@ pub(crate) fn reply(
     }
 }
 
-/// Rebuilds the outcome of a call from the reply message: the structured error for an error
-/// reply, else the [`Reply`].
+/// Rebuilds the outcome of a call made in `request_ct` from the reply message: the structured
+/// error for an error reply, else the [`Reply`]. An unlabelled reply is in the request's codec.
 pub(crate) fn read_reply(
     headers: Option<&HeaderMap>,
     body: Bytes,
+    request_ct: ContentType,
     service: &str,
     endpoint: &str,
 ) -> Result<Reply, Error> {
     let code = get(headers, keys::SERVICE_ERROR_CODE);
     let description = get(headers, keys::SERVICE_ERROR);
-    let content_type = content_type(headers);
+    let content_type = match get(headers, keys::CONTENT_TYPE) {
+        None => Ok(request_ct),
+        label => ContentType::from_header(label).map_err(Error::from),
+    };
     if code.is_none() && description.is_none() {
         // The call succeeded but its answer is in a codec we cannot read: the peer's fault, not
         // the caller's (502, as a gateway would say), named after the endpoint.
@@ -258,31 +264,65 @@ mod tests {
     fn outgoing_headers_carry_codec_metadata_and_timeout() {
         let md: Metadata = [("X-Req", "r1")].into_iter().collect();
         let deadline = Instant::now() + Duration::from_secs(2);
-        let h = outgoing(ContentType::MsgPack, &md, Some(deadline)).unwrap();
+        // A MessagePack string cannot show its codec: labelled.
+        let packed_str = ContentType::MsgPack.encode("hi").unwrap();
+        let h = outgoing(ContentType::MsgPack, &packed_str, &md, Some(deadline)).unwrap();
         assert_eq!(get(h.as_ref(), "content-type"), Some("application/msgpack"));
         assert_eq!(get(h.as_ref(), "X-Req"), Some("r1"));
         let micros: u64 = get(h.as_ref(), "Micro-Timeout").unwrap().parse().unwrap();
         assert!(micros > 1_900_000 && micros <= 2_000_000, "{micros}");
-        // JSON is the default: a plain call carries no headers at all, a labelled one no
-        // Content-Type.
-        assert!(
-            outgoing(ContentType::Json, &Metadata::new(), None)
-                .unwrap()
-                .is_none()
-        );
-        let h = outgoing(ContentType::Json, &md, None).unwrap();
-        assert_eq!(get(h.as_ref(), "content-type"), None);
-        assert_eq!(get(h.as_ref(), "X-Req"), Some("r1"));
+        // A plain call, JSON or a MessagePack map, carries no headers at all; with metadata,
+        // no Content-Type.
+        let packed_map = ContentType::MsgPack
+            .encode(&serde_json::json!({"name": "World"}))
+            .unwrap();
+        for (ct, body) in [
+            (ContentType::Json, &b"{}"[..]),
+            (ContentType::MsgPack, &packed_map[..]),
+        ] {
+            assert!(
+                outgoing(ct, body, &Metadata::new(), None)
+                    .unwrap()
+                    .is_none()
+            );
+            let h = outgoing(ct, body, &md, None).unwrap();
+            assert_eq!(get(h.as_ref(), "content-type"), None);
+            assert_eq!(get(h.as_ref(), "X-Req"), Some("r1"));
+            // What the receiver makes of it is what was sent.
+            assert_eq!(content_type(h.as_ref(), body).unwrap(), ct);
+        }
         let bad: Metadata = [("X-Bad", "a\nb")].into_iter().collect();
         assert_eq!(
-            outgoing(ContentType::Json, &bad, None).unwrap_err().code(),
+            outgoing(ContentType::Json, b"{}", &bad, None)
+                .unwrap_err()
+                .code(),
             400
         );
         let bad: Metadata = [("X Bad", "v")].into_iter().collect();
         assert_eq!(
-            outgoing(ContentType::Json, &bad, None).unwrap_err().code(),
+            outgoing(ContentType::Json, b"{}", &bad, None)
+                .unwrap_err()
+                .code(),
             400
         );
+    }
+
+    #[test]
+    fn unlabelled_replies_are_read_in_the_request_codec() {
+        // A MessagePack reply that is a plain number, to an unlabelled MessagePack request.
+        let packed = Ok(Reply::new(
+            ContentType::MsgPack,
+            Bytes::from_static(b"\x07"),
+        ));
+        let (h, body) = reply(&packed, ContentType::MsgPack, false);
+        assert!(h.is_none());
+        let back = read_reply(h.as_ref(), body, ContentType::MsgPack, "s", "e").unwrap();
+        assert_eq!(back.content_type, ContentType::MsgPack);
+        assert_eq!(ContentType::MsgPack.decode::<u8>(&back.body).unwrap(), 7);
+        // A reply in another codec than the request's says so.
+        let (h, body) = reply(&packed, ContentType::Json, false);
+        let back = read_reply(h.as_ref(), body, ContentType::Json, "s", "e").unwrap();
+        assert_eq!(back.content_type, ContentType::MsgPack);
     }
 
     #[test]
@@ -292,7 +332,7 @@ mod tests {
             let (h, body) = reply(&Err(err.clone()), ct, false);
             assert_eq!(get(h.as_ref(), keys::SERVICE_ERROR), Some("taken really"));
             assert_eq!(get(h.as_ref(), keys::SERVICE_ERROR_CODE), Some("409"));
-            let back = read_reply(h.as_ref(), body, "users", "create").unwrap_err();
+            let back = read_reply(h.as_ref(), body, ct, "users", "create").unwrap_err();
             assert_eq!(back, err);
         }
     }
@@ -310,7 +350,7 @@ mod tests {
             ContentType::MsgPack,
             Bytes::from_static(b"\x01"),
         ));
-        let (h, _) = reply(&packed, ContentType::MsgPack, false);
+        let (h, _) = reply(&packed, ContentType::MsgPack, true);
         assert_eq!(
             get(h.as_ref(), keys::CONTENT_TYPE),
             Some("application/msgpack")
@@ -321,7 +361,14 @@ mod tests {
     fn a_reply_in_an_unknown_codec_is_a_bad_gateway() {
         let mut h = HeaderMap::new();
         h.insert(keys::CONTENT_TYPE, "text/plain");
-        let err = read_reply(Some(&h), Bytes::from_static(b"hi"), "py", "echo").unwrap_err();
+        let err = read_reply(
+            Some(&h),
+            Bytes::from_static(b"hi"),
+            ContentType::Json,
+            "py",
+            "echo",
+        )
+        .unwrap_err();
         assert_eq!((err.code(), err.id()), (502, "py.echo"));
         assert!(err.detail().contains("text/plain"), "{err}");
     }
@@ -331,8 +378,14 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(keys::SERVICE_ERROR, "bad input");
         h.insert(keys::SERVICE_ERROR_CODE, "422");
-        let err =
-            read_reply(Some(&h), Bytes::from_static(b"{\"why\":1}"), "py", "echo").unwrap_err();
+        let err = read_reply(
+            Some(&h),
+            Bytes::from_static(b"{\"why\":1}"),
+            ContentType::Json,
+            "py",
+            "echo",
+        )
+        .unwrap_err();
         assert_eq!(err.code(), 422);
         assert_eq!(err.detail(), "bad input");
         assert_eq!(err.id(), "py.echo");

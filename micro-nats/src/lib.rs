@@ -25,11 +25,11 @@
 //! | | |
 //! |---|---|
 //! | endpoint subject | `[<MICRO_NATS_PREFIX>.]<service>.<endpoint>`, queue group `q` (`MICRO_QUEUE_GROUP`) |
-//! | request headers | none for a plain JSON call; `Content-Type` unless JSON, `Micro-Timeout` (µs left) when the call has a deadline, one header per metadata entry |
-//! | reply | body in the request's codec; `Content-Type` when the request had one or the codec is not JSON |
+//! | request headers | none for a plain call; `Content-Type` when the body cannot show its codec (a MessagePack map shows it, see [`ContentType::detect`](micro_core::codec::ContentType::detect)), `Micro-Timeout` (µs left) when the call has a deadline, one header per metadata entry |
+//! | reply | body in the request's codec; `Content-Type` when the request had one or the reply's codec differs |
 //! | error reply | `Nats-Service-Error: <description>`, `Nats-Service-Error-Code: <code>`, body = the structured error `{"id","code","detail","status"}` in the request's codec |
 //! | discovery | `$SRV.{PING,INFO,STATS}[.<name>[.<id>]]`, `io.nats.micro.v1.*_response` JSON |
-//! | events | the topic as subject, `Content-Type` and metadata headers |
+//! | events | the topic as subject, metadata headers, `Content-Type` as for requests |
 //!
 //! # Failures
 //!

@@ -123,6 +123,7 @@ impl NatsTransport {
         }
         let headers = headers::outgoing(
             call.content_type,
+            &call.body,
             &call.context.metadata,
             call.context.deadline,
         )
@@ -130,6 +131,7 @@ impl NatsTransport {
         let Call {
             service,
             endpoint,
+            content_type,
             body,
             ..
         } = call;
@@ -144,6 +146,7 @@ impl NatsTransport {
             Ok(message) => headers::read_reply(
                 message.headers.as_ref(),
                 message.payload,
+                content_type,
                 &service,
                 &endpoint,
             ),
@@ -218,7 +221,7 @@ fn to_incoming(
         return None;
     };
     let hdrs = message.headers.as_ref();
-    let content_type = match headers::content_type(hdrs) {
+    let content_type = match headers::content_type(hdrs, &message.payload) {
         Ok(ct) => ct,
         Err(err) => {
             // Answer rather than drop, so the caller gets a 415 instead of a timeout; through the

@@ -109,8 +109,27 @@ async fn events_carry_content_type_and_metadata() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(header(&msg, "Content-Type"), Some("application/msgpack"));
+    // A struct is a MessagePack map, which shows its codec: no label needed.
+    assert_eq!(header(&msg, "Content-Type"), None);
     assert_eq!(header(&msg, "X-Tenant"), Some("acme"));
+    let back: UserCreated = ContentType::MsgPack.decode(&msg.payload).unwrap();
+    assert_eq!(back, UserCreated { id: 8 });
+    // Anything else in MessagePack names its codec, and subscribers read it right.
+    client.publish("audit.note", "plain words").await.unwrap();
+    let msg = tokio::time::timeout(Duration::from_secs(5), raw_sub.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(header(&msg, "Content-Type"), Some("application/msgpack"));
+    let logout = next(&mut sub).await;
+    assert_eq!(logout.content_type, ContentType::MsgPack);
+    assert_eq!(
+        logout.decode::<UserCreated>().unwrap(),
+        UserCreated { id: 8 }
+    );
+    let note = next(&mut sub).await;
+    assert_eq!(note.content_type, ContentType::MsgPack);
+    assert_eq!(note.decode::<String>().unwrap(), "plain words");
 
     // Bad topics are refused with the reason.
     let err = nats

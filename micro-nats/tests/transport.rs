@@ -114,6 +114,16 @@ async fn error_replies_carry_both_headers_and_the_structured_body() {
     let err: Error = ContentType::MsgPack.decode(&msg.payload).unwrap();
     assert_eq!((err.code(), err.id()), (400, "shapes.unit"));
 
+    // A MessagePack map shows its codec: sent without a header, it is answered in MessagePack,
+    // also without one (the caller reads an unlabelled reply in its request's codec).
+    let args = ContentType::MsgPack
+        .encode(&serde_json::json!({"a": 2, "b": 1.5, "c": true, "d": "y"}))
+        .unwrap();
+    let msg = raw.request("shapes.several", args).await.unwrap();
+    assert!(msg.headers.is_none(), "{:?}", msg.headers);
+    let reply: String = ContentType::MsgPack.decode(&msg.payload).unwrap();
+    assert_eq!(reply, "2|1.5|true|y");
+
     // Undecodable arguments are the caller's fault, also with both headers.
     let msg = raw.request("shapes.unit", "not json".into()).await.unwrap();
     assert_eq!(header(&msg, "Nats-Service-Error-Code"), Some("400"));

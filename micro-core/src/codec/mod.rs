@@ -3,6 +3,11 @@
 //! Two codecs ship: JSON ([`Json`], `application/json`, the default, so any language can call a
 //! service with plain JSON) and MessagePack ([`MsgPack`], `application/msgpack`, with named
 //! fields so it carries the same shape as JSON). The server answers in the request's codec.
+//!
+//! A message may leave its codec unnamed when its body says it: a MessagePack map starts with a
+//! byte (`0x80`–`0x8f`, `0xde`, `0xdf`) that no JSON text can start with, so
+//! [`ContentType::detect`] tells the two apart without a header. Requests are maps (arguments
+//! are named), which lets a MessagePack call travel as light as a JSON one.
 
 mod json;
 mod msgpack;
@@ -128,6 +133,26 @@ impl ContentType {
         }
     }
 
+    /// The codec of a message from its `Content-Type` header, or, without one, from its body:
+    /// a body that starts like a MessagePack map (see [`is_msgpack_map`]) is MessagePack, any
+    /// other is JSON.
+    pub fn detect(header: Option<&str>, body: &[u8]) -> Result<Self, CodecError> {
+        match header {
+            Some(_) => ContentType::from_header(header),
+            None if is_msgpack_map(body) => Ok(ContentType::MsgPack),
+            None => Ok(ContentType::Json),
+        }
+    }
+
+    /// Whether a message in this codec with `body` must name its codec, because
+    /// [`detect`](Self::detect) would take it for the other one without a header.
+    pub fn needs_label(self, body: &[u8]) -> bool {
+        match self {
+            ContentType::Json => is_msgpack_map(body),
+            ContentType::MsgPack => !is_msgpack_map(body),
+        }
+    }
+
     /// Encodes `value` with this codec.
     pub fn encode<T: Serialize + ?Sized>(self, value: &T) -> Result<Bytes, CodecError> {
         match self {
@@ -143,6 +168,13 @@ impl ContentType {
             ContentType::MsgPack => MsgPack::decode(body),
         }
     }
+}
+
+/// Whether `body` starts like a MessagePack map (fixmap `0x80`–`0x8f`, map 16 `0xde`, map 32
+/// `0xdf`). No JSON text starts with these bytes (they are not ASCII, and no JSON value starts
+/// outside ASCII), so the test cannot mistake JSON for MessagePack.
+pub fn is_msgpack_map(body: &[u8]) -> bool {
+    matches!(body.first(), Some(0x80..=0x8f | 0xde | 0xdf))
 }
 
 impl fmt::Display for ContentType {
@@ -188,6 +220,53 @@ mod tests {
         );
         let err = ContentType::from_header(Some("text/xml")).unwrap_err();
         assert!(err.to_string().contains("text/xml"), "{err}");
+    }
+
+    #[test]
+    fn unlabelled_bodies_are_told_apart() {
+        let v = Hello {
+            name: "World".into(),
+            n: None,
+        };
+        let packed = ContentType::MsgPack.encode(&v).unwrap();
+        let json = ContentType::Json.encode(&v).unwrap();
+        assert_eq!(
+            ContentType::detect(None, &packed).unwrap(),
+            ContentType::MsgPack
+        );
+        assert_eq!(ContentType::detect(None, &json).unwrap(), ContentType::Json);
+        // An empty body and JSON with leading space are JSON; a header always wins.
+        assert_eq!(ContentType::detect(None, b"").unwrap(), ContentType::Json);
+        assert_eq!(
+            ContentType::detect(None, b" {}").unwrap(),
+            ContentType::Json
+        );
+        assert_eq!(
+            ContentType::detect(Some("application/json"), &packed).unwrap(),
+            ContentType::Json
+        );
+        assert!(ContentType::detect(Some("text/xml"), &json).is_err());
+        // An empty argument list and a large map are maps too.
+        #[derive(Serialize)]
+        struct Empty {}
+        assert!(is_msgpack_map(
+            &ContentType::MsgPack.encode(&Empty {}).unwrap()
+        ));
+        let big: std::collections::BTreeMap<u32, u32> = (0..100).map(|i| (i, i)).collect();
+        assert!(is_msgpack_map(&ContentType::MsgPack.encode(&big).unwrap()));
+        // What must be labelled: MessagePack that is not a map, JSON that looks like one.
+        assert!(!ContentType::MsgPack.needs_label(&packed));
+        assert!(ContentType::MsgPack.needs_label(&ContentType::MsgPack.encode("hi").unwrap()));
+        assert!(!ContentType::Json.needs_label(&json));
+        assert!(ContentType::Json.needs_label(b"\x81"));
+    }
+
+    #[test]
+    fn no_json_text_starts_like_a_msgpack_map() {
+        // Every byte a JSON text may start with (whitespace, a value's first byte).
+        for first in b" \t\r\n{[\"-0123456789tfn" {
+            assert!(!is_msgpack_map(&[*first]), "{first:#x}");
+        }
     }
 
     #[test]
