@@ -81,10 +81,14 @@ struct Args {
     /// Only the in-process rows and the allocation count (no NATS needed): for profiling.
     #[arg(long)]
     in_process_only: bool,
-    /// Only drive `--load-calls` JSON calls at 128 in flight against `--nats-url` (served by
-    /// another `bench --serve`), for profiling the serving process.
+    /// Only drive `--load-calls` calls at `--load-in-flight` in flight against `--nats-url`
+    /// (served by another `bench --serve`), for profiling the serving process. `BENCH_RAW` set
+    /// drives the raw path, `BENCH_MSGPACK` the MessagePack one.
     #[arg(long, hide = true)]
     load_calls: Option<usize>,
+    /// Calls in flight for `--load-calls`; 1 prints latency percentiles too.
+    #[arg(long, hide = true, default_value_t = 128)]
+    load_in_flight: usize,
     /// Internal: serve the workloads on `--nats-url` until stdin closes (the second process).
     #[arg(long, hide = true)]
     serve: bool,
@@ -582,10 +586,23 @@ fn main() {
                 .map_err(|e| e.to_string())?;
             let caller = if std::env::var_os("BENCH_RAW").is_some() {
                 Caller::Raw(nats.client().clone())
+            } else if std::env::var_os("BENCH_MSGPACK").is_some() {
+                Caller::Micro(BenchClient::new(
+                    &nats.micro_client().with_content_type(ContentType::MsgPack),
+                ))
             } else {
                 Caller::Micro(BenchClient::new(&nats.micro_client()))
             };
-            let rate = throughput(&caller, 128, calls).await?;
+            if args.load_in_flight == 1 {
+                let mut samples = sequential(&caller, calls).await?;
+                samples.sort_unstable();
+                println!(
+                    "p50 {} µs, p99 {} µs",
+                    micros(percentile(&samples, 50.0)),
+                    micros(percentile(&samples, 99.0))
+                );
+            }
+            let rate = throughput(&caller, args.load_in_flight, calls).await?;
             println!("{rate:.0} calls/s");
             Ok(())
         } else {
