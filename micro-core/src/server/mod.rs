@@ -415,14 +415,15 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn cheap_requests_run_in_the_loop_and_heavy_ones_in_tasks_of_their_own() {
         // Each handler notes the task it ran in.
-        let seen: Arc<Mutex<Vec<(usize, Option<tokio::task::Id>)>>> = Arc::default();
+        type Seen = Mutex<Vec<(usize, Option<tokio::task::Id>)>>;
+        let seen: Arc<Seen> = Arc::default();
         let (light, heavy) = (seen.clone(), seen.clone());
         let dispatcher = dispatcher(vec![
-            endpoint_fn(light, |seen: Arc<Mutex<_>>, _| async move {
+            endpoint_fn(light, |seen: Arc<Seen>, _| async move {
                 seen.lock().unwrap().push((0, tokio::task::try_id()));
                 ok()
             }),
-            endpoint_fn(heavy, |seen: Arc<Mutex<_>>, _| async move {
+            endpoint_fn(heavy, |seen: Arc<Seen>, _| async move {
                 // CPU-bound work, as far as the loop can tell: no await.
                 std::thread::sleep(INLINE_BUDGET * 4);
                 seen.lock().unwrap().push((1, tokio::task::try_id()));
@@ -466,7 +467,6 @@ mod tests {
             ]
         );
         // Once the intake ends, the loop ends, with nothing left in flight.
-        drop(call);
         drop(requests);
         tokio::time::timeout(Duration::from_secs(5), task)
             .await
