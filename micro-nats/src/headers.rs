@@ -150,15 +150,17 @@ pub(crate) fn content_type(headers: Option<&HeaderMap>, body: &[u8]) -> Result<C
 /// is not in the request's codec: an unlabelled reply is read in the codec of its request (a
 /// reply need not be a map, so its body cannot always show its codec), and a plain request gets
 /// a plain reply, with no headers at all.
+// By value: cloning the body would promote an unshared `Bytes` to a shared one, an allocation
+// per reply.
 pub(crate) fn reply(
-    result: &Result<Reply, Error>,
+    result: Result<Reply, Error>,
     request_ct: ContentType,
     labelled: bool,
 ) -> (Option<HeaderMap>, Bytes) {
     let mut headers = HeaderMap::new();
     match result {
         Ok(reply) if reply.metadata.is_empty() && !labelled && reply.content_type == request_ct => {
-            (None, reply.body.clone())
+            (None, reply.body)
         }
         Ok(reply) => {
             for (k, v) in reply.metadata.iter() {
@@ -175,7 +177,7 @@ pub(crate) fn reply(
                     reply.content_type.as_str(),
                 );
             }
-            (Some(headers), reply.body.clone())
+            (Some(headers), reply.body)
         }
         Err(err) => {
             insert_lossy(&mut headers, keys::SERVICE_ERROR, err.description());
@@ -184,7 +186,7 @@ pub(crate) fn reply(
                 keys::SERVICE_ERROR_CODE,
                 &err.code.to_string(),
             );
-            let (ct, body) = match request_ct.encode(err) {
+            let (ct, body) = match request_ct.encode(&err) {
                 Ok(body) => (request_ct, body),
                 // JSON of a struct of strings and a number cannot fail; MessagePack neither, but
                 // keep the convention's headers even if it did.
@@ -314,13 +316,13 @@ mod tests {
             ContentType::MsgPack,
             Bytes::from_static(b"\x07"),
         ));
-        let (h, body) = reply(&packed, ContentType::MsgPack, false);
+        let (h, body) = reply(packed.clone(), ContentType::MsgPack, false);
         assert!(h.is_none());
         let back = read_reply(h.as_ref(), body, ContentType::MsgPack, "s", "e").unwrap();
         assert_eq!(back.content_type, ContentType::MsgPack);
         assert_eq!(ContentType::MsgPack.decode::<u8>(&back.body).unwrap(), 7);
         // A reply in another codec than the request's says so.
-        let (h, body) = reply(&packed, ContentType::Json, false);
+        let (h, body) = reply(packed, ContentType::Json, false);
         let back = read_reply(h.as_ref(), body, ContentType::Json, "s", "e").unwrap();
         assert_eq!(back.content_type, ContentType::MsgPack);
     }
@@ -329,7 +331,7 @@ mod tests {
     fn error_replies_round_trip_in_both_codecs() {
         for ct in [ContentType::Json, ContentType::MsgPack] {
             let err = Error::conflict("taken\nreally").with_id("users.create");
-            let (h, body) = reply(&Err(err.clone()), ct, false);
+            let (h, body) = reply(Err(err.clone()), ct, false);
             assert_eq!(get(h.as_ref(), keys::SERVICE_ERROR), Some("taken really"));
             assert_eq!(get(h.as_ref(), keys::SERVICE_ERROR_CODE), Some("409"));
             let back = read_reply(h.as_ref(), body, ct, "users", "create").unwrap_err();
@@ -340,8 +342,8 @@ mod tests {
     #[test]
     fn replies_are_labelled_like_their_request() {
         let json = Ok(Reply::new(ContentType::Json, Bytes::from_static(b"1")));
-        assert!(reply(&json, ContentType::Json, false).0.is_none());
-        let (h, _) = reply(&json, ContentType::Json, true);
+        assert!(reply(json.clone(), ContentType::Json, false).0.is_none());
+        let (h, _) = reply(json, ContentType::Json, true);
         assert_eq!(
             get(h.as_ref(), keys::CONTENT_TYPE),
             Some("application/json")
@@ -350,7 +352,7 @@ mod tests {
             ContentType::MsgPack,
             Bytes::from_static(b"\x01"),
         ));
-        let (h, _) = reply(&packed, ContentType::MsgPack, true);
+        let (h, _) = reply(packed, ContentType::MsgPack, true);
         assert_eq!(
             get(h.as_ref(), keys::CONTENT_TYPE),
             Some("application/msgpack")

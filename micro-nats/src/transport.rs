@@ -2,7 +2,10 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Poll, ready};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
@@ -11,7 +14,6 @@ use async_nats::client::PublishErrorKind;
 use async_nats::connection::State;
 use async_nats::{Client, Message, Request, Subject, Subscriber};
 use bytes::Bytes;
-use futures::FutureExt;
 use futures::future::BoxFuture;
 use futures::stream::StreamExt;
 use micro_core::codec::ContentType;
@@ -274,7 +276,7 @@ impl Respond for NatsResponder {
         reply: Result<Reply, Error>,
     ) -> BoxFuture<'static, Result<(), Error>> {
         Box::pin(async move {
-            let (headers, body) = headers::reply(&reply, self.content_type, self.labelled);
+            let (headers, body) = headers::reply(reply, self.content_type, self.labelled);
             let sent = match headers {
                 Some(headers) => {
                     self.client
@@ -290,7 +292,7 @@ impl Respond for NatsResponder {
                     let too_big = Error::payload_too_large(format!(
                         "the reply is larger than the NATS server accepts: {err}"
                     ));
-                    let (headers, body) = headers::reply(&Err(too_big), self.content_type, true);
+                    let (headers, body) = headers::reply(Err(too_big), self.content_type, true);
                     self.client
                         .publish_with_headers(
                             self.reply_to.clone(),
@@ -320,7 +322,7 @@ impl Respond for NatsResponder {
 pub(crate) fn intake<T, F>(client: &Client, subscribers: Vec<Subscriber>, convert: F) -> Intake<T>
 where
     T: Send + 'static,
-    F: FnMut(usize, Message) -> Option<T> + Send + 'static,
+    F: FnMut(usize, Message) -> Option<T> + Send + Unpin + 'static,
 {
     let (drain_tx, drain_rx) = oneshot::channel::<()>();
     let merged = Merged {
@@ -331,21 +333,14 @@ where
             .collect(),
         start: 0,
     };
-    let state = Pump {
+    let pump = Pump {
         client: client.clone(),
-        merged,
         convert,
-        drain_rx,
-        drain_pending: true,
-        give_up: None,
-        done: false,
+        drain_rx: Some(drain_rx),
+        phase: Phase::Open(merged),
     };
-    let stream = futures::stream::unfold(state, |mut pump| async move {
-        let item = pump.next().await?;
-        Some((item, pump))
-    });
     Intake::new(
-        Box::pin(stream),
+        Box::pin(pump),
         Box::new(IntakeDrain {
             request: Some(drain_tx),
         }),
@@ -419,77 +414,123 @@ impl futures::Stream for Merged {
     }
 }
 
-/// The state behind an [`intake`] stream.
+/// The stream behind an [`intake`]. Written as a hand-made stream rather than an `async` loop:
+/// a request then moves once, from the subscription to the consumer, where an `unfold` of an
+/// `async` block moved it (and the whole state) several times per request, which showed in
+/// profiles as memcpy.
 struct Pump<F> {
     client: Client,
-    merged: Merged,
     convert: F,
-    drain_rx: oneshot::Receiver<()>,
-    drain_pending: bool,
-    /// Once draining: when to stop waiting for async-nats to close the subscriptions.
-    give_up: Option<tokio::time::Instant>,
-    done: bool,
+    /// The drain request, until it comes (or its sender is dropped).
+    drain_rx: Option<oneshot::Receiver<()>>,
+    phase: Phase,
 }
 
-impl<F, T> Pump<F>
+/// Where an intake is in its life.
+enum Phase {
+    /// Taking messages.
+    Open(Merged),
+    /// Passing a barrier, then sending UNSUB for every subscription; yields the subscriptions
+    /// back, and whether the server was reachable.
+    Draining(BoxFuture<'static, (Merged, bool)>),
+    /// Yielding what the server routed before the drain, until async-nats closes the
+    /// subscriptions or `give_up` passes.
+    Flushing {
+        merged: Merged,
+        give_up: Pin<Box<tokio::time::Sleep>>,
+    },
+    /// The grace period passed: yield what is buffered without waiting, then end.
+    Last(Merged),
+    Done,
+}
+
+impl<F, T> futures::Stream for Pump<F>
 where
-    F: FnMut(usize, Message) -> Option<T>,
+    F: FnMut(usize, Message) -> Option<T> + Unpin,
 {
-    async fn next(&mut self) -> Option<T> {
-        while !self.done {
-            tokio::select! {
-                // Fixed order, no per-poll random pick: the drain check is cheap and must not
-                // starve behind a steady flow of messages.
-                biased;
-                request = &mut self.drain_rx, if self.drain_pending => {
-                    self.drain_pending = false;
-                    if request.is_ok() {
-                        let connected = barrier(&self.client).await.is_ok();
-                        for subscriber in self.merged.iter_mut() {
-                            if let Err(err) = subscriber.subscriber.drain().await {
-                                tracing::warn!(error = %err, "could not drain a subscription");
-                            }
-                        }
-                        // Disconnected, async-nats only handles the drain after a reconnect:
-                        // end with what is buffered instead of waiting for it.
-                        let grace = if connected { DRAIN_GRACE } else { Duration::ZERO };
-                        self.give_up = Some(tokio::time::Instant::now() + grace);
+    type Item = T;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Option<T>> {
+        let this = self.get_mut();
+        // Checked first, so a drain cannot starve behind a steady flow of messages.
+        if let Some(request) = &mut this.drain_rx {
+            if let Poll::Ready(request) = Pin::new(request).poll(cx) {
+                this.drain_rx = None;
+                // An Err means the handle was dropped without asking: keep serving.
+                if request.is_ok() {
+                    if let Phase::Open(merged) = std::mem::replace(&mut this.phase, Phase::Done) {
+                        this.phase =
+                            Phase::Draining(Box::pin(drain_all(this.client.clone(), merged)));
                     }
                 }
-                () = sleep_until_or_never(self.give_up) => {
-                    // Yield what is already buffered, then end.
-                    match self.merged.next().now_or_never() {
-                        Some(Some((index, message))) => {
-                            if let Some(item) = (self.convert)(index, message) {
-                                return Some(item);
-                            }
-                        }
-                        _ => self.done = true,
+            }
+        }
+        loop {
+            let merged = match &mut this.phase {
+                Phase::Open(merged) | Phase::Flushing { merged, .. } | Phase::Last(merged) => {
+                    merged
+                }
+                Phase::Draining(draining) => {
+                    let (merged, connected) = ready!(draining.as_mut().poll(cx));
+                    // Disconnected, async-nats only handles the drain after a reconnect: end
+                    // with what is buffered instead of waiting for it.
+                    let grace = if connected {
+                        DRAIN_GRACE
+                    } else {
+                        Duration::ZERO
+                    };
+                    this.phase = Phase::Flushing {
+                        merged,
+                        give_up: Box::pin(tokio::time::sleep(grace)),
+                    };
+                    continue;
+                }
+                Phase::Done => return Poll::Ready(None),
+            };
+            match merged.poll_next_unpin(cx) {
+                Poll::Ready(Some((index, message))) => {
+                    if let Some(item) = (this.convert)(index, message) {
+                        return Poll::Ready(Some(item));
                     }
                 }
-                next = self.merged.next() => match next {
-                    Some((index, message)) => {
-                        if let Some(item) = (self.convert)(index, message) {
-                            return Some(item);
+                Poll::Ready(None) => {
+                    this.phase = Phase::Done;
+                    return Poll::Ready(None);
+                }
+                Poll::Pending => match &mut this.phase {
+                    Phase::Flushing { give_up, .. } => {
+                        ready!(give_up.as_mut().poll(cx));
+                        if let Phase::Flushing { merged, .. } =
+                            std::mem::replace(&mut this.phase, Phase::Done)
+                        {
+                            this.phase = Phase::Last(merged);
                         }
                     }
-                    None => self.done = true,
+                    Phase::Last(_) => {
+                        this.phase = Phase::Done;
+                        return Poll::Ready(None);
+                    }
+                    _ => return Poll::Pending,
                 },
             }
         }
-        None
     }
+}
+
+/// Confirms with the server that everything routed to us so far has arrived, then sends UNSUB
+/// for every subscription (async-nats `Subscriber::drain`).
+async fn drain_all(client: Client, mut merged: Merged) -> (Merged, bool) {
+    let connected = barrier(&client).await.is_ok();
+    for subscriber in merged.iter_mut() {
+        if let Err(err) = subscriber.subscriber.drain().await {
+            tracing::warn!(error = %err, "could not drain a subscription");
+        }
+    }
+    (merged, connected)
 }
 
 /// How long a drained intake waits for async-nats to close its subscriptions.
 const DRAIN_GRACE: Duration = Duration::from_secs(5);
-
-async fn sleep_until_or_never(at: Option<tokio::time::Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
-    }
-}
 
 /// The drain handle of an [`intake`].
 struct IntakeDrain {
