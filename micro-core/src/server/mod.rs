@@ -18,6 +18,7 @@
 //! tried inline again after a while, in case it was only the machine that was busy.
 
 pub mod handler;
+mod limit;
 pub mod stats;
 
 pub use handler::{Endpoint, EventHandler, Handler};
@@ -31,13 +32,13 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use futures::{FutureExt, StreamExt};
-use tokio::sync::{Semaphore, TryAcquireError};
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt as _;
 
 use crate::Error;
 use crate::broker::Subscription;
 use crate::transport::{Call, Incoming, Listener, Reply};
+pub(crate) use limit::Limit;
 use stats::ServiceStats;
 
 /// Runs the requests of one service instance: the serve loop calls it for each request a
@@ -47,7 +48,7 @@ pub struct Dispatcher {
     /// `service.endpoint` per endpoint, the id given to errors a handler left anonymous.
     pub(crate) ids: Box<[String]>,
     pub(crate) stats: Arc<ServiceStats>,
-    pub(crate) limit: Arc<Semaphore>,
+    pub(crate) limit: Arc<Limit>,
     pub(crate) tracker: TaskTracker,
 }
 
@@ -67,9 +68,7 @@ impl Dispatcher {
         while let Some(incoming) = listener.next().await {
             // Waiting for a permit here stops pulling, which is the backpressure we want: the
             // backend buffers (or, for NATS, the server holds) what we cannot take yet.
-            let Ok(permit) = self.limit.clone().acquire_owned().await else {
-                break;
-            };
+            let permit = self.limit.take_owned().await;
             let lane = incoming.endpoint.min(self.endpoints.len());
             let this = self.clone();
             // Built straight in its box: it is large (the handler's state), and moving it by
@@ -155,15 +154,14 @@ impl Dispatcher {
     /// deadline, panic catching, statistics and in-flight tracking for graceful stop.
     pub async fn dispatch(&self, endpoint: usize, call: Call) -> Result<Reply, Error> {
         let stopping = || Error::unavailable(format!("`{}` is stopping", call.service));
-        let _permit = match self.limit.try_acquire() {
-            Ok(permit) => permit,
-            Err(TryAcquireError::Closed) => return Err(stopping()),
+        let _slot = match self.limit.try_take() {
+            Some(slot) => slot,
             // At the concurrency limit: wait for a slot, but not past the deadline.
-            Err(TryAcquireError::NoPermits) => match call.wait_deadline() {
-                None => self.limit.acquire().await.map_err(|_| stopping())?,
+            None => match call.wait_deadline() {
+                None => self.limit.take().await,
                 Some(deadline) => {
-                    match tokio::time::timeout_at(deadline.into(), self.limit.acquire()).await {
-                        Ok(permit) => permit.map_err(|_| stopping())?,
+                    match tokio::time::timeout_at(deadline.into(), self.limit.take()).await {
+                        Ok(slot) => slot,
                         Err(_) => {
                             return Err(Error::timeout(format!(
                                 "`{}.{}` waited for a free slot until its deadline",
@@ -290,14 +288,12 @@ pub(crate) async fn consume(
     mut subscription: Subscription,
     handler: EventHandler,
     name: &'static str,
-    limit: Arc<Semaphore>,
+    limit: Arc<Limit>,
     tracker: TaskTracker,
 ) {
     let mut lane = Lane::default();
     while let Some(event) = subscription.next().await {
-        let Ok(permit) = limit.clone().acquire_owned().await else {
-            break;
-        };
+        let permit = limit.take_owned().await;
         let handler = handler.clone();
         let delivery = Box::pin(async move {
             let topic = event.topic.clone();
@@ -361,7 +357,7 @@ mod tests {
             stats: Arc::new(ServiceStats::new(endpoints.len())),
             endpoints: endpoints.into(),
             ids,
-            limit: Arc::new(Semaphore::new(1000)),
+            limit: Arc::new(Limit::new(1000)),
             tracker: TaskTracker::new(),
         })
     }

@@ -201,7 +201,7 @@ impl Config {
     }
 }
 
-/// The largest concurrency limit a service accepts (what a tokio semaphore can count).
+/// The largest concurrency limit a service accepts; far more than any machine can run at once.
 pub const MAX_CONCURRENCY: usize = tokio::sync::Semaphore::MAX_PERMITS;
 
 /// Parses `1500ms`, `30s`, `2m`, `1h` or a bare number of seconds (`2.5`): the duration syntax

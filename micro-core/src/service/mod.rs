@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use tokio::sync::Semaphore;
+
 use tokio::task::JoinHandle;
 use tokio_util::task::TaskTracker;
 
@@ -27,7 +27,7 @@ use crate::memory::Memory;
 use crate::registry::{EndpointInfo, Instance, Registration, Registry};
 use crate::server::handler::{Endpoint, EventHandler, Handler};
 use crate::server::stats::ServiceStats;
-use crate::server::{Dispatcher, consume};
+use crate::server::{Dispatcher, Limit, consume};
 use crate::transport::{Drain, EndpointSpec, ListenSpec, Transport};
 use crate::{Client, Error};
 
@@ -498,7 +498,7 @@ impl Running {
                 .collect(),
             endpoints: endpoints.into(),
             stats: stats.clone(),
-            limit: Arc::new(Semaphore::new(config.max_concurrency)),
+            limit: Arc::new(Limit::new(config.max_concurrency)),
             tracker: self.tracker.clone(),
         });
         let spec = ListenSpec {
@@ -540,7 +540,7 @@ impl Running {
             subscription,
             sub.handler,
             sub.name,
-            Arc::new(Semaphore::new(config.max_concurrency)),
+            Arc::new(Limit::new(config.max_concurrency)),
             self.tracker.clone(),
         )));
         Ok(())
