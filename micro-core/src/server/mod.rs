@@ -81,12 +81,12 @@ impl Dispatcher {
                     rejected,
                     ..
                 } = incoming;
-                let result = match rejected {
+                let (result, took) = match rejected {
                     None => this.handle(endpoint, call).await,
                     Some(err) => {
                         this.stats.record_request(endpoint);
                         this.stats.record_done(endpoint, Duration::ZERO, Some(&err));
-                        Err(err)
+                        (Err(err), Duration::ZERO)
                     }
                 };
                 drop(permit);
@@ -98,6 +98,7 @@ impl Dispatcher {
                         this.stats.record_error(endpoint, &err);
                     }
                 }
+                took
             });
             if let Some(lane) = lanes.get_mut(lane) {
                 lane.run(request, &self.tracker).await;
@@ -105,12 +106,17 @@ impl Dispatcher {
         }
     }
 
-    /// Counts, checks the deadline, runs the handler (catching panics) and names the error.
+    /// Counts, checks the deadline, runs the handler (catching panics) and names the error;
+    /// also yields how long that took.
     ///
     /// The checks run before the returned future is first polled, and the future holds only
     /// the handler's own (boxed) future: the serve loop boxes each request's future, and one
     /// that outgrows the allocator's small-size cache (about 1 KiB) costs markedly more.
-    fn handle(&self, index: usize, call: Call) -> impl Future<Output = Result<Reply, Error>> + '_ {
+    fn handle(
+        &self,
+        index: usize,
+        call: Call,
+    ) -> impl Future<Output = (Result<Reply, Error>, Duration)> + '_ {
         let started = Instant::now();
         self.stats.record_request(index);
         let id = self.ids.get(index).map_or("", String::as_str);
@@ -138,9 +144,9 @@ impl Dispatcher {
                 }
                 err
             });
-            self.stats
-                .record_done(index, started.elapsed(), result.as_ref().err());
-            result
+            let took = started.elapsed();
+            self.stats.record_done(index, took, result.as_ref().err());
+            (result, took)
         }
     }
 }
@@ -179,7 +185,7 @@ impl Dispatcher {
         }
         // Counted like a spawned task, so a graceful stop waits for inline calls too.
         let _token = self.tracker.token();
-        self.handle(endpoint, call).await
+        self.handle(endpoint, call).await.0
     }
 }
 
@@ -209,10 +215,12 @@ struct Lane {
 
 impl Lane {
     /// Runs `request`: one poll here, then, if it is still pending, in a task of its own (kept
-    /// by `tracker`, so a graceful stop waits for it).
+    /// by `tracker`, so a graceful stop waits for it). A request yields how long its handler
+    /// ran, which, for one that finished in this poll, is what it held the loop up: measured
+    /// once for statistics, so the loop reads no clock of its own.
     async fn run<F>(&mut self, mut request: Pin<Box<F>>, tracker: &TaskTracker)
     where
-        F: Future<Output = ()> + Send + 'static,
+        F: Future<Output = Duration> + Send + 'static,
     {
         if self.spawn_left > 0 {
             self.spawn_left -= 1;
@@ -221,21 +229,21 @@ impl Lane {
         }
         // Counted like a task while it runs here, so `Running::in_flight` sees it.
         let token = tracker.token();
-        let started = Instant::now();
-        let done =
-            std::future::poll_fn(|cx| Poll::Ready(request.as_mut().poll(cx).is_ready())).await;
-        if started.elapsed() > INLINE_BUDGET {
-            self.strikes += 1;
-            if self.strikes >= STRIKES {
-                self.strikes = 0;
-                self.spawn_left = SPAWN_SPELL;
-            }
-        } else {
-            self.strikes = 0;
-        }
+        let outcome = std::future::poll_fn(|cx| Poll::Ready(request.as_mut().poll(cx))).await;
         drop(token);
-        if !done {
-            tracker.spawn(request);
+        match outcome {
+            Poll::Ready(took) if took > INLINE_BUDGET => {
+                self.strikes += 1;
+                if self.strikes >= STRIKES {
+                    self.strikes = 0;
+                    self.spawn_left = SPAWN_SPELL;
+                }
+            }
+            Poll::Ready(_) => self.strikes = 0,
+            // It waits: it holds up nothing once in its own task.
+            Poll::Pending => {
+                tracker.spawn(request);
+            }
         }
     }
 }
@@ -296,6 +304,7 @@ pub(crate) async fn consume(
         let permit = limit.take_owned().await;
         let handler = handler.clone();
         let delivery = Box::pin(async move {
+            let started = Instant::now();
             let topic = event.topic.clone();
             let ctx = crate::Context {
                 metadata: event.metadata.clone(),
@@ -312,6 +321,7 @@ pub(crate) async fn consume(
                 }
             }
             drop(permit);
+            started.elapsed()
         });
         lane.run(delivery, &tracker).await;
     }
@@ -496,8 +506,11 @@ mod tests {
             .unwrap();
         runtime.block_on(async {
             for took in [slow, slow, Duration::ZERO, slow, slow] {
-                lane.run(Box::pin(async move { std::thread::sleep(took) }), &tracker)
-                    .await;
+                let request = Box::pin(async move {
+                    std::thread::sleep(took);
+                    took
+                });
+                lane.run(request, &tracker).await;
             }
         });
         // Two slow, one fast, two slow: never three in a row.
