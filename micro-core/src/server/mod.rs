@@ -82,7 +82,7 @@ impl Dispatcher {
                     ..
                 } = incoming;
                 let (result, took) = match rejected {
-                    None => this.handle(endpoint, call).await,
+                    None => this.handle::<BoxedTimer>(endpoint, call).await,
                     Some(err) => {
                         this.stats.record_request(endpoint);
                         this.stats.record_done(endpoint, Duration::ZERO, Some(&err));
@@ -112,7 +112,7 @@ impl Dispatcher {
     /// The checks run before the returned future is first polled, and the future holds only
     /// the handler's own (boxed) future: the serve loop boxes each request's future, and one
     /// that outgrows the allocator's small-size cache (about 1 KiB) costs markedly more.
-    fn handle(
+    fn handle<T: Timer>(
         &self,
         index: usize,
         call: Call,
@@ -131,7 +131,7 @@ impl Dispatcher {
                     call.service, call.endpoint
                 )))
             }
-            Some(endpoint) => Ok(run_handler(endpoint, id, call)),
+            Some(endpoint) => Ok(run_handler::<T>(endpoint, id, call)),
         };
         async move {
             let result = match running {
@@ -185,7 +185,8 @@ impl Dispatcher {
         }
         // Counted like a spawned task, so a graceful stop waits for inline calls too.
         let _token = self.tracker.token();
-        self.handle(endpoint, call).await.0
+        // Awaited in place, never boxed by us: the timer can sit inline.
+        self.handle::<InlineTimer>(endpoint, call).await.0
     }
 }
 
@@ -250,7 +251,7 @@ impl Lane {
 
 /// Runs the handler inside the call's context and deadline, turning a panic into a 500; `id`
 /// (`service.endpoint`) names the endpoint in those errors.
-fn run_handler<'a>(
+fn run_handler<'a, T: Timer>(
     endpoint: &Endpoint,
     id: &'a str,
     call: Call,
@@ -258,11 +259,8 @@ fn run_handler<'a>(
     let deadline = call.wait_deadline();
     let context = call.context.clone();
     let fut = AssertUnwindSafe(context.scope(endpoint.handle(call))).catch_unwind();
-    // A timer is large and most calls carry no deadline: box it only for those that do.
     let fut = match deadline {
-        Some(deadline) => {
-            futures::future::Either::Left(Box::pin(tokio::time::timeout_at(deadline.into(), fut)))
-        }
+        Some(deadline) => futures::future::Either::Left(T::timeout_at(deadline, fut)),
         None => futures::future::Either::Right(fut.map(Ok)),
     };
     async move {
@@ -276,6 +274,37 @@ fn run_handler<'a>(
             tracing::error!(endpoint = id, panic = %what, "handler panicked");
             Err(Error::internal(format!("`{id}` panicked: {what}")))
         })
+    }
+}
+
+/// How a handler's deadline timer is held. A timer is large (several hundred bytes) and most
+/// calls over NATS carry no deadline, so the serve loop, which boxes each request's future, boxes
+/// the timer only when there is one ([`BoxedTimer`]): that keeps the request's box small
+/// enough for the allocator's fast path. An in-process call is awaited in place and nearly
+/// always has a deadline, so its timer sits inline ([`InlineTimer`]), sparing an allocation.
+trait Timer: 'static {
+    type Timeout<F: Future>: Future<Output = Result<F::Output, tokio::time::error::Elapsed>>;
+
+    fn timeout_at<F: Future>(deadline: Instant, fut: F) -> Self::Timeout<F>;
+}
+
+struct InlineTimer;
+
+impl Timer for InlineTimer {
+    type Timeout<F: Future> = tokio::time::Timeout<F>;
+
+    fn timeout_at<F: Future>(deadline: Instant, fut: F) -> Self::Timeout<F> {
+        tokio::time::timeout_at(deadline.into(), fut)
+    }
+}
+
+struct BoxedTimer;
+
+impl Timer for BoxedTimer {
+    type Timeout<F: Future> = Pin<Box<tokio::time::Timeout<F>>>;
+
+    fn timeout_at<F: Future>(deadline: Instant, fut: F) -> Self::Timeout<F> {
+        Box::pin(tokio::time::timeout_at(deadline.into(), fut))
     }
 }
 
