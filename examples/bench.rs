@@ -69,8 +69,8 @@ struct Args {
     /// Sequential calls measured per row (after warm-up).
     #[arg(long, default_value_t = 20_000)]
     calls: usize,
-    /// Calls per throughput measurement.
-    #[arg(long, default_value_t = 50_000)]
+    /// Calls per throughput measurement at 16 and 128 in flight (at 1 in flight, `--calls`).
+    #[arg(long, default_value_t = 150_000)]
     throughput_calls: usize,
     /// Calls for the memory-growth check (RSS after 100k and after this many).
     #[arg(long, default_value_t = 1_000_000)]
@@ -243,7 +243,7 @@ async fn throughput(caller: &Caller, in_flight: usize, calls: usize) -> Result<f
 
 /// Rounds each measurement is split into, alternating between the paths, so a burst of noise
 /// on this shared machine hits every path alike instead of one row.
-const ROUNDS: usize = 5;
+const ROUNDS: usize = 9;
 
 /// Measures `paths` side by side: latency samples are gathered in interleaved rounds and
 /// pooled; each throughput cell is the median of its rounds.
@@ -265,7 +265,13 @@ async fn measure_group(
         }
         for (c, in_flight) in CONCURRENCY.into_iter().enumerate() {
             for (i, (_, caller)) in paths.iter().enumerate() {
-                let calls = args.throughput_calls.div_ceil(ROUNDS);
+                // One call at a time is slow (a round trip each): as many as for latency.
+                let total = if in_flight == 1 {
+                    args.calls
+                } else {
+                    args.throughput_calls
+                };
+                let calls = total.div_ceil(ROUNDS);
                 rates[i][c].push(throughput(caller, in_flight, calls).await?);
             }
         }
@@ -382,8 +388,9 @@ async fn run(args: Args) -> Result<(), String> {
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
         .unwrap_or_else(|_| "unknown".to_owned());
     println!(
-        "machine: {} cores; {version}; calls per latency row: {}; per throughput cell: {}\n",
+        "machine: {} cores; {version}; calls per latency row: {}; per throughput cell: {} at 1 in flight, {} at 16 and 128; {ROUNDS} interleaved rounds\n",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
+        args.calls,
         args.calls,
         args.throughput_calls
     );
