@@ -23,6 +23,7 @@
 //! let app: axum::Router = api::router(memory.client(), ApiOptions::default());
 //! # let _ = app;
 //! ```
+#![forbid(unsafe_code)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod api;

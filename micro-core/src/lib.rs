@@ -52,6 +52,7 @@
 //!
 //! [`Client`] and [`Service`] use whichever backend they are given (see
 //! [`service::Backend`]).
+#![forbid(unsafe_code)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod broker;

@@ -10,6 +10,7 @@
 //! (`service/` and `subscriber.rs`). Every user error is collected and reported at once, at the
 //! span of the offending code; the user's item is still emitted, with stubs of what would have
 //! been generated, so that one mistake gives one error.
+#![forbid(unsafe_code)]
 
 mod args;
 mod ctxt;

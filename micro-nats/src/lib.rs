@@ -37,6 +37,7 @@
 //! connection reconnects and resubscribes by itself; calls made while it is down fail at once
 //! with `503 unavailable` instead of waiting for their deadline. No responders gives `503`
 //! naming the service and endpoint, a deadline passing gives `408`.
+#![forbid(unsafe_code)]
 
 mod broker;
 mod error;
