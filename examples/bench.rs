@@ -128,7 +128,7 @@ struct Args {
     in_process_only: bool,
     /// Only drive `--load-calls` calls at `--load-in-flight` in flight against `--nats-url`
     /// (served by another `bench --serve`), for profiling the serving process. `BENCH_RAW` set
-    /// drives the raw path, `BENCH_MSGPACK` the MessagePack one.
+    /// drives the raw path (`BENCH_RAW=micro`: the raw client against micro's server), `BENCH_MSGPACK` the MessagePack one.
     #[arg(long, hide = true)]
     load_calls: Option<usize>,
     /// Calls in flight for `--load-calls`; 1 prints latency percentiles too.
@@ -162,18 +162,20 @@ impl Mode {
 /// Something that makes one hello call.
 #[derive(Clone)]
 enum Caller {
-    Raw(async_nats::Client),
+    /// A client and the subject it calls (`raw.hello`, or `bench.hello` to call micro's server
+    /// with a raw client when profiling).
+    Raw(async_nats::Client, &'static str),
     Micro(BenchClient),
 }
 
 impl Caller {
     async fn call(&self) -> Result<(), String> {
         match self {
-            Caller::Raw(client) => {
+            Caller::Raw(client, subject) => {
                 let body = serde_json::to_vec(&serde_json::json!({"name": "World"}))
                     .map_err(|e| e.to_string())?;
                 let msg = client
-                    .request("raw.hello", body.into())
+                    .request(*subject, body.into())
                     .await
                     .map_err(|e| e.to_string())?;
                 let reply: HelloReply =
@@ -444,7 +446,7 @@ async fn run(args: Args) -> Result<(), String> {
     let client_nats = Nats::connect(NatsOptions::new().url(&url))
         .await
         .map_err(|e| e.to_string())?;
-    let raw = Caller::Raw(client_nats.client().clone());
+    let raw = Caller::Raw(client_nats.client().clone(), "raw.hello");
     let json = Caller::Micro(BenchClient::new(&client_nats.micro_client()));
     let msgpack = Caller::Micro(BenchClient::new(
         &client_nats
@@ -637,8 +639,14 @@ fn main() {
             let nats = Nats::connect(NatsOptions::new().url(&url))
                 .await
                 .map_err(|e| e.to_string())?;
-            let caller = if std::env::var_os("BENCH_RAW").is_some() {
-                Caller::Raw(nats.client().clone())
+            let caller = if let Some(raw) = std::env::var_os("BENCH_RAW") {
+                // `BENCH_RAW=micro`: the raw client, calling micro's server.
+                let subject = if raw == "micro" {
+                    "bench.hello"
+                } else {
+                    "raw.hello"
+                };
+                Caller::Raw(nats.client().clone(), subject)
             } else if std::env::var_os("BENCH_MSGPACK").is_some() {
                 Caller::Micro(BenchClient::new(
                     &nats.micro_client().with_content_type(ContentType::MsgPack),
