@@ -63,6 +63,25 @@ impl Context {
         CURRENT.scope(self, fut)
     }
 
+    /// No metadata and no deadline: what [`Context::current`] yields outside any call.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.metadata.is_empty() && self.deadline.is_none()
+    }
+
+    /// Polls `fut` once with `self` as the current context and hands the context back, so a
+    /// caller that polls a future once in place can keep both for later polls (the serve loop's
+    /// first poll of a request).
+    pub(crate) fn poll_in<F: Future + Unpin>(
+        self,
+        fut: &mut F,
+        cx: &mut std::task::Context<'_>,
+    ) -> (std::task::Poll<F::Output>, Context) {
+        let mut scoped = std::pin::pin!(CURRENT.scope(self, fut));
+        let polled = scoped.as_mut().poll(cx);
+        // The scope puts the value back in its slot after every poll.
+        (polled, scoped.take_value().unwrap_or_default())
+    }
+
     /// Adds one metadata entry.
     #[must_use]
     pub fn with_metadata(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
@@ -149,6 +168,36 @@ mod tests {
         assert!(ctx.metadata().is_empty());
         assert!(ctx.deadline().is_none());
         assert!(!ctx.is_expired());
+    }
+
+    #[tokio::test]
+    async fn poll_in_sets_current_and_hands_the_context_back() {
+        let ctx = Context::new().with_metadata("k", "v");
+        let mut fut = Box::pin(async {
+            let first = Context::current().metadata().get("k").map(str::to_owned);
+            tokio::task::yield_now().await;
+            (
+                first,
+                Context::current().metadata().get("k").map(str::to_owned),
+            )
+        });
+        let (polled, ctx) = std::future::poll_fn(|cx| {
+            let (polled, ctx) = ctx.clone().poll_in(&mut fut, cx);
+            std::task::Poll::Ready((polled.is_pending(), ctx))
+        })
+        .await;
+        assert!(polled, "the future yields once");
+        assert_eq!(ctx.metadata().get("k"), Some("v"));
+        assert!(
+            Context::current().metadata().is_empty(),
+            "the scope ends after the poll"
+        );
+        // Later polls, in a scope of the context handed back, still see it.
+        let (first, second) = ctx.scope(fut).await;
+        assert_eq!(
+            (first.as_deref(), second.as_deref()),
+            (Some("v"), Some("v"))
+        );
     }
 
     #[tokio::test]

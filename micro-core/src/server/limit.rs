@@ -110,6 +110,17 @@ impl Limit {
     }
 }
 
+impl Slot<'_> {
+    /// The same slot, owning a handle to `limit` (the limit it was taken from), for a request
+    /// that moves on to a task of its own.
+    pub(crate) fn into_owned(self, limit: &Arc<Limit>) -> OwnedSlot {
+        debug_assert!(std::ptr::eq(self.0, Arc::as_ptr(limit)));
+        // Handed over, not given back: the owned slot gives it back when dropped.
+        std::mem::forget(self);
+        OwnedSlot(Arc::clone(limit))
+    }
+}
+
 impl Drop for Slot<'_> {
     fn drop(&mut self) {
         self.0.give_back();

@@ -31,14 +31,16 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
+use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt as _;
 
-use crate::Error;
 use crate::broker::Subscription;
-use crate::transport::{Call, Incoming, Listener, Reply};
+use crate::transport::{Call, Incoming, Listener, Reply, Respond};
+use crate::{Context, Error};
 pub(crate) use limit::Limit;
+use limit::OwnedSlot;
 use stats::ServiceStats;
 
 /// Runs the requests of one service instance: the serve loop calls it for each request a
@@ -62,93 +64,256 @@ impl fmt::Debug for Dispatcher {
 
 impl Dispatcher {
     /// Serves requests until the listener ends (drained or closed by the backend).
+    ///
+    /// A request is taken apart here rather than wrapped in one boxed future: its handler's
+    /// future (boxed once, by the endpoint) is polled in place, and only a request still pending
+    /// after that poll is moved into a task of its own. A request answered in its first poll
+    /// then costs no allocation and no copy of a large future besides its handler's own; on the
+    /// bench, copying such futures was the largest cost micro added to the serving process.
     pub(crate) async fn serve(self: Arc<Self>, mut listener: Listener) {
         // One lane per endpoint, and one shared by requests for an unknown endpoint.
         let mut lanes = vec![Lane::default(); self.endpoints.len() + 1];
         while let Some(incoming) = listener.next().await {
-            // Waiting for a permit here stops pulling, which is the backpressure we want: the
+            // Waiting for a slot here stops pulling, which is the backpressure we want: the
             // backend buffers (or, for NATS, the server holds) what we cannot take yet.
-            let permit = self.limit.take_owned().await;
-            let lane = incoming.endpoint.min(self.endpoints.len());
-            let this = self.clone();
-            // Built straight in its box: it is large (the handler's state), and moving it by
-            // value showed up in profiles as memcpy.
-            let request = Box::pin(async move {
-                let Incoming {
-                    endpoint,
-                    call,
-                    responder,
-                    rejected,
-                    ..
-                } = incoming;
-                let (result, took) = match rejected {
-                    None => this.handle::<BoxedTimer>(endpoint, call).await,
-                    Some(err) => {
-                        this.stats.record_request(endpoint);
-                        this.stats.record_done(endpoint, Duration::ZERO, Some(&err));
-                        (Err(err), Duration::ZERO)
-                    }
-                };
-                drop(permit);
-                let was_ok = result.is_ok();
-                if let Err(err) = responder.respond(result).await {
-                    tracing::warn!(error = %err, "could not send a reply");
-                    // The caller gets an error (or nothing) instead of the reply: count it.
-                    if was_ok {
-                        this.stats.record_error(endpoint, &err);
-                    }
+            let slot = match self.limit.try_take() {
+                Some(slot) => slot,
+                None => self.limit.take().await,
+            };
+            let Incoming {
+                endpoint: index,
+                call,
+                responder,
+                rejected,
+                ..
+            } = incoming;
+            let started = Instant::now();
+            self.stats.record_request(index);
+            let handler = match rejected {
+                None => self.start(index, call),
+                Some(err) => Err(err),
+            };
+            let handler = match handler {
+                Ok(handler) => handler,
+                Err(err) => {
+                    let (result, _) = self.conclude(index, started, Err(err));
+                    drop(slot);
+                    self.reply_inline(index, responder, result).await;
+                    continue;
                 }
-                took
-            });
-            if let Some(lane) = lanes.get_mut(lane) {
-                lane.run(request, &self.tracker).await;
+            };
+            let inline = lanes
+                .get_mut(index.min(self.endpoints.len()))
+                .is_some_and(Lane::inline);
+            if !inline {
+                let request = Waiting {
+                    index,
+                    handler,
+                    started,
+                    responder,
+                    slot: slot.into_owned(&self.limit),
+                };
+                self.tracker.spawn(Arc::clone(&self).wait_for(request));
+                continue;
+            }
+            // Counted like a task while it runs here, so `Running::in_flight` sees it.
+            let token = self.tracker.token();
+            let Started {
+                mut future,
+                context,
+                deadline,
+            } = handler;
+            let mut context = Some(context);
+            let polled = std::future::poll_fn(|cx| {
+                let context = context.take().unwrap_or_default();
+                Poll::Ready(std::panic::catch_unwind(AssertUnwindSafe(|| {
+                    // This task runs in no call's context, so an empty one needs no scope
+                    // (entering one costs more than the rest of the loop's bookkeeping).
+                    if context.is_empty() {
+                        (future.as_mut().poll(cx), context)
+                    } else {
+                        context.poll_in(&mut future, cx)
+                    }
+                })))
+            })
+            .await;
+            drop(token);
+            let outcome = match polled {
+                Ok((Poll::Ready(result), _)) => Some(Ok(result)),
+                Err(panic) => Some(Err(panic)),
+                // It waits: it holds up nothing once in its own task.
+                Ok((Poll::Pending, context)) => {
+                    let request = Waiting {
+                        index,
+                        handler: Started {
+                            future,
+                            context,
+                            deadline,
+                        },
+                        started,
+                        responder,
+                        slot: slot.into_owned(&self.limit),
+                    };
+                    self.tracker.spawn(Arc::clone(&self).wait_for(request));
+                    continue;
+                }
+            };
+            let result = self.settle(index, outcome);
+            let (result, took) = self.conclude(index, started, result);
+            if let Some(lane) = lanes.get_mut(index.min(self.endpoints.len())) {
+                lane.ran(took);
+            }
+            drop(slot);
+            self.reply_inline(index, responder, result).await;
+        }
+    }
+
+    /// Finishes, in a task of its own, a request that waits for something.
+    async fn wait_for(self: Arc<Self>, request: Waiting) {
+        let Waiting {
+            index,
+            handler,
+            started,
+            responder,
+            slot,
+        } = request;
+        let outcome = handler.run().await;
+        let result = self.settle(index, outcome);
+        let (result, _) = self.conclude(index, started, result);
+        drop(slot);
+        let was_ok = result.is_ok();
+        let sent = responder.respond(result).await;
+        self.sent(index, was_ok, sent);
+    }
+
+    /// Checks that endpoint `index` exists and that the call's deadline has not passed, and
+    /// starts its handler.
+    fn start(&self, index: usize, call: Call) -> Result<Started, Error> {
+        let Some(endpoint) = self.endpoints.get(index) else {
+            return Err(Error::not_found(format!(
+                "unknown endpoint `{}` on service `{}`",
+                call.endpoint, call.service
+            )));
+        };
+        let deadline = call.wait_deadline();
+        if deadline.is_some_and(|d| d <= Instant::now()) {
+            return Err(Error::timeout(format!(
+                "deadline exceeded before `{}.{}` was handled",
+                call.service, call.endpoint
+            )));
+        }
+        // Cloned, not taken: the handler (or a tower layer around it) may read the call's own.
+        let context = call.context.clone();
+        Ok(Started {
+            future: endpoint.handle(call),
+            context,
+            deadline,
+        })
+    }
+
+    /// Turns a handler's outcome into its result: a deadline that passed first (`None`) or a
+    /// panic becomes an error naming the endpoint.
+    fn settle(&self, index: usize, outcome: Outcome) -> Result<Reply, Error> {
+        let id = self.id(index);
+        match outcome {
+            Some(Ok(result)) => result,
+            Some(Err(panic)) => {
+                let what = panic_message(panic.as_ref());
+                tracing::error!(endpoint = id, panic = %what, "handler panicked");
+                Err(Error::internal(format!("`{id}` panicked: {what}")))
+            }
+            None => Err(Error::timeout(format!(
+                "`{id}` did not finish before its deadline"
+            ))),
+        }
+    }
+
+    /// Names an anonymous error after the endpoint and counts the request as done; also
+    /// yields how long it took since `started`.
+    fn conclude(
+        &self,
+        index: usize,
+        started: Instant,
+        result: Result<Reply, Error>,
+    ) -> (Result<Reply, Error>, Duration) {
+        let result = result.map_err(|mut err| {
+            if err.id.is_empty() {
+                self.id(index).clone_into(&mut err.id);
+            }
+            err
+        });
+        let took = started.elapsed();
+        self.stats.record_done(index, took, result.as_ref().err());
+        (result, took)
+    }
+
+    /// `service.endpoint` of endpoint `index` (empty for an unknown one).
+    fn id(&self, index: usize) -> &str {
+        self.ids.get(index).map_or("", String::as_str)
+    }
+
+    /// Sends a reply from the serve loop: polled once here, and moved into a task of its own
+    /// only if the transport cannot take it at once.
+    async fn reply_inline(
+        self: &Arc<Self>,
+        index: usize,
+        responder: Box<dyn Respond>,
+        result: Result<Reply, Error>,
+    ) {
+        let was_ok = result.is_ok();
+        let mut sending = responder.respond(result);
+        match std::future::poll_fn(|cx| Poll::Ready(sending.as_mut().poll(cx))).await {
+            Poll::Ready(sent) => self.sent(index, was_ok, sent),
+            Poll::Pending => {
+                let this = Arc::clone(self);
+                self.tracker.spawn(async move {
+                    let sent = sending.await;
+                    this.sent(index, was_ok, sent);
+                });
             }
         }
     }
 
-    /// Counts, checks the deadline, runs the handler (catching panics) and names the error;
-    /// also yields how long that took.
-    ///
-    /// The checks run before the returned future is first polled, and the future holds only
-    /// the handler's own (boxed) future: the serve loop boxes each request's future, and one
-    /// that outgrows the allocator's small-size cache (about 1 KiB) costs markedly more.
-    fn handle<T: Timer>(
-        &self,
-        index: usize,
-        call: Call,
-    ) -> impl Future<Output = (Result<Reply, Error>, Duration)> + '_ {
-        let started = Instant::now();
-        self.stats.record_request(index);
-        let id = self.ids.get(index).map_or("", String::as_str);
-        let running = match self.endpoints.get(index) {
-            None => Err(Error::not_found(format!(
-                "unknown endpoint `{}` on service `{}`",
-                call.endpoint, call.service
-            ))),
-            Some(_) if call.wait_deadline().is_some_and(|d| d <= Instant::now()) => {
-                Err(Error::timeout(format!(
-                    "deadline exceeded before `{}.{}` was handled",
-                    call.service, call.endpoint
-                )))
+    /// Notes a reply that could not be sent.
+    fn sent(&self, index: usize, was_ok: bool, sent: Result<(), Error>) {
+        if let Err(err) = sent {
+            tracing::warn!(error = %err, "could not send a reply");
+            // The caller gets an error (or nothing) instead of the reply: count it.
+            if was_ok {
+                self.stats.record_error(index, &err);
             }
-            Some(endpoint) => Ok(run_handler::<T>(endpoint, id, call)),
-        };
-        async move {
-            let result = match running {
-                Ok(running) => running.await,
-                Err(err) => Err(err),
-            };
-            let result = result.map_err(|mut err| {
-                if err.id.is_empty() {
-                    id.clone_into(&mut err.id);
-                }
-                err
-            });
-            let took = started.elapsed();
-            self.stats.record_done(index, took, result.as_ref().err());
-            (result, took)
         }
     }
+}
+
+/// What became of a handler: its result, a panic, or `None` when its deadline passed first.
+type Outcome = Option<std::thread::Result<Result<Reply, Error>>>;
+
+/// A handler started on a call: its future, with what it runs under.
+struct Started {
+    future: BoxFuture<'static, Result<Reply, Error>>,
+    context: Context,
+    deadline: Option<Instant>,
+}
+
+impl Started {
+    /// Runs the handler to the end inside its context, until its deadline, catching a panic.
+    async fn run(self) -> Outcome {
+        let run = AssertUnwindSafe(self.context.scope(self.future)).catch_unwind();
+        match self.deadline {
+            Some(deadline) => tokio::time::timeout_at(deadline.into(), run).await.ok(),
+            None => Some(run.await),
+        }
+    }
+}
+
+/// A request that waits for something, on its way to a task of its own.
+struct Waiting {
+    index: usize,
+    handler: Started,
+    started: Instant,
+    responder: Box<dyn Respond>,
+    slot: OwnedSlot,
 }
 
 impl Dispatcher {
@@ -185,8 +350,14 @@ impl Dispatcher {
         }
         // Counted like a spawned task, so a graceful stop waits for inline calls too.
         let _token = self.tracker.token();
-        // Awaited in place, never boxed by us: the timer can sit inline.
-        self.handle::<InlineTimer>(endpoint, call).await.0
+        let started = Instant::now();
+        self.stats.record_request(endpoint);
+        let result = match self.start(endpoint, call) {
+            // Awaited in place, never boxed by us: the deadline's timer sits inline.
+            Ok(handler) => self.settle(endpoint, handler.run().await),
+            Err(err) => Err(err),
+        };
+        self.conclude(endpoint, started, result).0
     }
 }
 
@@ -215,6 +386,29 @@ struct Lane {
 }
 
 impl Lane {
+    /// Whether the next request is polled in the serve loop first (`false`: spawned at once).
+    fn inline(&mut self) -> bool {
+        if self.spawn_left > 0 {
+            self.spawn_left -= 1;
+            false
+        } else {
+            true
+        }
+    }
+
+    /// Notes how long a request that finished in its first poll held the loop up.
+    fn ran(&mut self, took: Duration) {
+        if took > INLINE_BUDGET {
+            self.strikes += 1;
+            if self.strikes >= STRIKES {
+                self.strikes = 0;
+                self.spawn_left = SPAWN_SPELL;
+            }
+        } else {
+            self.strikes = 0;
+        }
+    }
+
     /// Runs `request`: one poll here, then, if it is still pending, in a task of its own (kept
     /// by `tracker`, so a graceful stop waits for it). A request yields how long its handler
     /// ran, which, for one that finished in this poll, is what it held the loop up: measured
@@ -223,8 +417,7 @@ impl Lane {
     where
         F: Future<Output = Duration> + Send + 'static,
     {
-        if self.spawn_left > 0 {
-            self.spawn_left -= 1;
+        if !self.inline() {
             tracker.spawn(request);
             return;
         }
@@ -233,78 +426,12 @@ impl Lane {
         let outcome = std::future::poll_fn(|cx| Poll::Ready(request.as_mut().poll(cx))).await;
         drop(token);
         match outcome {
-            Poll::Ready(took) if took > INLINE_BUDGET => {
-                self.strikes += 1;
-                if self.strikes >= STRIKES {
-                    self.strikes = 0;
-                    self.spawn_left = SPAWN_SPELL;
-                }
-            }
-            Poll::Ready(_) => self.strikes = 0,
+            Poll::Ready(took) => self.ran(took),
             // It waits: it holds up nothing once in its own task.
             Poll::Pending => {
                 tracker.spawn(request);
             }
         }
-    }
-}
-
-/// Runs the handler inside the call's context and deadline, turning a panic into a 500; `id`
-/// (`service.endpoint`) names the endpoint in those errors.
-fn run_handler<'a, T: Timer>(
-    endpoint: &Endpoint,
-    id: &'a str,
-    call: Call,
-) -> impl Future<Output = Result<Reply, Error>> + 'a {
-    let deadline = call.wait_deadline();
-    let context = call.context.clone();
-    let fut = AssertUnwindSafe(context.scope(endpoint.handle(call))).catch_unwind();
-    let fut = match deadline {
-        Some(deadline) => futures::future::Either::Left(T::timeout_at(deadline, fut)),
-        None => futures::future::Either::Right(fut.map(Ok)),
-    };
-    async move {
-        let Ok(outcome) = fut.await else {
-            return Err(Error::timeout(format!(
-                "`{id}` did not finish before its deadline"
-            )));
-        };
-        outcome.unwrap_or_else(|panic| {
-            let what = panic_message(panic.as_ref());
-            tracing::error!(endpoint = id, panic = %what, "handler panicked");
-            Err(Error::internal(format!("`{id}` panicked: {what}")))
-        })
-    }
-}
-
-/// How a handler's deadline timer is held. A timer is large (several hundred bytes) and most
-/// calls over NATS carry no deadline, so the serve loop, which boxes each request's future, boxes
-/// the timer only when there is one ([`BoxedTimer`]): that keeps the request's box small
-/// enough for the allocator's fast path. An in-process call is awaited in place and nearly
-/// always has a deadline, so its timer sits inline ([`InlineTimer`]), sparing an allocation.
-trait Timer: 'static {
-    type Timeout<F: Future>: Future<Output = Result<F::Output, tokio::time::error::Elapsed>>;
-
-    fn timeout_at<F: Future>(deadline: Instant, fut: F) -> Self::Timeout<F>;
-}
-
-struct InlineTimer;
-
-impl Timer for InlineTimer {
-    type Timeout<F: Future> = tokio::time::Timeout<F>;
-
-    fn timeout_at<F: Future>(deadline: Instant, fut: F) -> Self::Timeout<F> {
-        tokio::time::timeout_at(deadline.into(), fut)
-    }
-}
-
-struct BoxedTimer;
-
-impl Timer for BoxedTimer {
-    type Timeout<F: Future> = Pin<Box<tokio::time::Timeout<F>>>;
-
-    fn timeout_at<F: Future>(deadline: Instant, fut: F) -> Self::Timeout<F> {
-        Box::pin(tokio::time::timeout_at(deadline.into(), fut))
     }
 }
 
