@@ -157,12 +157,12 @@ pub(crate) fn reply(
     request_ct: ContentType,
     labelled: bool,
 ) -> (Option<HeaderMap>, Bytes) {
-    let mut headers = HeaderMap::new();
     match result {
         Ok(reply) if reply.metadata.is_empty() && !labelled && reply.content_type == request_ct => {
             (None, reply.body)
         }
         Ok(reply) => {
+            let mut headers = HeaderMap::new();
             for (k, v) in reply.metadata.iter() {
                 if !is_reserved(k) {
                     if let Err(err) = insert(&mut headers, k, v) {
@@ -180,6 +180,7 @@ pub(crate) fn reply(
             (Some(headers), reply.body)
         }
         Err(err) => {
+            let mut headers = HeaderMap::new();
             insert_lossy(&mut headers, keys::SERVICE_ERROR, err.description());
             insert_lossy(
                 &mut headers,

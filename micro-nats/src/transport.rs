@@ -12,7 +12,7 @@ use arc_swap::ArcSwap;
 
 use async_nats::client::PublishErrorKind;
 use async_nats::connection::State;
-use async_nats::{Client, Message, Request, Subject, Subscriber};
+use async_nats::{Client, HeaderMap, Message, Request, Subject, Subscriber};
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use futures::stream::StreamExt;
@@ -276,34 +276,45 @@ impl Respond for NatsResponder {
         reply: Result<Reply, Error>,
     ) -> BoxFuture<'static, Result<(), Error>> {
         Box::pin(async move {
-            let (headers, body) = headers::reply(reply, self.content_type, self.labelled);
-            let sent = match headers {
-                Some(headers) => {
-                    self.client
-                        .publish_with_headers(self.reply_to.clone(), headers, body)
+            let NatsResponder {
+                client,
+                reply_to,
+                content_type,
+                labelled,
+            } = *self;
+            let (headers, body) = headers::reply(reply, content_type, labelled);
+            let headers = match headers {
+                // The common reply: no headers, and small enough. Its subject is moved into the
+                // publish rather than cloned, as a clone of a subject read off the wire costs an
+                // allocation; the size is checked first because a refused reply needs the
+                // subject again for the 413.
+                None if body.len() <= client.max_payload() => {
+                    return client
+                        .publish(reply_to, body)
                         .await
+                        .map_err(|e| publish_error(&e, "the reply subject"));
                 }
-                None => self.client.publish(self.reply_to.clone(), body).await,
+                None => HeaderMap::new(),
+                Some(headers) => headers,
             };
-            match sent {
+            match client
+                .publish_with_headers(reply_to.clone(), headers, body)
+                .await
+            {
                 Ok(()) => Ok(()),
                 // Tell the caller why instead of leaving it to time out.
                 Err(err) if err.kind() == PublishErrorKind::MaxPayloadExceeded => {
                     let too_big = Error::payload_too_large(format!(
                         "the reply is larger than the NATS server accepts: {err}"
                     ));
-                    let (headers, body) = headers::reply(Err(too_big), self.content_type, true);
-                    self.client
-                        .publish_with_headers(
-                            self.reply_to.clone(),
-                            headers.unwrap_or_default(),
-                            body,
-                        )
+                    let (headers, body) = headers::reply(Err(too_big), content_type, true);
+                    client
+                        .publish_with_headers(reply_to.clone(), headers.unwrap_or_default(), body)
                         .await
-                        .map_err(|e| publish_error(&e, &self.reply_to))?;
-                    Err(publish_error(&err, &self.reply_to))
+                        .map_err(|e| publish_error(&e, &reply_to))?;
+                    Err(publish_error(&err, &reply_to))
                 }
-                Err(err) => Err(publish_error(&err, &self.reply_to)),
+                Err(err) => Err(publish_error(&err, &reply_to)),
             }
         })
     }
@@ -452,17 +463,15 @@ where
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Option<T>> {
         let this = self.get_mut();
-        // Checked first, so a drain cannot starve behind a steady flow of messages.
+        // Looked at first, so a drain cannot starve behind a steady flow of messages; without
+        // registering for a wake-up, which is done only before yielding `Pending` (below), as
+        // registering on every message showed on the hot path.
         if let Some(request) = &mut this.drain_rx {
-            if let Poll::Ready(request) = Pin::new(request).poll(cx) {
-                this.drain_rx = None;
-                // An Err means the handle was dropped without asking: keep serving.
-                if request.is_ok() {
-                    if let Phase::Open(merged) = std::mem::replace(&mut this.phase, Phase::Done) {
-                        this.phase =
-                            Phase::Draining(Box::pin(drain_all(this.client.clone(), merged)));
-                    }
-                }
+            match request.try_recv() {
+                Ok(()) => this.start_drain(),
+                Err(oneshot::error::TryRecvError::Empty) => {}
+                // The handle was dropped without asking: keep serving.
+                Err(oneshot::error::TryRecvError::Closed) => this.drain_rx = None,
             }
         }
         loop {
@@ -510,9 +519,34 @@ where
                         this.phase = Phase::Done;
                         return Poll::Ready(None);
                     }
-                    _ => return Poll::Pending,
+                    _ => {
+                        // Nothing to yield: be woken by a drain request as well as by a message.
+                        if let Some(request) = &mut this.drain_rx {
+                            if let Poll::Ready(request) = Pin::new(request).poll(cx) {
+                                this.drain_rx = None;
+                                if request.is_ok() {
+                                    this.start_drain();
+                                    continue;
+                                }
+                            }
+                        }
+                        return Poll::Pending;
+                    }
                 },
             }
+        }
+    }
+}
+
+impl<F> Pump<F> {
+    /// Leaves the `Open` phase for `Draining`; a stream that already ended stays ended.
+    fn start_drain(&mut self) {
+        self.drain_rx = None;
+        if !matches!(self.phase, Phase::Open(_)) {
+            return;
+        }
+        if let Phase::Open(merged) = std::mem::replace(&mut self.phase, Phase::Done) {
+            self.phase = Phase::Draining(Box::pin(drain_all(self.client.clone(), merged)));
         }
     }
 }
