@@ -222,6 +222,12 @@ impl Client {
     }
 
     async fn send(&self, call: Call) -> Result<Reply, Error> {
+        let Some(stack) = &self.stack else {
+            // Transports bound the wait by the call's deadline themselves (the NATS one hands
+            // it to the request, the in-process one to the handler), and turn down a call whose
+            // deadline has passed, so no second timer or clock reading here.
+            return self.backend.transport.request(call).await;
+        };
         if call
             .wait_deadline()
             .is_some_and(|d| d <= std::time::Instant::now())
@@ -232,11 +238,6 @@ impl Client {
             ))
             .with_id(call.id()));
         }
-        let Some(stack) = &self.stack else {
-            // Transports bound the wait by the call's deadline themselves (the NATS one hands
-            // it to the request, the in-process one to the handler), so no second timer here.
-            return self.backend.transport.request(call).await;
-        };
         // Layers may wait on their own (retries, buffers): bound the whole stack.
         let Some(deadline) = call.wait_deadline() else {
             return stack.clone().oneshot(call).await;
