@@ -14,7 +14,7 @@ use async_nats::client::PublishErrorKind;
 use async_nats::connection::State;
 use async_nats::{Client, HeaderMap, Message, Request, Subject, Subscriber};
 use bytes::Bytes;
-use futures::future::BoxFuture;
+use futures::future::{BoxFuture, Either};
 use futures::stream::StreamExt;
 use micro_core::codec::ContentType;
 use micro_core::transport::{
@@ -191,9 +191,10 @@ impl NatsTransport {
         // a channel sender (it showed in profiles of the serving process).
         let client = Arc::new(self.client.clone());
         let service = spec.service;
-        Ok(intake(&self.client, subscribers, move |index, message| {
+        let (requests, drain) = pump(&self.client, subscribers, move |index, message| {
             to_incoming(&client, &service, &names, index, message)
-        }))
+        });
+        Ok(Listener::new(requests, drain))
     }
 }
 
@@ -222,7 +223,7 @@ fn to_incoming(
     names: &[Cow<'static, str>],
     index: usize,
     message: Message,
-) -> Option<Incoming> {
+) -> Option<Incoming<NatsResponder>> {
     let endpoint = names.get(index)?.clone();
     let Some(reply_to) = message.reply else {
         tracing::warn!(
@@ -250,7 +251,7 @@ fn to_incoming(
                 ContentType::Json,
                 message.payload,
             );
-            return Some(Incoming::rejected(index, call, Box::new(responder), err));
+            return Some(Incoming::rejected(index, call, responder, err));
         }
     };
     let mut context = Context::new();
@@ -261,12 +262,12 @@ fn to_incoming(
     Some(Incoming::new(
         index,
         call,
-        Box::new(NatsResponder {
+        NatsResponder {
             client: Arc::clone(client),
             reply_to,
             content_type,
             labelled: headers::get(hdrs, micro_core::metadata::keys::CONTENT_TYPE).is_some(),
-        }),
+        },
     ))
 }
 
@@ -281,51 +282,62 @@ struct NatsResponder {
 
 impl Respond for NatsResponder {
     fn respond(
-        self: Box<Self>,
+        self,
         reply: Result<Reply, Error>,
-    ) -> BoxFuture<'static, Result<(), Error>> {
-        Box::pin(async move {
-            let NatsResponder {
-                client,
-                reply_to,
-                content_type,
-                labelled,
-            } = *self;
-            let (headers, body) = headers::reply(reply, content_type, labelled);
-            let headers = match headers {
-                // The common reply: no headers, and small enough. Its subject is moved into the
-                // publish rather than cloned, as a clone of a subject read off the wire costs an
-                // allocation; the size is checked first because a refused reply needs the
-                // subject again for the 413.
-                None if body.len() <= client.max_payload() => {
-                    return client
+    ) -> impl Future<Output = Result<(), Error>> + Send {
+        let (headers, body) = headers::reply(reply, self.content_type, self.labelled);
+        match headers {
+            // The common reply: no headers, and small enough. Only this path sits inline in the
+            // serve loop (the rest is boxed), which keeps the loop's state, copied for every
+            // request, small. The subject is moved into the publish rather than cloned, as a
+            // clone of a subject read off the wire costs an allocation; the size is checked
+            // first because a refused reply needs the subject again for the 413.
+            None if body.len() <= self.client.max_payload() => {
+                let NatsResponder {
+                    client, reply_to, ..
+                } = self;
+                Either::Left(async move {
+                    client
                         .publish(reply_to, body)
                         .await
-                        .map_err(|e| publish_error(&e, "the reply subject"));
-                }
-                None => HeaderMap::new(),
-                Some(headers) => headers,
-            };
-            match client
-                .publish_with_headers(reply_to.clone(), headers, body)
-                .await
-            {
-                Ok(()) => Ok(()),
-                // Tell the caller why instead of leaving it to time out.
-                Err(err) if err.kind() == PublishErrorKind::MaxPayloadExceeded => {
-                    let too_big = Error::payload_too_large(format!(
-                        "the reply is larger than the NATS server accepts: {err}"
-                    ));
-                    let (headers, body) = headers::reply(Err(too_big), content_type, true);
-                    client
-                        .publish_with_headers(reply_to.clone(), headers.unwrap_or_default(), body)
-                        .await
-                        .map_err(|e| publish_error(&e, &reply_to))?;
-                    Err(publish_error(&err, &reply_to))
-                }
-                Err(err) => Err(publish_error(&err, &reply_to)),
+                        .map_err(|e| publish_error(&e, "the reply subject"))
+                })
             }
-        })
+            headers => Either::Right(Box::pin(
+                self.respond_with_headers(headers.unwrap_or_default(), body),
+            )),
+        }
+    }
+}
+
+impl NatsResponder {
+    /// Sends a reply with headers (an error, a labelled or relabelled reply, metadata), or one
+    /// too large for the server, which becomes a 413 instead of a timeout for the caller.
+    async fn respond_with_headers(self, headers: HeaderMap, body: Bytes) -> Result<(), Error> {
+        let NatsResponder {
+            client,
+            reply_to,
+            content_type,
+            ..
+        } = self;
+        match client
+            .publish_with_headers(reply_to.clone(), headers, body)
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(err) if err.kind() == PublishErrorKind::MaxPayloadExceeded => {
+                let too_big = Error::payload_too_large(format!(
+                    "the reply is larger than the NATS server accepts: {err}"
+                ));
+                let (headers, body) = headers::reply(Err(too_big), content_type, true);
+                client
+                    .publish_with_headers(reply_to.clone(), headers.unwrap_or_default(), body)
+                    .await
+                    .map_err(|e| publish_error(&e, &reply_to))?;
+                Err(publish_error(&err, &reply_to))
+            }
+            Err(err) => Err(publish_error(&err, &reply_to)),
+        }
     }
 }
 
@@ -340,6 +352,21 @@ impl Respond for NatsResponder {
 /// drain, so a message the server routes in the instant between the barrier and the UNSUB can
 /// still be lost; the barrier keeps that window to about one round trip.
 pub(crate) fn intake<T, F>(client: &Client, subscribers: Vec<Subscriber>, convert: F) -> Intake<T>
+where
+    T: Send + 'static,
+    F: FnMut(usize, Message) -> Option<T> + Send + Unpin + 'static,
+{
+    let (stream, drain) = pump(client, subscribers, convert);
+    Intake::new(Box::pin(stream), drain)
+}
+
+/// The stream and drain handle behind an [`intake`], unboxed, for a consumer that takes the
+/// stream's own type (the server's loop).
+fn pump<T, F>(
+    client: &Client,
+    subscribers: Vec<Subscriber>,
+    convert: F,
+) -> (Pump<F>, Box<dyn Drain>)
 where
     T: Send + 'static,
     F: FnMut(usize, Message) -> Option<T> + Send + Unpin + 'static,
@@ -359,8 +386,8 @@ where
         drain_rx: Some(drain_rx),
         phase: Phase::Open(merged),
     };
-    Intake::new(
-        Box::pin(pump),
+    (
+        pump,
         Box::new(IntakeDrain {
             request: Some(drain_tx),
         }),

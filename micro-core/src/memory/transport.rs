@@ -43,7 +43,7 @@ enum Target {
     /// In the caller's task, through the server's dispatcher (the fast path).
     Inline(Arc<Dispatcher>),
     /// Through the instance's listener, for servers that gave no dispatcher.
-    Queue(mpsc::Sender<Incoming>),
+    Queue(mpsc::Sender<Incoming<OneshotResponder>>),
 }
 
 fn lock(routes: &Mutex<Routes>) -> MutexGuard<'_, Routes> {
@@ -89,14 +89,10 @@ impl MemoryTransport {
 struct OneshotResponder(oneshot::Sender<Result<Reply, Error>>);
 
 impl Respond for OneshotResponder {
-    fn respond(
-        self: Box<Self>,
-        reply: Result<Reply, Error>,
-    ) -> BoxFuture<'static, Result<(), Error>> {
-        let sent = self.0.send(reply);
-        Box::pin(async move {
-            sent.map_err(|_| Error::unavailable("the caller went away before the reply"))
-        })
+    async fn respond(self, reply: Result<Reply, Error>) -> Result<(), Error> {
+        self.0
+            .send(reply)
+            .map_err(|_| Error::unavailable("the caller went away before the reply"))
     }
 }
 
@@ -146,13 +142,9 @@ impl Transport for MemoryTransport {
             let id = call.id();
             let deadline = call.wait_deadline();
             let exchange = async {
-                tx.send(Incoming::new(
-                    index,
-                    call,
-                    Box::new(OneshotResponder(reply_tx)),
-                ))
-                .await
-                .map_err(|_| Error::unavailable(format!("`{id}` stopped before the call")))?;
+                tx.send(Incoming::new(index, call, OneshotResponder(reply_tx)))
+                    .await
+                    .map_err(|_| Error::unavailable(format!("`{id}` stopped before the call")))?;
                 reply_rx.await.unwrap_or_else(|_| {
                     Err(Error::unavailable(format!(
                         "`{id}` stopped before answering"
@@ -212,14 +204,15 @@ impl Transport for MemoryTransport {
 
 #[cfg(test)]
 mod tests {
-    use futures::StreamExt;
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
     use super::*;
     use crate::codec::ContentType;
+    use crate::server::handler::endpoint_fn;
     use crate::transport::EndpointSpec;
 
-    /// Without a dispatcher, requests queue to the listener and the reply comes back through
-    /// the responder; a drained listener ends and later calls are refused.
+    /// Without a dispatcher, requests queue to the listener, a serve loop answers them through
+    /// the responder; a drained listener ends its loop and later calls are refused.
     #[tokio::test]
     async fn queued_path_without_dispatcher() {
         let transport = Arc::new(MemoryTransport::new());
@@ -233,20 +226,15 @@ mod tests {
             .await
             .unwrap();
         let drain = listener.take_drain().unwrap();
-        let server = tokio::spawn(async move {
-            let mut served = 0;
-            while let Some(incoming) = listener.next().await {
-                assert_eq!(incoming.endpoint, 0);
-                let body = incoming.call.body.clone();
-                incoming
-                    .responder
-                    .respond(Ok(Reply::new(ContentType::Json, body)))
-                    .await
-                    .unwrap();
-                served += 1;
-            }
-            served
-        });
+        let served = Arc::new(AtomicUsize::new(0));
+        let echo = endpoint_fn(
+            served.clone(),
+            |served: Arc<AtomicUsize>, call: Call| async move {
+                served.fetch_add(1, Ordering::SeqCst);
+                Ok(Reply::new(ContentType::Json, call.body))
+            },
+        );
+        let server = tokio::spawn(listener.serve(Dispatcher::for_tests("echo", vec![echo])));
         let reply = transport
             .request(Call::new("echo", "say", ContentType::Json, "\"hi\"".into()))
             .await
@@ -258,7 +246,11 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.code(), 404);
         drain.drain().await;
-        assert_eq!(server.await.unwrap(), 1);
+        tokio::time::timeout(std::time::Duration::from_secs(5), server)
+            .await
+            .expect("the drained listener ends its loop")
+            .unwrap();
+        assert_eq!(served.load(Ordering::SeqCst), 1);
         let err = transport
             .request(Call::new("echo", "say", ContentType::Json, "{}".into()))
             .await

@@ -518,7 +518,7 @@ impl Running {
         if let Some(drain) = listener.take_drain() {
             self.drains.push(drain);
         }
-        self.loops.push(tokio::spawn(dispatcher.serve(listener)));
+        self.loops.push(tokio::spawn(listener.serve(dispatcher)));
         self.backend
             .registry
             .register(Registration::new(instance.clone(), stats))

@@ -150,32 +150,38 @@ impl EndpointSpec {
 }
 
 /// Sends the answer to one [`Incoming`] request back to its caller.
+///
+/// The serve loop is generic over the responder of each backend, so answering a request costs
+/// neither a boxed responder nor a boxed future: both showed among the largest costs micro
+/// added to serving a request.
 pub trait Respond: Send + 'static {
-    /// Sends `reply` (or the error reply) to the caller.
+    /// Sends `reply` (or the error reply) to the caller. The serve loop awaits it before taking
+    /// the next request, so a backend that cannot send yet holds the intake back.
     fn respond(
-        self: Box<Self>,
+        self,
         reply: Result<Reply, Error>,
-    ) -> BoxFuture<'static, Result<(), Error>>;
+    ) -> impl std::future::Future<Output = Result<(), Error>> + Send;
 }
 
-/// A request that reached a listening service.
+/// A request that reached a listening service, answered through `R`.
 #[non_exhaustive]
-pub struct Incoming {
+pub struct Incoming<R> {
     /// Index into [`ListenSpec::endpoints`] of the endpoint called.
     pub endpoint: usize,
     /// The request.
     pub call: Call,
     /// Where the reply goes.
-    pub responder: Box<dyn Respond>,
+    pub responder: R,
     /// Set when the transport already knows the request cannot be served (a `Content-Type` it
     /// cannot read): the server counts it and replies with this error without calling the
-    /// handler, so STATS sees every request.
-    pub rejected: Option<Error>,
+    /// handler, so STATS sees every request. Boxed: it is rare, and it would otherwise double
+    /// the size of every request moved through the intake.
+    pub rejected: Option<Box<Error>>,
 }
 
-impl Incoming {
+impl<R> Incoming<R> {
     /// A request for endpoint number `endpoint`.
-    pub fn new(endpoint: usize, call: Call, responder: Box<dyn Respond>) -> Self {
+    pub fn new(endpoint: usize, call: Call, responder: R) -> Self {
         Incoming {
             endpoint,
             call,
@@ -185,20 +191,15 @@ impl Incoming {
     }
 
     /// A request the transport could not read, to be answered with `error`.
-    pub fn rejected(
-        endpoint: usize,
-        call: Call,
-        responder: Box<dyn Respond>,
-        error: Error,
-    ) -> Self {
+    pub fn rejected(endpoint: usize, call: Call, responder: R, error: Error) -> Self {
         Incoming {
-            rejected: Some(error),
+            rejected: Some(Box::new(error)),
             ..Incoming::new(endpoint, call, responder)
         }
     }
 }
 
-impl fmt::Debug for Incoming {
+impl<R> fmt::Debug for Incoming<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Incoming")
             .field("endpoint", &self.endpoint)
@@ -215,7 +216,7 @@ pub trait Drain: Send + 'static {
     fn drain(self: Box<Self>) -> BoxFuture<'static, ()>;
 }
 
-/// A stream of something plus the means to drain it; shared by listeners and subscriptions.
+/// A stream of something plus the means to drain it (a broker's subscription).
 pub struct Intake<T> {
     stream: BoxStream<'static, T>,
     drain: Option<Box<dyn Drain>>,
@@ -252,8 +253,50 @@ impl<T> fmt::Debug for Intake<T> {
     }
 }
 
-/// The requests reaching one served instance.
-pub type Listener = Intake<Incoming>;
+/// The requests reaching one served instance, ready to be served by the server's loop.
+///
+/// A backend builds it from a stream of [`Incoming`] requests with its own responder type, and
+/// the server serves it with a loop made for that type: no responder is boxed, and the
+/// backend's stream can be inlined into the loop.
+pub struct Listener {
+    serve: Box<dyn FnOnce(Arc<Dispatcher>) -> BoxFuture<'static, ()> + Send>,
+    drain: Option<Box<dyn Drain>>,
+}
+
+impl Listener {
+    /// Wraps a backend's stream of requests and the means to drain it.
+    pub fn new<S, R>(requests: S, drain: Box<dyn Drain>) -> Self
+    where
+        S: Stream<Item = Incoming<R>> + Send + 'static,
+        R: Respond,
+    {
+        Listener {
+            serve: Box::new(move |dispatcher: Arc<Dispatcher>| {
+                Box::pin(dispatcher.serve(requests))
+            }),
+            drain: Some(drain),
+        }
+    }
+
+    /// Takes the drain handle out (once), so the requests can be served elsewhere.
+    pub fn take_drain(&mut self) -> Option<Box<dyn Drain>> {
+        self.drain.take()
+    }
+
+    /// Serves every request with `dispatcher` until the stream ends (drained or closed by the
+    /// backend).
+    pub fn serve(self, dispatcher: Arc<Dispatcher>) -> BoxFuture<'static, ()> {
+        (self.serve)(dispatcher)
+    }
+}
+
+impl fmt::Debug for Listener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Listener")
+            .field("drained", &self.drain.is_none())
+            .finish_non_exhaustive()
+    }
+}
 
 /// Moves calls between clients and services.
 ///
