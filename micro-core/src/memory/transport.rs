@@ -1,5 +1,8 @@
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use arc_swap::ArcSwap;
 
 use futures::future::BoxFuture;
 use futures::stream;
@@ -14,26 +17,33 @@ const INSTANCE_BUFFER: usize = 1024;
 
 /// In-process request/reply: calls go round-robin to the instances of a service and run in the
 /// caller's task (see [`Dispatcher::dispatch`]).
+///
+/// Routing a call takes no lock: the table is read through an [`ArcSwap`] and replaced whole
+/// when an instance starts or stops (rare), and the round-robin position is an atomic counter.
 #[derive(Debug, Default)]
 pub struct MemoryTransport {
-    routes: Arc<Mutex<Routes>>,
+    routes: Arc<ArcSwap<Routes>>,
 }
 
-#[derive(Debug, Default)]
+/// Hashed with foldhash: a call looks up two names, and SipHash was most of that.
+type Hasher = foldhash::fast::RandomState;
+
+#[derive(Clone, Debug, Default)]
 struct Routes {
-    services: HashMap<String, ServiceRoute>,
+    services: HashMap<String, Arc<ServiceRoute>, Hasher>,
 }
 
 #[derive(Debug, Default)]
 struct ServiceRoute {
-    instances: Vec<InstanceRoute>,
-    next: usize,
+    instances: Vec<Arc<InstanceRoute>>,
+    /// Where the round-robin goes next; shared by the copies of the table an update makes.
+    next: Arc<AtomicUsize>,
 }
 
 #[derive(Debug)]
 struct InstanceRoute {
     id: String,
-    endpoints: HashMap<String, usize>,
+    endpoints: HashMap<String, usize, Hasher>,
     target: Target,
 }
 
@@ -46,12 +56,6 @@ enum Target {
     Queue(mpsc::Sender<Incoming<OneshotResponder>>),
 }
 
-fn lock(routes: &Mutex<Routes>) -> MutexGuard<'_, Routes> {
-    // The table stays consistent even if a holder panicked: every update is a single insert or
-    // remove.
-    routes.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
 impl MemoryTransport {
     /// A transport with no services.
     pub fn new() -> Self {
@@ -59,23 +63,20 @@ impl MemoryTransport {
     }
 
     fn route(&self, call: &Call) -> Result<(usize, Target), Error> {
-        let mut routes = lock(&self.routes);
-        let Some(service) = routes.services.get_mut(call.service.as_ref()) else {
-            return Err(Error::unavailable(format!(
+        let routes = self.routes.load();
+        let unavailable = || {
+            Error::unavailable(format!(
                 "no instance of service `{}` is running",
                 call.service
-            )));
+            ))
         };
+        let service = routes
+            .services
+            .get(call.service.as_ref())
+            .ok_or_else(unavailable)?;
         let count = service.instances.len();
-        if count == 0 {
-            return Err(Error::unavailable(format!(
-                "no instance of service `{}` is running",
-                call.service
-            )));
-        }
-        let pick = service.next % count;
-        service.next = service.next.wrapping_add(1);
-        let instance = &service.instances[pick];
+        let pick = service.next.fetch_add(1, Ordering::Relaxed) % count.max(1);
+        let instance = service.instances.get(pick).ok_or_else(unavailable)?;
         match instance.endpoints.get(call.endpoint.as_ref()) {
             Some(&index) => Ok((index, instance.target.clone())),
             None => Err(Error::not_found(format!(
@@ -98,20 +99,34 @@ impl Respond for OneshotResponder {
 
 /// Removes an instance from the routing table; on drain or when its listener is dropped.
 struct RouteGuard {
-    routes: Arc<Mutex<Routes>>,
+    routes: Arc<ArcSwap<Routes>>,
     service: String,
     id: String,
 }
 
 impl RouteGuard {
     fn remove(&self) {
-        let mut routes = lock(&self.routes);
-        if let Some(service) = routes.services.get_mut(&self.service) {
-            service.instances.retain(|i| i.id != self.id);
-            if service.instances.is_empty() {
-                routes.services.remove(&self.service);
+        self.routes.rcu(|routes| {
+            let mut routes = Routes::clone(routes);
+            if let Some(service) = routes.services.get(&self.service) {
+                let instances: Vec<_> = service
+                    .instances
+                    .iter()
+                    .filter(|i| i.id != self.id)
+                    .cloned()
+                    .collect();
+                if instances.is_empty() {
+                    routes.services.remove(&self.service);
+                } else {
+                    let next = service.next.clone();
+                    routes.services.insert(
+                        self.service.clone(),
+                        Arc::new(ServiceRoute { instances, next }),
+                    );
+                }
             }
-        }
+            routes
+        });
     }
 }
 
@@ -174,19 +189,27 @@ impl Transport for MemoryTransport {
                 .enumerate()
                 .map(|(i, e)| (e.name.to_string(), i))
                 .collect();
-            lock(&self.routes)
-                .services
-                .entry(spec.service.to_string())
-                .or_default()
-                .instances
-                .push(InstanceRoute {
-                    id: spec.instance_id.clone(),
-                    endpoints,
-                    target: match spec.dispatch {
-                        Some(dispatch) => Target::Inline(dispatch),
-                        None => Target::Queue(tx),
-                    },
-                });
+            let instance = Arc::new(InstanceRoute {
+                id: spec.instance_id.clone(),
+                endpoints,
+                target: match spec.dispatch {
+                    Some(dispatch) => Target::Inline(dispatch),
+                    None => Target::Queue(tx),
+                },
+            });
+            self.routes.rcu(|routes| {
+                let mut routes = Routes::clone(routes);
+                let (mut instances, next) = match routes.services.get(spec.service.as_ref()) {
+                    Some(service) => (service.instances.clone(), service.next.clone()),
+                    None => (Vec::new(), Arc::default()),
+                };
+                instances.push(instance.clone());
+                routes.services.insert(
+                    spec.service.to_string(),
+                    Arc::new(ServiceRoute { instances, next }),
+                );
+                routes
+            });
             let guard = Arc::new(RouteGuard {
                 routes: self.routes.clone(),
                 service: spec.service.into_owned(),
