@@ -280,4 +280,49 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.code(), 503);
     }
+
+    /// Calls alternate between the instances of a service; one that drains gets no more.
+    #[tokio::test]
+    async fn calls_go_round_robin_and_skip_a_drained_instance() {
+        let transport = MemoryTransport::new();
+        let mut drains = Vec::new();
+        for name in ["a", "b"] {
+            let answer = endpoint_fn(Arc::new(name), |name: Arc<&'static str>, _| async move {
+                Ok(Reply::new(ContentType::Json, format!("\"{name}\"").into()))
+            });
+            let mut listener = transport
+                .listen(ListenSpec {
+                    service: "rr".into(),
+                    instance_id: name.into(),
+                    endpoints: vec![EndpointSpec::new("who", None)],
+                    dispatch: Some(Dispatcher::for_tests("rr", vec![answer])),
+                })
+                .await
+                .unwrap();
+            drains.push(listener.take_drain().unwrap());
+        }
+        let who = async || {
+            let reply = transport
+                .request(Call::new("rr", "who", ContentType::Json, "{}".into()))
+                .await
+                .unwrap();
+            String::from_utf8(reply.body.to_vec()).unwrap()
+        };
+        let mut seen = Vec::new();
+        for _ in 0..4 {
+            seen.push(who().await);
+        }
+        seen.sort();
+        assert_eq!(seen, ["\"a\"", "\"a\"", "\"b\"", "\"b\""]);
+        drains.remove(0).drain().await;
+        for _ in 0..3 {
+            assert_eq!(who().await, "\"b\"");
+        }
+        drains.remove(0).drain().await;
+        let err = transport
+            .request(Call::new("rr", "who", ContentType::Json, "{}".into()))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), 503);
+    }
 }
