@@ -116,7 +116,7 @@ struct Args {
     #[arg(long, default_value_t = 20_000)]
     calls: usize,
     /// Calls per throughput measurement at 16 and 128 in flight (at 1 in flight, `--calls`).
-    #[arg(long, default_value_t = 150_000)]
+    #[arg(long, default_value_t = 400_000)]
     throughput_calls: usize,
     /// Calls for the memory-growth check (RSS after 100k and after this many).
     #[arg(long, default_value_t = 1_000_000)]

@@ -16,11 +16,11 @@ use async_nats::{Client, HeaderMap, Message, Request, Subject, Subscriber};
 use bytes::Bytes;
 use futures::future::{BoxFuture, Either};
 use futures::stream::StreamExt;
+use micro_core::Error;
 use micro_core::codec::ContentType;
 use micro_core::transport::{
     Call, Drain, Incoming, Intake, ListenSpec, Listener, Reply, Respond, Transport,
 };
-use micro_core::{Context, Error};
 use tokio::sync::oneshot;
 
 use crate::error::{disconnected, publish_error, request_error, subscribe_error};
@@ -254,11 +254,16 @@ fn to_incoming(
             return Some(Incoming::rejected(index, call, responder, err));
         }
     };
-    let mut context = Context::new();
-    context.metadata = headers::metadata(hdrs);
-    context.deadline = headers::deadline(hdrs);
-    let call =
-        Call::new(service.clone(), endpoint, content_type, message.payload).with_context(context);
+    let mut call = Call::new(service.clone(), endpoint, content_type, message.payload);
+    // Only a request with headers has metadata, a deadline or a label (most have none).
+    let labelled = match hdrs {
+        None => false,
+        Some(_) => {
+            call.context.metadata = headers::metadata(hdrs);
+            call.context.deadline = headers::deadline(hdrs);
+            headers::get(hdrs, micro_core::metadata::keys::CONTENT_TYPE).is_some()
+        }
+    };
     Some(Incoming::new(
         index,
         call,
@@ -266,7 +271,7 @@ fn to_incoming(
             client: Arc::clone(client),
             reply_to,
             content_type,
-            labelled: headers::get(hdrs, micro_core::metadata::keys::CONTENT_TYPE).is_some(),
+            labelled,
         },
     ))
 }

@@ -209,7 +209,15 @@ impl Dispatcher {
             )));
         }
         // Cloned, not taken: the handler (or a tower layer around it) may read the call's own.
-        let context = call.context.clone();
+        // Most calls over NATS carry no metadata, and an empty one needs no clone call.
+        let context = if call.context.metadata.is_empty() {
+            Context {
+                metadata: crate::Metadata::new(),
+                deadline: call.context.deadline,
+            }
+        } else {
+            call.context.clone()
+        };
         Ok(Started {
             future: endpoint.handle(call),
             context,
