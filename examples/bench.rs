@@ -253,6 +253,10 @@ struct Row {
     p99: Duration,
     p999: Duration,
     throughput: Vec<f64>,
+    /// p50 and each throughput cell against the raw path of the same group: the median of the
+    /// ratios of each round, in which both were measured back to back. `None` without a raw
+    /// path to compare with (the in-process row).
+    vs_raw: Option<Vec<f64>>,
 }
 
 const CONCURRENCY: [usize; 3] = [1, 16, 128];
@@ -335,18 +339,29 @@ async fn measure_group(
     args: &Args,
 ) -> Result<Vec<Row>, String> {
     let mut samples: Vec<Vec<Duration>> = vec![Vec::new(); paths.len()];
-    let mut rates: Vec<Vec<Vec<f64>>> = vec![vec![Vec::new(); CONCURRENCY.len()]; paths.len()];
+    // Per path, per round: the round's p50 in seconds, then its rate at each concurrency.
+    let mut rounds: Vec<Vec<Vec<f64>>> = vec![Vec::new(); paths.len()];
     for (_, caller) in paths {
         for _ in 0..(args.calls / 10).max(100) {
             caller.call().await?;
         }
     }
-    for _ in 0..ROUNDS {
-        for (i, (_, caller)) in paths.iter().enumerate() {
-            samples[i].extend(sequential(caller, args.calls.div_ceil(ROUNDS)).await?);
+    for round in 0..ROUNDS {
+        // Every other round in reverse order, so no path always goes first.
+        let order: Vec<usize> = if round % 2 == 0 {
+            (0..paths.len()).collect()
+        } else {
+            (0..paths.len()).rev().collect()
+        };
+        let mut measured: Vec<Vec<f64>> = vec![Vec::new(); paths.len()];
+        for &i in &order {
+            let mut round_samples = sequential(paths[i].1, args.calls.div_ceil(ROUNDS)).await?;
+            round_samples.sort_unstable();
+            measured[i].push(percentile(&round_samples, 50.0).as_secs_f64());
+            samples[i].extend(round_samples);
         }
-        for (c, in_flight) in CONCURRENCY.into_iter().enumerate() {
-            for (i, (_, caller)) in paths.iter().enumerate() {
+        for in_flight in CONCURRENCY {
+            for &i in &order {
                 // One call at a time is slow (a round trip each): as many as for latency.
                 let total = if in_flight == 1 {
                     args.calls
@@ -354,23 +369,45 @@ async fn measure_group(
                     args.throughput_calls
                 };
                 let calls = total.div_ceil(ROUNDS);
-                rates[i][c].push(throughput(caller, in_flight, calls).await?);
+                measured[i].push(throughput(paths[i].1, in_flight, calls).await?);
             }
         }
+        for (i, values) in measured.into_iter().enumerate() {
+            rounds[i].push(values);
+        }
     }
+    let raw = paths.iter().position(|(mode, _)| *mode == Mode::Raw);
     Ok(paths
         .iter()
         .enumerate()
         .map(|(i, (mode, _))| {
             let s = &mut samples[i];
             s.sort_unstable();
+            let column = |path: usize, k: usize| -> Vec<f64> {
+                rounds[path].iter().map(|values| values[k]).collect()
+            };
+            let vs_raw = raw.map(|raw| {
+                (0..=CONCURRENCY.len())
+                    .map(|k| {
+                        let mut ratios: Vec<f64> = column(i, k)
+                            .into_iter()
+                            .zip(column(raw, k))
+                            .map(|(a, b)| if b > 0.0 { a / b } else { 0.0 })
+                            .collect();
+                        median(&mut ratios)
+                    })
+                    .collect()
+            });
             Row {
                 mode: *mode,
                 processes,
                 p50: percentile(s, 50.0),
                 p99: percentile(s, 99.0),
                 p999: percentile(s, 99.9),
-                throughput: rates[i].iter_mut().map(|r| median(r)).collect(),
+                throughput: (1..=CONCURRENCY.len())
+                    .map(|k| median(&mut column(i, k)))
+                    .collect(),
+                vs_raw,
             }
         })
         .collect())
@@ -391,13 +428,14 @@ fn print_table(rows: &[Row]) {
     );
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     for row in rows {
-        let base = rows
-            .iter()
-            .find(|r| r.mode == Mode::Raw && r.processes == row.processes)
-            .unwrap_or(row);
-        let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
+        let vs = |k: usize| {
+            row.vs_raw
+                .as_ref()
+                .and_then(|v| v.get(k))
+                .map_or("—".to_owned(), |r| format!("{r:.2}×"))
+        };
         println!(
-            "| {} | {} | {} | {} | {} | {:.2}× | {:.0} | {:.0} | {:.0} | {:.2}× | {:.2}× | {:.2}× |",
+            "| {} | {} | {} | {} | {} | {} | {:.0} | {:.0} | {:.0} | {} | {} | {} |",
             row.mode.label(),
             if row.mode == Mode::InProcess {
                 "1 (no NATS)".to_owned()
@@ -407,13 +445,13 @@ fn print_table(rows: &[Row]) {
             micros(row.p50),
             micros(row.p99),
             micros(row.p999),
-            ratio(row.p50.as_secs_f64(), base.p50.as_secs_f64()),
+            vs(0),
             row.throughput[0],
             row.throughput[1],
             row.throughput[2],
-            ratio(row.throughput[0], base.throughput[0]),
-            ratio(row.throughput[1], base.throughput[1]),
-            ratio(row.throughput[2], base.throughput[2]),
+            vs(1),
+            vs(2),
+            vs(3),
         );
     }
 }
