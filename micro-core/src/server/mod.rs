@@ -40,7 +40,7 @@ use crate::broker::Subscription;
 use crate::transport::{Call, Incoming, Reply, Respond};
 use crate::{Context, Error};
 pub(crate) use limit::Limit;
-use limit::OwnedSlot;
+use limit::{OwnedSlot, Slot};
 use stats::ServiceStats;
 
 /// Runs the requests of one service instance: the serve loop calls it for each request a
@@ -111,14 +111,7 @@ impl Dispatcher {
                 .get_mut(index.min(self.endpoints.len()))
                 .is_some_and(Lane::inline);
             if !inline {
-                let request = Waiting {
-                    index,
-                    handler,
-                    started,
-                    responder,
-                    slot: slot.into_owned(&self.limit),
-                };
-                self.tracker.spawn(Arc::clone(&self).wait_for(request));
+                self.spawn_waiting(index, handler, started, responder, slot);
                 continue;
             }
             // Counted like a task while it runs here, so `Running::in_flight` sees it.
@@ -148,18 +141,12 @@ impl Dispatcher {
                 Err(panic) => Some(Err(panic)),
                 // It waits: it holds up nothing once in its own task.
                 Ok((Poll::Pending, context)) => {
-                    let request = Waiting {
-                        index,
-                        handler: Started {
-                            future,
-                            context,
-                            deadline,
-                        },
-                        started,
-                        responder,
-                        slot: slot.into_owned(&self.limit),
+                    let handler = Started {
+                        future,
+                        context,
+                        deadline,
                     };
-                    self.tracker.spawn(Arc::clone(&self).wait_for(request));
+                    self.spawn_waiting(index, handler, started, responder, slot);
                     continue;
                 }
             };
@@ -174,6 +161,26 @@ impl Dispatcher {
             let sent = responder.respond(result).await;
             self.sent(index, was_ok, sent);
         }
+    }
+
+    /// Moves a request into a task of its own: one still pending after its first poll, or one
+    /// whose endpoint's requests are spawned at once.
+    fn spawn_waiting<R: Respond>(
+        self: &Arc<Self>,
+        index: usize,
+        handler: Started,
+        started: Instant,
+        responder: R,
+        slot: Slot<'_>,
+    ) {
+        let request = Waiting {
+            index,
+            handler,
+            started,
+            responder,
+            slot: slot.into_owned(&self.limit),
+        };
+        self.tracker.spawn(Arc::clone(self).wait_for(request));
     }
 
     /// Finishes, in a task of its own, a request that waits for something.
