@@ -278,7 +278,7 @@ impl Listener {
         }
     }
 
-    /// Takes the drain handle out (once), so the requests can be served elsewhere.
+    /// Takes the drain handle out (once), to keep while the listener is served.
     pub fn take_drain(&mut self) -> Option<Box<dyn Drain>> {
         self.drain.take()
     }
