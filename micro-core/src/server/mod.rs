@@ -1,7 +1,7 @@
 //! The server side: endpoint handlers, the serve loop and its counters.
 //!
-//! A backend's [`Listener`](crate::transport::Listener) yields requests; the serve loop runs each one (bounded by a
-//! concurrency limit) inside the call's [`Context`](crate::Context) and deadline, catches
+//! A backend's [`Listener`](crate::transport::Listener) yields requests; the serve loop runs
+//! each one (bounded by a concurrency limit) inside the call's [`Context`] and deadline, catches
 //! panics, counts statistics and hands the reply back to the backend. Draining stops the intake
 //! and waits for the requests in flight. An in-process transport skips the queue and calls the
 //! same [`Dispatcher`] inline.
