@@ -208,6 +208,11 @@ pub(crate) fn read_reply(
     service: &str,
     endpoint: &str,
 ) -> Result<Reply, Error> {
+    // The common reply: no headers, so in the request's codec, with no metadata.
+    let Some(headers) = headers else {
+        return Ok(Reply::new(request_ct, body));
+    };
+    let headers = Some(headers);
     let code = get(headers, keys::SERVICE_ERROR_CODE);
     let description = get(headers, keys::SERVICE_ERROR);
     let content_type = match get(headers, keys::CONTENT_TYPE) {
