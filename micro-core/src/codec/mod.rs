@@ -15,7 +15,7 @@ mod msgpack;
 use std::fmt;
 use std::str::FromStr;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -26,19 +26,37 @@ pub use msgpack::MsgPack;
 /// take the buffer over instead of copying it.
 const COPY_LIMIT: usize = 16 * 1024;
 
+/// Encoded bodies up to this size are carved out of the thread's current [`BLOCK`] instead of
+/// allocated one by one.
+const SMALL_BODY: usize = 1024;
+
+/// Size of a block small bodies are carved out of. A body keeps its whole block alive until it
+/// is dropped, as a message of `async-nats` keeps its part of the read buffer: bodies are
+/// decoded or written out and dropped at once, so a block is freed soon after it fills.
+const BLOCK_SIZE: usize = 4096;
+
 thread_local! {
     static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// The rest of the block small bodies are carved out of.
+    static BLOCK: std::cell::RefCell<BytesMut> = std::cell::RefCell::new(BytesMut::new());
 }
 
-/// Encodes through a per-thread scratch buffer, so a small body costs exactly one allocation
-/// (an exactly-sized copy): a fresh `Vec` would cost its own allocation, growth reallocations,
-/// and one more when `Bytes` takes over a `Vec` whose capacity exceeds its length.
+/// Encodes through a per-thread scratch buffer, then copies the body out: a small one into the
+/// thread's current block, a larger one into an exactly-sized allocation. A fresh `Vec` per
+/// body would cost its own allocation, growth reallocations, and one more when `Bytes` takes
+/// over a `Vec` whose capacity exceeds its length.
+///
+/// A small body costs no allocation of its own (a block serves many), and a clone of it is a
+/// counter increment: NATS clones every body it sends, and the clone of a body that owns an
+/// exactly-sized allocation allocates (`bytes` promotes it to a shared one).
 fn encode_buffered<E>(write: impl FnOnce(&mut Vec<u8>) -> Result<(), E>) -> Result<Bytes, E> {
     SCRATCH.with(|cell| match cell.try_borrow_mut() {
         Ok(mut buf) => {
             buf.clear();
             write(&mut buf)?;
-            if buf.len() <= COPY_LIMIT {
+            if buf.len() <= SMALL_BODY {
+                Ok(small_body(&buf))
+            } else if buf.len() <= COPY_LIMIT {
                 Ok(Bytes::copy_from_slice(&buf))
             } else {
                 Ok(Bytes::from(std::mem::take(&mut *buf)))
@@ -50,6 +68,21 @@ fn encode_buffered<E>(write: impl FnOnce(&mut Vec<u8>) -> Result<(), E>) -> Resu
             write(&mut buf)?;
             Ok(Bytes::from(buf))
         }
+    })
+}
+
+/// A copy of `body` carved out of the thread's current block (a new block when the rest is too
+/// small).
+fn small_body(body: &[u8]) -> Bytes {
+    BLOCK.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut block) => {
+            if block.capacity() < body.len() {
+                *block = BytesMut::with_capacity(BLOCK_SIZE.max(body.len()));
+            }
+            block.extend_from_slice(body);
+            block.split().freeze()
+        }
+        Err(_) => Bytes::copy_from_slice(body),
     })
 }
 
@@ -205,6 +238,37 @@ mod tests {
     struct Hello {
         name: String,
         n: Option<u32>,
+    }
+
+    #[test]
+    fn bodies_of_every_size_keep_their_bytes() {
+        // Small bodies share blocks, medium ones are copied, large ones take the scratch buffer
+        // over: every body must keep exactly its own bytes while later ones are encoded.
+        let sizes = [
+            0,
+            1,
+            15,
+            SMALL_BODY - 2,
+            SMALL_BODY + 1,
+            BLOCK_SIZE,
+            COPY_LIMIT + 10,
+        ];
+        let mut kept = Vec::new();
+        for round in 0..100 {
+            for &size in &sizes {
+                let text = format!("{round}:{}", "x".repeat(size));
+                let body = ContentType::Json.encode(&text).unwrap();
+                kept.push((serde_json::to_vec(&text).unwrap(), body));
+            }
+        }
+        for (expected, body) in &kept {
+            assert_eq!(&body[..], &expected[..]);
+        }
+        // A clone outlives its block's other bodies.
+        let one = kept[3].1.clone();
+        let expected = kept[3].0.clone();
+        drop(kept);
+        assert_eq!(&one[..], &expected[..]);
     }
 
     #[test]
