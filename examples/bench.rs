@@ -116,8 +116,12 @@ struct Args {
     #[arg(long, default_value_t = 20_000)]
     calls: usize,
     /// Calls per throughput measurement at 16 and 128 in flight (at 1 in flight, `--calls`).
-    #[arg(long, default_value_t = 400_000)]
+    #[arg(long, default_value_t = 600_000)]
     throughput_calls: usize,
+    /// Rounds each measurement is split into (see [`measure_group`]): more rounds make the
+    /// medians, and so the ratios to raw, steadier on a noisy machine.
+    #[arg(long, default_value_t = 15)]
+    rounds: usize,
     /// Calls for the memory-growth check (RSS after 100k and after this many).
     #[arg(long, default_value_t = 1_000_000)]
     memory_calls: usize,
@@ -327,12 +331,10 @@ where
     Ok(calls as f64 / started.elapsed().as_secs_f64())
 }
 
-/// Rounds each measurement is split into, alternating between the paths, so a burst of noise
-/// on this shared machine hits every path alike instead of one row.
-const ROUNDS: usize = 9;
-
-/// Measures `paths` side by side: latency samples are gathered in interleaved rounds and
-/// pooled; each throughput cell is the median of its rounds.
+/// Measures `paths` side by side in `--rounds` rounds, each measuring every path back to back
+/// (every other round in reverse order), so a burst of noise on this shared machine hits every
+/// path alike instead of one row. Latency samples are pooled; each throughput cell is the
+/// median of its rounds; a ratio to raw is the median of the ratios measured within each round.
 async fn measure_group(
     paths: &[(Mode, &Caller)],
     processes: u8,
@@ -346,7 +348,8 @@ async fn measure_group(
             caller.call().await?;
         }
     }
-    for round in 0..ROUNDS {
+    let rounds_n = args.rounds.max(1);
+    for round in 0..rounds_n {
         // Every other round in reverse order, so no path always goes first.
         let order: Vec<usize> = if round % 2 == 0 {
             (0..paths.len()).collect()
@@ -355,7 +358,7 @@ async fn measure_group(
         };
         let mut measured: Vec<Vec<f64>> = vec![Vec::new(); paths.len()];
         for &i in &order {
-            let mut round_samples = sequential(paths[i].1, args.calls.div_ceil(ROUNDS)).await?;
+            let mut round_samples = sequential(paths[i].1, args.calls.div_ceil(rounds_n)).await?;
             round_samples.sort_unstable();
             measured[i].push(percentile(&round_samples, 50.0).as_secs_f64());
             samples[i].extend(round_samples);
@@ -368,7 +371,7 @@ async fn measure_group(
                 } else {
                     args.throughput_calls
                 };
-                let calls = total.div_ceil(ROUNDS);
+                let calls = total.div_ceil(rounds_n);
                 measured[i].push(throughput(paths[i].1, in_flight, calls).await?);
             }
         }
@@ -508,11 +511,12 @@ async fn run(args: Args) -> Result<(), String> {
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
         .unwrap_or_else(|_| "unknown".to_owned());
     println!(
-        "machine: {} cores; {version}; calls per latency row: {}; per throughput cell: {} at 1 in flight, {} at 16 and 128; {ROUNDS} interleaved rounds\n",
+        "machine: {} cores; {version}; calls per latency row: {}; per throughput cell: {} at 1 in flight, {} at 16 and 128; {} interleaved rounds\n",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         args.calls,
         args.calls,
-        args.throughput_calls
+        args.throughput_calls,
+        args.rounds.max(1)
     );
 
     let mut rows = Vec::new();
