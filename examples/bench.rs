@@ -133,7 +133,8 @@ struct Args {
     in_process_only: bool,
     /// Only drive `--load-calls` calls at `--load-in-flight` in flight against `--nats-url`
     /// (served by another `bench --serve`), for profiling the serving process. `BENCH_RAW` set
-    /// drives the raw path (`BENCH_RAW=micro`: the raw client against micro's server), `BENCH_MSGPACK` the MessagePack one.
+    /// drives the raw path (`BENCH_RAW=micro`: the raw client against micro's server), `BENCH_MSGPACK` the MessagePack one;
+    /// `BENCH_COMPARE` splits the sequential latency gap between client and server instead.
     #[arg(long, hide = true)]
     load_calls: Option<usize>,
     /// Calls in flight for `--load-calls`; 1 prints latency percentiles too.
@@ -680,6 +681,57 @@ async fn many_in_flight(caller: &Caller, n: usize) -> Result<(), String> {
     Ok(())
 }
 
+/// `BENCH_COMPARE` with `--load-calls N`: where the sequential latency gap comes from. Against
+/// a `bench --serve` process, times N sequential calls per path in 30 alternating rounds (raw
+/// client to raw server, raw client to micro's server, micro's client to micro's server) and
+/// prints the median of each round's p50 over raw's: the second line is the serving side's
+/// share of the gap, the third the whole of it.
+async fn compare_latency(nats: &Nats, calls: usize) -> Result<(), String> {
+    let callers = [
+        (
+            "raw client, raw server",
+            Caller::Raw(nats.client().clone(), "raw.hello"),
+        ),
+        (
+            "raw client, micro server",
+            Caller::Raw(nats.client().clone(), "bench.hello"),
+        ),
+        (
+            "micro client, micro server",
+            Caller::Micro(BenchClient::new(&nats.micro_client())),
+        ),
+    ];
+    for (_, caller) in &callers {
+        for _ in 0..1000 {
+            caller.call().await?;
+        }
+    }
+    let mut ratios = vec![Vec::new(); callers.len()];
+    for round in 0..30 {
+        let mut p50 = [0.0; 3];
+        for k in 0..callers.len() {
+            let i = if round % 2 == 0 {
+                k
+            } else {
+                callers.len() - 1 - k
+            };
+            let mut samples = sequential(&callers[i].1, calls).await?;
+            samples.sort_unstable();
+            p50[i] = percentile(&samples, 50.0).as_secs_f64();
+        }
+        for (i, ratio) in ratios.iter_mut().enumerate() {
+            ratio.push(p50[i] / p50[0]);
+        }
+    }
+    for ((name, _), ratio) in callers.iter().zip(&mut ratios) {
+        println!(
+            "{name}: p50 {:.3}x raw (median of 30 rounds)",
+            median(ratio)
+        );
+    }
+    Ok(())
+}
+
 async fn serve_forever(url: &str) -> Result<(), String> {
     let (_nats, running) = serve_all(url).await.map_err(|e| e.to_string())?;
     // Serve until the parent closes our stdin.
@@ -716,6 +768,9 @@ fn main() {
             let nats = Nats::connect(NatsOptions::new().url(&url))
                 .await
                 .map_err(|e| e.to_string())?;
+            if std::env::var_os("BENCH_COMPARE").is_some() {
+                return compare_latency(&nats, calls).await;
+            }
             let caller = if let Some(raw) = std::env::var_os("BENCH_RAW") {
                 // `BENCH_RAW=micro`: the raw client, calling micro's server.
                 let subject = if raw == "micro" {
