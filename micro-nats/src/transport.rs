@@ -394,8 +394,10 @@ impl Respond for NatsResponder {
                     client, reply_to, ..
                 } = self;
                 Either::Left(async move {
-                    client
-                        .publish(reply_to, body)
+                    // Pinned where it is built: `.await` on the call would copy async-nats's
+                    // publish future (568 bytes) once more.
+                    let mut publishing = std::pin::pin!(client.publish(reply_to, body));
+                    std::future::poll_fn(|cx| publishing.as_mut().poll(cx))
                         .await
                         .map_err(|e| publish_error(&e, "the reply subject"))
                 })

@@ -158,7 +158,10 @@ impl Dispatcher {
             drop(slot);
             // Awaited here, not through `reply`: one future fewer to build and move per request.
             let was_ok = result.is_ok();
-            let sent = responder.respond(result).await;
+            // Pinned where it is built: `.await` on the call would move the future once more
+            // (a NATS reply's is over 600 bytes).
+            let mut sending = std::pin::pin!(responder.respond(result));
+            let sent = std::future::poll_fn(|cx| sending.as_mut().poll(cx)).await;
             self.sent(index, was_ok, sent);
         }
     }
