@@ -134,7 +134,8 @@ struct Args {
     /// Only drive `--load-calls` calls at `--load-in-flight` in flight against `--nats-url`
     /// (served by another `bench --serve`), for profiling the serving process. `BENCH_RAW` set
     /// drives the raw path (`BENCH_RAW=micro`: the raw client against micro's server), `BENCH_MSGPACK` the MessagePack one;
-    /// `BENCH_COMPARE` splits the sequential latency gap between client and server instead.
+    /// `BENCH_COMPARE` splits the gap between client and server instead (see `compare_paths`),
+    /// `BENCH_LOCAL` serves in the same process.
     #[arg(long, hide = true)]
     load_calls: Option<usize>,
     /// Calls in flight for `--load-calls`; 1 prints latency percentiles too.
@@ -681,12 +682,14 @@ async fn many_in_flight(caller: &Caller, n: usize) -> Result<(), String> {
     Ok(())
 }
 
-/// `BENCH_COMPARE` with `--load-calls N`: where the sequential latency gap comes from. Against
-/// a `bench --serve` process, times N sequential calls per path in 30 alternating rounds (raw
-/// client to raw server, raw client to micro's server, micro's client to micro's server) and
-/// prints the median of each round's p50 over raw's: the second line is the serving side's
-/// share of the gap, the third the whole of it.
-async fn compare_latency(nats: &Nats, calls: usize) -> Result<(), String> {
+/// `BENCH_COMPARE` with `--load-calls N`: where a gap to raw comes from. Against a
+/// `bench --serve` process (or, with `BENCH_LOCAL`, a server in this process), measures three
+/// paths in 30 alternating rounds of N calls: raw client to raw server, raw client to micro's
+/// server, micro's client to micro's server. At `--load-in-flight 1` it compares the p50 of
+/// sequential calls, above that the throughput; each line is the median of the rounds' ratios
+/// to the first path. The second line is the serving side's share of the gap, the third the
+/// whole of it.
+async fn compare_paths(nats: &Nats, calls: usize, in_flight: usize) -> Result<(), String> {
     let callers = [
         (
             "raw client, raw server",
@@ -708,24 +711,33 @@ async fn compare_latency(nats: &Nats, calls: usize) -> Result<(), String> {
     }
     let mut ratios = vec![Vec::new(); callers.len()];
     for round in 0..30 {
-        let mut p50 = [0.0; 3];
+        let mut measured = [0.0; 3];
         for k in 0..callers.len() {
             let i = if round % 2 == 0 {
                 k
             } else {
                 callers.len() - 1 - k
             };
-            let mut samples = sequential(&callers[i].1, calls).await?;
-            samples.sort_unstable();
-            p50[i] = percentile(&samples, 50.0).as_secs_f64();
+            measured[i] = if in_flight <= 1 {
+                let mut samples = sequential(&callers[i].1, calls).await?;
+                samples.sort_unstable();
+                percentile(&samples, 50.0).as_secs_f64()
+            } else {
+                throughput(&callers[i].1, in_flight, calls).await?
+            };
         }
         for (i, ratio) in ratios.iter_mut().enumerate() {
-            ratio.push(p50[i] / p50[0]);
+            ratio.push(measured[i] / measured[0]);
         }
     }
+    let what = if in_flight <= 1 {
+        "p50 latency".to_owned()
+    } else {
+        format!("throughput at {in_flight} in flight")
+    };
     for ((name, _), ratio) in callers.iter().zip(&mut ratios) {
         println!(
-            "{name}: p50 {:.3}x raw (median of 30 rounds)",
+            "{name}: {what} {:.3}x raw (median of 30 rounds)",
             median(ratio)
         );
     }
@@ -768,8 +780,13 @@ fn main() {
             let nats = Nats::connect(NatsOptions::new().url(&url))
                 .await
                 .map_err(|e| e.to_string())?;
+            // `BENCH_LOCAL`: serve here too, as the bench's one-process rows do.
+            let _local = match std::env::var_os("BENCH_LOCAL") {
+                Some(_) => Some(serve_all(&url).await.map_err(|e| e.to_string())?),
+                None => None,
+            };
             if std::env::var_os("BENCH_COMPARE").is_some() {
-                return compare_latency(&nats, calls).await;
+                return compare_paths(&nats, calls, args.load_in_flight).await;
             }
             let caller = if let Some(raw) = std::env::var_os("BENCH_RAW") {
                 // `BENCH_RAW=micro`: the raw client, calling micro's server.
