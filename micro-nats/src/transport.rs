@@ -302,6 +302,11 @@ impl Transport for NatsTransport {
     fn subject(&self, service: &str, endpoint: &str) -> String {
         self.subjects.endpoint_unchecked(service, endpoint)
     }
+
+    /// async-nats clones every body it sends.
+    fn clones_bodies(&self) -> bool {
+        true
+    }
 }
 
 /// Turns one request message into an [`Incoming`]: a rejected one (415) when its
@@ -378,6 +383,8 @@ struct NatsResponder {
 }
 
 impl Respond for NatsResponder {
+    const CLONES_BODIES: bool = true;
+
     fn respond(
         self,
         reply: Result<Reply, Error>,

@@ -208,7 +208,12 @@ impl Client {
         R: DeserializeOwned,
     {
         let content_type = self.options.content_type;
-        let body = content_type.encode(args).map_err(|e| {
+        let encoded = if self.backend.transport.clones_bodies() {
+            crate::codec::sharing(|| content_type.encode(args))
+        } else {
+            content_type.encode(args)
+        };
+        let body = encoded.map_err(|e| {
             Error::bad_request(format!(
                 "cannot encode arguments for `{service}.{endpoint}`: {e}"
             ))

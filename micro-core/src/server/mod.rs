@@ -125,12 +125,20 @@ impl Dispatcher {
             let polled = std::future::poll_fn(|cx| {
                 let context = context.take().unwrap_or_default();
                 Poll::Ready(std::panic::catch_unwind(AssertUnwindSafe(|| {
-                    // This task runs in no call's context, so an empty one needs no scope
-                    // (entering one costs more than the rest of the loop's bookkeeping).
-                    if context.is_empty() {
-                        (future.as_mut().poll(cx), context)
+                    let poll = || {
+                        // This task runs in no call's context, so an empty one needs no scope
+                        // (entering one costs more than the rest of the loop's bookkeeping).
+                        if context.is_empty() {
+                            (future.as_mut().poll(cx), context)
+                        } else {
+                            context.poll_in(&mut future, cx)
+                        }
+                    };
+                    // A reply the backend clones is encoded to be cloned cheaply.
+                    if R::CLONES_BODIES {
+                        crate::codec::sharing(poll)
                     } else {
-                        context.poll_in(&mut future, cx)
+                        poll()
                     }
                 })))
             })
@@ -666,6 +674,51 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(dispatcher.tracker.len(), 0);
+    }
+
+    /// Like [`ToTest`], for a backend that clones the bodies it sends.
+    struct CloningToTest(ToTest);
+
+    impl Respond for CloningToTest {
+        const CLONES_BODIES: bool = true;
+
+        async fn respond(self, reply: Result<Reply, Error>) -> Result<(), Error> {
+            self.0.respond(reply).await
+        }
+    }
+
+    fn incoming<R>(responder: R) -> Incoming<R> {
+        let call = Call::new("t", "e0", ContentType::Json, "{}".into());
+        Incoming::new(0, call, responder)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn replies_a_backend_clones_are_encoded_to_be_shared() {
+        // The handler encodes its reply as generated servers do; only for a backend that clones
+        // bodies is it carved out of a shared block (not the only reference to its memory).
+        let dispatcher = dispatcher(vec![endpoint_fn(
+            Arc::new(()),
+            |_, call: Call| async move { crate::__private::encode_reply(&call, Ok("hello")) },
+        )]);
+        for clones in [false, true] {
+            let (replies_tx, mut replies) = mpsc::unbounded_channel();
+            let responder = ToTest {
+                endpoint: 0,
+                replies: replies_tx,
+            };
+            let task = if clones {
+                let stream = futures::stream::iter([incoming(CloningToTest(responder))]);
+                tokio::spawn(Listener::new(stream, Box::new(NoDrain)).serve(dispatcher.clone()))
+            } else {
+                let stream = futures::stream::iter([incoming(responder)]);
+                tokio::spawn(Listener::new(stream, Box::new(NoDrain)).serve(dispatcher.clone()))
+            };
+            let (_, reply) = replies.recv().await.unwrap();
+            let body = reply.unwrap().body;
+            assert_eq!(&body[..], b"\"hello\"");
+            assert_eq!(body.is_unique(), !clones, "clones_bodies: {clones}");
+            task.await.unwrap();
+        }
     }
 
     #[test]

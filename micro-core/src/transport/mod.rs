@@ -155,6 +155,11 @@ impl EndpointSpec {
 /// neither a boxed responder nor a boxed future: both showed among the largest costs micro
 /// added to serving a request.
 pub trait Respond: Send + 'static {
+    /// Whether the backend clones the reply bodies it sends (async-nats does): handlers that
+    /// finish in the serve loop then encode replies to be cloned cheaply (see
+    /// [`Transport::clones_bodies`]). The default is `false`.
+    const CLONES_BODIES: bool = false;
+
     /// Sends `reply` (or the error reply) to the caller. The serve loop awaits it before taking
     /// the next request, so a backend that cannot send yet holds the intake back.
     fn respond(
@@ -311,6 +316,14 @@ pub trait Transport: Send + Sync + fmt::Debug + 'static {
 
     /// Starts receiving the requests for `spec`'s endpoints.
     fn listen(&self, spec: ListenSpec) -> BoxFuture<'_, Result<Listener, Error>>;
+
+    /// Whether this transport clones the bodies it is given (a network client that keeps a
+    /// body while writing it, as async-nats does). The client then encodes call bodies to be
+    /// cloned cheaply, carved out of per-thread blocks; otherwise each body gets an allocation
+    /// of its own, which is cheaper when nothing clones it. The default is `false`.
+    fn clones_bodies(&self) -> bool {
+        false
+    }
 
     /// The address `service.endpoint` is served on, as discovery reports it.
     fn subject(&self, service: &str, endpoint: &str) -> String {
