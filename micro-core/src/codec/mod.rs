@@ -47,8 +47,8 @@ thread_local! {
 /// out of the thread's current block, so it costs no allocation of its own and a clone of it is
 /// a counter increment.
 ///
-/// For bodies a transport clones (async-nats clones every body it sends, and the clone of a
-/// body that owns an exactly-sized allocation allocates: `bytes` promotes it to a shared one).
+/// Meant for bodies a transport clones: async-nats clones every body it sends, and the clone of
+/// a body that owns an exactly-sized allocation allocates (`bytes` promotes it to a shared one).
 /// Elsewhere, an exactly-sized allocation is cheaper: a `malloc`/`free` pair from the
 /// allocator's per-thread cache costs less than the two atomic counter updates of a carved body
 /// (an in-process call was about 10% slower with every body carved).
