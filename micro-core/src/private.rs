@@ -18,7 +18,7 @@ use crate::codec::ContentType;
 
 pub use crate::descriptor::{EndpointDescriptor, FieldDescriptor, ServiceDescriptor};
 pub use crate::server::handler::{
-    Endpoint, EventHandler, Handler, endpoint_fn, event_fn as subscriber_fn,
+    Endpoint, EventHandler, Handler, endpoint_fn, endpoint_try_fn, event_fn as subscriber_fn,
 };
 pub use crate::transport::{Call, Reply};
 pub use crate::{Client, Error};
@@ -96,14 +96,19 @@ pub fn decode_args<A: DeserializeOwned>(call: &Call) -> Result<A, Error> {
     })
 }
 
-/// Encodes a handler's return value in the request's codec; an `Err` passes through.
-pub fn encode_reply<T: Serialize>(call: &Call, out: Result<T, Error>) -> Result<Reply, Error> {
+/// Encodes the return value of endpoint `id` (`service.endpoint`) with `content_type`, the codec
+/// of its request; an `Err` passes through. Takes the codec rather than the call, so the
+/// handler's future need not keep the call.
+pub fn encode_reply<T: Serialize>(
+    content_type: ContentType,
+    id: &str,
+    out: Result<T, Error>,
+) -> Result<Reply, Error> {
     let value = out?;
-    match call.content_type.encode(&value) {
-        Ok(body) => Ok(Reply::new(call.content_type, body)),
+    match content_type.encode(&value) {
+        Ok(body) => Ok(Reply::new(content_type, body)),
         Err(e) => Err(Error::internal(format!(
-            "cannot encode the reply of `{}.{}`: {e}",
-            call.service, call.endpoint
+            "cannot encode the reply of `{id}`: {e}"
         ))),
     }
 }

@@ -145,6 +145,44 @@ where
     }
 }
 
+/// Builds an endpoint from shared state and a fn of `(state, call)` that either refuses the call
+/// at once or returns the future that answers it.
+///
+/// Generated servers use it to decode a call's arguments before starting the handler, so the
+/// handler's future holds the decoded arguments instead of the whole [`Call`]: a smaller future
+/// to build, box and poll, and the call's body freed before the handler runs. A refusal costs a
+/// boxed ready future, as an error reply is rare.
+pub fn endpoint_try_fn<S, F, Fut>(state: Arc<S>, f: F) -> Endpoint
+where
+    S: Send + Sync + 'static + ?Sized,
+    F: Fn(Arc<S>, Call) -> Result<Fut, Error> + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Result<Reply, Error>> + Send + 'static,
+{
+    Endpoint {
+        inner: Arc::new(TryFnEndpoint { state, f }),
+    }
+}
+
+/// An endpoint made by [`endpoint_try_fn`].
+struct TryFnEndpoint<S: ?Sized, F> {
+    state: Arc<S>,
+    f: F,
+}
+
+impl<S, F, Fut> ErasedEndpoint for TryFnEndpoint<S, F>
+where
+    S: Send + Sync + 'static + ?Sized,
+    F: Fn(Arc<S>, Call) -> Result<Fut, Error> + Send + Sync + 'static,
+    Fut: Future<Output = Result<Reply, Error>> + Send + 'static,
+{
+    fn call(&self, call: Call) -> BoxFuture<'static, Result<Reply, Error>> {
+        match (self.f)(Arc::clone(&self.state), call) {
+            Ok(future) => Box::pin(future),
+            Err(err) => Box::pin(std::future::ready(Err(err))),
+        }
+    }
+}
+
 /// Builds a subscriber from an async fn of the decoded event: the event is decoded with its own
 /// codec (a decoding failure is logged as a 400 by the consumer and the next event is handled).
 pub fn event_fn<E, F, Fut>(f: F) -> EventHandler

@@ -236,8 +236,12 @@ impl Dispatcher {
         } else {
             call.context.clone()
         };
+        // Starting runs user code too (a generated endpoint decodes the arguments, which may
+        // run a hand-written `Deserialize`): a panic there is caught like one in the handler.
+        let future = std::panic::catch_unwind(AssertUnwindSafe(|| endpoint.handle(call)))
+            .map_err(|panic| self.panicked(index, panic.as_ref()))?;
         Ok(Started {
-            future: endpoint.handle(call),
+            future,
             context,
             deadline,
         })
@@ -249,15 +253,19 @@ impl Dispatcher {
         let id = self.id(index);
         match outcome {
             Some(Ok(result)) => result,
-            Some(Err(panic)) => {
-                let what = panic_message(panic.as_ref());
-                tracing::error!(endpoint = id, panic = %what, "handler panicked");
-                Err(Error::internal(format!("`{id}` panicked: {what}")))
-            }
+            Some(Err(panic)) => Err(self.panicked(index, panic.as_ref())),
             None => Err(Error::timeout(format!(
                 "`{id}` did not finish before its deadline"
             ))),
         }
+    }
+
+    /// Logs a panic of endpoint `index`'s code and turns it into an error naming the endpoint.
+    fn panicked(&self, index: usize, panic: &(dyn std::any::Any + Send)) -> Error {
+        let id = self.id(index);
+        let what = panic_message(panic);
+        tracing::error!(endpoint = id, panic = %what, "handler panicked");
+        Error::internal(format!("`{id}` panicked: {what}"))
     }
 
     /// Names an anonymous error after the endpoint and counts the request as done; also
@@ -521,7 +529,7 @@ pub(crate) async fn consume(
 mod tests {
     use super::*;
     use crate::codec::ContentType;
-    use crate::server::handler::endpoint_fn;
+    use crate::server::handler::{endpoint_fn, endpoint_try_fn};
     use crate::transport::{Drain, Listener, Respond};
     use futures::future::BoxFuture;
     use std::sync::Mutex;
@@ -614,6 +622,37 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_panic_while_starting_a_handler_is_an_error_reply_and_the_loop_goes_on() {
+        // A generated endpoint decodes its arguments (user code) before its future exists.
+        let dispatcher = dispatcher(vec![
+            endpoint_try_fn(Arc::new(()), |_, _| {
+                if true {
+                    panic!("cannot read this");
+                }
+                Ok(std::future::ready(ok()))
+            }),
+            endpoint_fn(Arc::new(()), |_, _| async { ok() }),
+        ]);
+        let (requests, mut replies, _task) = serving(dispatcher.clone());
+        requests.send(0).unwrap();
+        requests.send(1).unwrap();
+        let mut next = async || {
+            tokio::time::timeout(Duration::from_secs(5), replies.recv())
+                .await
+                .expect("answered")
+                .unwrap()
+        };
+        let (endpoint, reply) = next().await;
+        let err = reply.unwrap_err();
+        assert_eq!((endpoint, err.code()), (0, 500));
+        assert_eq!(err.id(), "t.e0");
+        assert!(err.detail().contains("cannot read this"), "{err}");
+        let (endpoint, reply) = next().await;
+        assert_eq!(endpoint, 1);
+        reply.unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn cheap_requests_run_in_the_loop_and_heavy_ones_in_tasks_of_their_own() {
         // Each handler notes the task it ran in.
         type Seen = Mutex<Vec<(usize, Option<tokio::task::Id>)>>;
@@ -698,7 +737,9 @@ mod tests {
         // bodies is it carved out of a shared block (not the only reference to its memory).
         let dispatcher = dispatcher(vec![endpoint_fn(
             Arc::new(()),
-            |_, call: Call| async move { crate::__private::encode_reply(&call, Ok("hello")) },
+            |_, call: Call| async move {
+                crate::__private::encode_reply(call.content_type, "t.e0", Ok("hello"))
+            },
         )]);
         for clones in [false, true] {
             let (replies_tx, mut replies) = mpsc::unbounded_channel();

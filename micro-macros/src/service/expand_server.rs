@@ -79,18 +79,26 @@ pub(crate) fn handler_impl(def: &ServiceDef) -> TokenStream {
         let args_ty = expand_wire::args_type(def, method);
         let ident = &method.ident;
         let arg_names = method.args.iter().map(|arg| &arg.ident);
+        let id = format!("{}.{}", def.name, method.endpoint);
         quote! {
             #(#cfgs)*
-            __endpoints.push(#private::endpoint_fn(
+            __endpoints.push(#private::endpoint_try_fn(
                 <#private::Arc<T> as ::core::clone::Clone>::clone(&self.inner),
-                |__inner: #private::Arc<T>, __call: #private::Call| async move {
-                    match #private::decode_args::<#args_ty>(&__call) {
-                        #private::Result::Ok(__args) => #private::encode_reply(
-                            &__call,
+                // The arguments are decoded before the handler starts, so its future holds them
+                // and the codec, not the whole call.
+                |__inner: #private::Arc<T>, __call: #private::Call| {
+                    let __args = match #private::decode_args::<#args_ty>(&__call) {
+                        #private::Result::Ok(__args) => __args,
+                        #private::Result::Err(__err) => return #private::Result::Err(__err),
+                    };
+                    let __content_type = __call.content_type;
+                    #private::Result::Ok(async move {
+                        #private::encode_reply(
+                            __content_type,
+                            #id,
                             <T as #trait_ident>::#ident(&*__inner, #(__args.#arg_names),*).await,
-                        ),
-                        #private::Result::Err(__err) => #private::Result::Err(__err),
-                    }
+                        )
+                    })
                 },
             ));
         }
