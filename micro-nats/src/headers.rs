@@ -136,6 +136,7 @@ pub(crate) fn deadline(headers: Option<&HeaderMap>) -> Option<Instant> {
 
 /// The codec of a received call or event: the one its `Content-Type` names, or without one,
 /// the one its body shows ([`ContentType::detect`]).
+#[inline]
 pub(crate) fn content_type(headers: Option<&HeaderMap>, body: &[u8]) -> Result<ContentType, Error> {
     ContentType::detect(get(headers, keys::CONTENT_TYPE), body).map_err(Error::from)
 }
@@ -152,6 +153,7 @@ pub(crate) fn content_type(headers: Option<&HeaderMap>, body: &[u8]) -> Result<C
 /// a plain reply, with no headers at all.
 // By value: cloning the body would promote an unshared `Bytes` to a shared one, an allocation
 // per reply.
+#[inline]
 pub(crate) fn reply(
     result: Result<Reply, Error>,
     request_ct: ContentType,

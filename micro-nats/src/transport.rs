@@ -314,6 +314,7 @@ impl Transport for NatsTransport {
 // `&Cow`, not `&str`: cloning the `Cow` keeps a name borrowed from the descriptor free, where
 // `&str` would force an allocation per request.
 #[allow(clippy::ptr_arg)]
+#[inline]
 fn to_incoming(
     client: &Arc<Client>,
     service: &Cow<'static, str>,

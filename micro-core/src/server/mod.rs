@@ -212,6 +212,7 @@ impl Dispatcher {
 
     /// Checks that endpoint `index` exists and that the call's deadline has not passed, and
     /// starts its handler.
+    #[inline]
     fn start(&self, index: usize, call: Call) -> Result<Started, Error> {
         let Some(endpoint) = self.endpoints.get(index) else {
             return Err(Error::not_found(format!(
@@ -249,6 +250,7 @@ impl Dispatcher {
 
     /// Turns a handler's outcome into its result: a deadline that passed first (`None`) or a
     /// panic becomes an error naming the endpoint.
+    #[inline]
     fn settle(&self, index: usize, outcome: Outcome) -> Result<Reply, Error> {
         let id = self.id(index);
         match outcome {
@@ -261,6 +263,7 @@ impl Dispatcher {
     }
 
     /// Logs a panic of endpoint `index`'s code and turns it into an error naming the endpoint.
+    #[cold]
     fn panicked(&self, index: usize, panic: &(dyn std::any::Any + Send)) -> Error {
         let id = self.id(index);
         let what = panic_message(panic);
@@ -270,6 +273,7 @@ impl Dispatcher {
 
     /// Names an anonymous error after the endpoint and counts the request as done; also
     /// yields how long it took since `started`.
+    #[inline]
     fn conclude(
         &self,
         index: usize,
@@ -288,6 +292,7 @@ impl Dispatcher {
     }
 
     /// `service.endpoint` of endpoint `index` (empty for an unknown one).
+    #[inline]
     fn id(&self, index: usize) -> &str {
         self.ids.get(index).map_or("", String::as_str)
     }
@@ -300,6 +305,7 @@ impl Dispatcher {
     }
 
     /// Notes a reply that could not be sent.
+    #[inline]
     fn sent(&self, index: usize, was_ok: bool, sent: Result<(), Error>) {
         if let Err(err) = sent {
             tracing::warn!(error = %err, "could not send a reply");

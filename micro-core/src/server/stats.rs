@@ -39,6 +39,7 @@ impl ServiceStats {
     }
 
     /// Counts a request received on endpoint `index`.
+    #[inline]
     pub fn record_request(&self, index: usize) {
         if let Some(c) = self.endpoints.get(index) {
             c.num_requests.fetch_add(1, Ordering::Relaxed);
@@ -46,6 +47,7 @@ impl ServiceStats {
     }
 
     /// Counts a finished request: its processing time and, for an error reply, the error.
+    #[inline]
     pub fn record_done(&self, index: usize, elapsed: Duration, error: Option<&Error>) {
         let Some(c) = self.endpoints.get(index) else {
             return;
