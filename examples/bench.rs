@@ -118,9 +118,12 @@ struct Args {
     /// Calls per throughput measurement at 16 and 128 in flight (at 1 in flight, `--calls`).
     #[arg(long, default_value_t = 600_000)]
     throughput_calls: usize,
-    /// Rounds each measurement is split into (see [`measure_group`]): more rounds make the
-    /// medians, and so the ratios to raw, steadier on a noisy machine.
-    #[arg(long, default_value_t = 15)]
+    /// Rounds each measurement is split into (see [`measure_group`]), the calls shared among
+    /// them: more rounds make the medians, and so the ratios to raw, steadier on a noisy
+    /// machine. This machine slows down in bursts that outlast a round (the spread of the
+    /// ratios measured in single rounds was the same for rounds of 5,000 and of 20,000 calls),
+    /// so shorter rounds, interleaved, share the bursts out more evenly among the paths.
+    #[arg(long, default_value_t = 60)]
     rounds: usize,
     /// Calls for the memory-growth check (RSS after 100k and after this many).
     #[arg(long, default_value_t = 1_000_000)]
