@@ -115,34 +115,14 @@ impl<H: Handler + ?Sized> Handler for Arc<H> {
 /// Builds an endpoint from shared state and an async fn of `(state, call)`.
 ///
 /// Called directly, unlike a tower service: no readiness to drive and nothing cloned per call
-/// but the state's `Arc`, so the boxed future holds only `f`'s own future (what generated
-/// servers use).
+/// but the state's `Arc`, so the boxed future holds only `f`'s own future.
 pub fn endpoint_fn<S, F, Fut>(state: Arc<S>, f: F) -> Endpoint
 where
     S: Send + Sync + 'static + ?Sized,
     F: Fn(Arc<S>, Call) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = Result<Reply, Error>> + Send + 'static,
 {
-    Endpoint {
-        inner: Arc::new(FnEndpoint { state, f }),
-    }
-}
-
-/// An endpoint made by [`endpoint_fn`].
-struct FnEndpoint<S: ?Sized, F> {
-    state: Arc<S>,
-    f: F,
-}
-
-impl<S, F, Fut> ErasedEndpoint for FnEndpoint<S, F>
-where
-    S: Send + Sync + 'static + ?Sized,
-    F: Fn(Arc<S>, Call) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result<Reply, Error>> + Send + 'static,
-{
-    fn call(&self, call: Call) -> BoxFuture<'static, Result<Reply, Error>> {
-        Box::pin((self.f)(Arc::clone(&self.state), call))
-    }
+    endpoint_try_fn(state, move |state, call| Ok(f(state, call)))
 }
 
 /// Builds an endpoint from shared state and a fn of `(state, call)` that either refuses the call
@@ -163,7 +143,7 @@ where
     }
 }
 
-/// An endpoint made by [`endpoint_try_fn`].
+/// An endpoint made by [`endpoint_try_fn`] (or [`endpoint_fn`]).
 struct TryFnEndpoint<S: ?Sized, F> {
     state: Arc<S>,
     f: F,
