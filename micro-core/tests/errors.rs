@@ -172,7 +172,7 @@ async fn a_panicking_handler_is_an_internal_error_and_the_service_survives() {
 #[tokio::test]
 async fn a_panic_while_decoding_arguments_is_an_internal_error_and_the_service_survives() {
     // Arguments are decoded before the handler's future starts; a panic there is caught all
-    // the same, on the in-process path here and in the serve loop (micro-nats's tests).
+    // the same (here on the in-process path; `micro_core::server`'s tests cover the serve loop).
     let running = start(Arc::default()).await;
     let vault = VaultClient::new(&running.client());
     let err = vault.touch(Touchy(13)).await.unwrap_err();
