@@ -121,7 +121,7 @@ struct Args {
     /// Rounds each measurement is split into (see [`measure_group`]), the calls shared among
     /// them: more rounds make the medians, and so the ratios to raw, steadier on a noisy
     /// machine. This machine slows down in bursts that outlast a round (the spread of the
-    /// ratios measured in single rounds was the same for rounds of 5,000 and of 20,000 calls),
+    /// ratios measured in single rounds was about the same for rounds of 5,000 and of 20,000 calls),
     /// so shorter rounds, interleaved, share the bursts out more evenly among the paths.
     #[arg(long, default_value_t = 60)]
     rounds: usize,
