@@ -1,5 +1,7 @@
 //! NatsBroker: publish/subscribe over NATS core, fan-out or queue groups.
 
+use std::sync::Arc;
+
 use async_nats::Client;
 use async_nats::connection::State;
 use futures::future::BoxFuture;
@@ -8,6 +10,7 @@ use micro_core::broker::{Broker, Event, Subscription, validate_topic};
 
 use crate::error::{disconnected, publish_error, subscribe_error};
 use crate::headers;
+use crate::health::{self, Health};
 use crate::subject::validate_queue_group;
 use crate::transport::{barrier, intake};
 
@@ -18,12 +21,18 @@ use crate::transport::{barrier, intake};
 #[derive(Clone, Debug)]
 pub struct NatsBroker {
     client: Client,
+    health: Arc<Health>,
 }
 
 impl NatsBroker {
     /// A broker on an existing connection.
     pub fn new(client: Client) -> Self {
-        NatsBroker { client }
+        let health = Health::new(client.clone());
+        Self::with_health(client, health)
+    }
+
+    pub(crate) fn with_health(client: Client, health: Arc<Health>) -> Self {
+        NatsBroker { client, health }
     }
 
     async fn send(&self, event: Event) -> Result<(), Error> {
@@ -54,7 +63,12 @@ impl NatsBroker {
         }
         .map_err(|e| subscribe_error(&e, &topic))?;
         barrier(&self.client).await?;
+        let health = self.health.clone();
         Ok(intake(&self.client, vec![subscriber], move |_, message| {
+            if let Some(why) = health::malformed(&message) {
+                health.count_malformed(&message.subject, why);
+                return None;
+            }
             let hdrs = message.headers.as_ref();
             let content_type = match headers::content_type(hdrs, &message.payload) {
                 Ok(ct) => ct,

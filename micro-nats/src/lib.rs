@@ -42,6 +42,7 @@
 mod broker;
 mod error;
 mod headers;
+mod health;
 mod options;
 mod registry;
 mod srv;
@@ -55,6 +56,7 @@ use micro_core::Error;
 use micro_core::service::{Backend, BackendFactory, Config};
 
 pub use broker::NatsBroker;
+pub use health::NatsHealth;
 pub use options::{DEFAULT_URL, NatsOptions};
 pub use registry::NatsRegistry;
 pub use subject::{Subjects, validate_name, validate_prefix, validate_queue_group};
@@ -69,6 +71,7 @@ pub struct Nats {
     transport: Arc<NatsTransport>,
     broker: Arc<NatsBroker>,
     registry: Arc<NatsRegistry>,
+    health: Arc<health::Health>,
 }
 
 impl Nats {
@@ -82,14 +85,21 @@ impl Nats {
             .connect(options.urls())
             .await
             .map_err(|e| error::connect_error(&e, options.urls()))?;
+        let health = health::Health::watch(client.clone()).await;
         Ok(Nats {
-            transport: Arc::new(NatsTransport::new(client.clone(), subjects)),
-            broker: Arc::new(NatsBroker::new(client.clone())),
-            registry: Arc::new(NatsRegistry::new(
+            transport: Arc::new(NatsTransport::with_health(
+                client.clone(),
+                subjects,
+                health.clone(),
+            )),
+            broker: Arc::new(NatsBroker::with_health(client.clone(), health.clone())),
+            registry: Arc::new(NatsRegistry::with_health(
                 client.clone(),
                 options.get_discovery_timeout(),
+                health.clone(),
             )),
             client,
+            health,
         })
     }
 
@@ -101,6 +111,12 @@ impl Nats {
     /// The underlying async-nats client, for anything micro does not cover.
     pub fn client(&self) -> &async_nats::Client {
         &self.client
+    }
+
+    /// The connection's health: connected, its reader running, and the messages it turned
+    /// away (malformed, or requests without a reply subject).
+    pub fn health(&self) -> NatsHealth {
+        self.health.report()
     }
 
     /// The transport.

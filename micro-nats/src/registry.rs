@@ -21,6 +21,7 @@ use micro_core::registry::{
 };
 
 use crate::error::{disconnected, flush_error, publish_error, subscribe_error};
+use crate::health::Health;
 use crate::srv::SrvResponder;
 use crate::srv::schema::{self, PING_TYPE, Ping};
 use crate::subject::{Verb, control, validate_name};
@@ -40,15 +41,22 @@ pub struct NatsRegistry {
     client: Client,
     timeout: Duration,
     responders: Arc<Mutex<HashMap<String, SrvResponder>>>,
+    health: Arc<Health>,
 }
 
 impl NatsRegistry {
     /// A registry on an existing connection; discovery collects replies for `timeout`.
     pub fn new(client: Client, timeout: Duration) -> Self {
+        let health = Health::new(client.clone());
+        Self::with_health(client, timeout, health)
+    }
+
+    pub(crate) fn with_health(client: Client, timeout: Duration, health: Arc<Health>) -> Self {
         NatsRegistry {
             client,
             timeout,
             responders: Arc::default(),
+            health,
         }
     }
 
@@ -152,7 +160,8 @@ impl Registry for NatsRegistry {
         Box::pin(async move {
             validate_name("service", &registration.instance.name)?;
             let id = registration.instance.id.clone();
-            let responder = SrvResponder::start(self.client.clone(), registration).await?;
+            let responder =
+                SrvResponder::start(self.client.clone(), registration, self.health.clone()).await?;
             let previous = self.responders().insert(id, responder);
             if let Some(previous) = previous {
                 previous.stop().await;

@@ -25,6 +25,7 @@ use tokio::sync::oneshot;
 
 use crate::error::{disconnected, publish_error, request_error, subscribe_error};
 use crate::headers;
+use crate::health::{self, Health};
 use crate::subject::{Subjects, validate_queue_group};
 
 /// Request/reply on NATS: a call to `greeter.hello` is a NATS request to subject
@@ -38,6 +39,7 @@ pub struct NatsTransport {
     /// Checked subjects of the endpoints called so far, so a call neither validates nor
     /// formats its subject: read without a lock, copied on the rare insert.
     resolved: Arc<ArcSwap<SubjectCache>>,
+    health: Arc<Health>,
 }
 
 /// service → endpoint → subject, with the number of subjects held so a full cache is seen
@@ -97,10 +99,16 @@ const SUBJECT_CACHE_LIMIT: usize = 4096;
 impl NatsTransport {
     /// A transport on an existing connection.
     pub fn new(client: Client, subjects: Subjects) -> Self {
+        let health = Health::new(client.clone());
+        Self::with_health(client, subjects, health)
+    }
+
+    pub(crate) fn with_health(client: Client, subjects: Subjects, health: Arc<Health>) -> Self {
         NatsTransport {
             client,
             subjects,
             resolved: Arc::default(),
+            health,
         }
     }
 
@@ -217,6 +225,9 @@ impl NatsTransport {
             self.client
                 .send_request(subject, request)
                 .map(move |sent| match sent {
+                    Ok(message) if health::malformed(&message).is_some() => {
+                        Err(malformed_reply(&message, &service, &endpoint))
+                    }
                     Ok(message) => headers::read_reply(
                         message.headers.as_ref(),
                         message.payload,
@@ -238,6 +249,9 @@ impl NatsTransport {
         let subject = self.subject(&call.service, &call.endpoint)?;
         if self.client.connection_state() != State::Connected {
             return Err(disconnected(&format!("call `{}`", call.id())));
+        }
+        if self.health.reader_stopped() {
+            return Err(reader_stopped(&call.id()));
         }
         let timeout = call
             .wait_deadline()
@@ -283,8 +297,9 @@ impl NatsTransport {
         // a channel sender (it showed in profiles of the serving process).
         let client = Arc::new(self.client.clone());
         let service = spec.service;
+        let health = self.health.clone();
         let (requests, drain) = pump(&self.client, subscribers, move |index, message| {
-            to_incoming(&client, &service, &names, index, message)
+            to_incoming(&client, &health, &service, &names, index, message)
         });
         Ok(Listener::new(requests, drain))
     }
@@ -317,21 +332,31 @@ impl Transport for NatsTransport {
 #[inline]
 fn to_incoming(
     client: &Arc<Client>,
+    health: &Health,
     service: &Cow<'static, str>,
     names: &[Cow<'static, str>],
     index: usize,
     message: Message,
 ) -> Option<Incoming<NatsResponder>> {
     let endpoint = names.get(index)?.clone();
+    let malformed = health::malformed(&message).map(|why| {
+        health.count_malformed(&message.subject, why);
+        Error::bad_request(format!(
+            "cannot read the request to `{service}.{endpoint}`: {why}"
+        ))
+    });
     let Some(reply_to) = message.reply else {
-        tracing::warn!(
-            subject = %message.subject,
-            "dropping a request without a reply subject (was it published instead of requested?)"
-        );
+        if malformed.is_none() {
+            health.count_without_reply(&message.subject);
+        }
         return None;
     };
     let hdrs = message.headers.as_ref();
-    let content_type = match headers::content_type(hdrs, &message.payload) {
+    let read = match malformed {
+        Some(err) => Err(err),
+        None => headers::content_type(hdrs, &message.payload),
+    };
+    let content_type = match read {
         Ok(ct) => ct,
         Err(err) => {
             // Answer rather than drop, so the caller gets a 415 instead of a timeout; through the
@@ -372,6 +397,26 @@ fn to_incoming(
             labelled,
         },
     ))
+}
+
+/// The error of a call whose reply async-nats could not read (its headers were malformed): the
+/// peer's fault, as a gateway would say (502).
+fn malformed_reply(message: &Message, service: &str, endpoint: &str) -> Error {
+    let why = health::malformed(message).unwrap_or("malformed message");
+    Error::new(
+        502,
+        format!("cannot read the reply of `{service}.{endpoint}`: {why}"),
+    )
+    .with_id(format!("{service}.{endpoint}"))
+}
+
+/// The error of a call made after the connection's reader stopped for good.
+fn reader_stopped(id: &str) -> Error {
+    Error::unavailable(format!(
+        "cannot call `{id}`: the NATS connection stopped reading and will receive nothing more; \
+         restart the process"
+    ))
+    .with_id(id.to_owned())
 }
 
 /// Publishes the answer to a request's reply subject.

@@ -12,6 +12,10 @@
 //! // dropped here: the child is killed and reaped
 //! ```
 
+mod raw;
+
+pub use raw::{RawMessage, RawNats};
+
 use std::fmt;
 use std::io::{self, BufRead, BufReader};
 use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, TcpStream};

@@ -11,11 +11,14 @@ mod signal;
 pub use signal::shutdown_signal;
 
 use std::fmt;
+use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
 
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::task::TaskTracker;
 
@@ -365,6 +368,7 @@ impl Service {
             loops: Vec::new(),
             tracker: TaskTracker::new(),
             shutdown_timeout: self.config.shutdown_timeout,
+            watch: LoopWatch::default(),
         };
         for handler in handlers {
             if let Err(err) = running
@@ -385,6 +389,10 @@ impl Service {
     }
 
     /// Serves until SIGINT or SIGTERM, then stops gracefully.
+    ///
+    /// Returns an error when the backend stops delivering requests or events by itself (a NATS
+    /// connection that can no longer read, say): a process that cannot serve exits non-zero, so
+    /// its supervisor restarts it, instead of staying up and answering nothing.
     pub async fn run(self) -> Result<(), Error> {
         let running = self.start().await?;
         for instance in running.instances() {
@@ -396,9 +404,15 @@ impl Service {
                 "serving"
             );
         }
-        signal::shutdown_signal().await;
+        let outcome = tokio::select! {
+            () = signal::shutdown_signal() => Ok(()),
+            lost = running.lost() => {
+                tracing::error!(%lost, "stopped serving; exiting");
+                Err(lost)
+            }
+        };
         running.stop().await;
-        Ok(())
+        outcome
     }
 }
 
@@ -411,6 +425,48 @@ pub struct Running {
     loops: Vec<JoinHandle<()>>,
     tracker: TaskTracker,
     shutdown_timeout: Duration,
+    watch: LoopWatch,
+}
+
+/// Tells a serve or consume loop that ended by itself (its backend stopped delivering) from one
+/// that ended because the service was stopped.
+#[derive(Clone, Debug)]
+struct LoopWatch {
+    stopping: Arc<AtomicBool>,
+    lost: Arc<watch::Sender<Option<Error>>>,
+}
+
+impl Default for LoopWatch {
+    fn default() -> Self {
+        LoopWatch {
+            stopping: Arc::default(),
+            lost: Arc::new(watch::Sender::new(None)),
+        }
+    }
+}
+
+impl LoopWatch {
+    /// Runs `serving` (the loop of `what`) as a task, reporting it if it ends before a stop.
+    fn spawn(
+        &self,
+        what: String,
+        serving: impl Future<Output = ()> + Send + 'static,
+    ) -> JoinHandle<()> {
+        let watch = self.clone();
+        tokio::spawn(async move {
+            serving.await;
+            if !watch.stopping.load(Ordering::Acquire) {
+                watch.lost.send_if_modified(|lost| {
+                    lost.get_or_insert_with(|| {
+                        Error::unavailable(format!(
+                            "{what} stopped: the backend delivers no more of them (connection lost for good?)"
+                        ))
+                    });
+                    true
+                });
+            }
+        })
+    }
 }
 
 impl fmt::Debug for Running {
@@ -441,6 +497,26 @@ impl Running {
     /// Requests and events being handled right now.
     pub fn in_flight(&self) -> usize {
         self.tracker.len()
+    }
+
+    /// Resolves when the service can no longer serve by itself: one of its serve or consume
+    /// loops ended although nobody stopped it, because the backend delivers nothing more (for
+    /// NATS, a connection whose reader stopped). The error says which loop. Never resolves
+    /// while everything serves; [`Service::run`] waits for it beside the stop signal.
+    pub fn lost(&self) -> impl Future<Output = Error> + Send + 'static {
+        let mut lost = self.watch.lost.subscribe();
+        async move {
+            let lost = lost
+                .wait_for(Option::is_some)
+                .await
+                .ok()
+                .and_then(|lost| lost.clone());
+            match lost {
+                Some(lost) => lost,
+                // The service was dropped: nothing more will be reported.
+                None => std::future::pending().await,
+            }
+        }
     }
 
     async fn serve(
@@ -518,7 +594,9 @@ impl Running {
         if let Some(drain) = listener.take_drain() {
             self.drains.push(drain);
         }
-        self.loops.push(tokio::spawn(listener.serve(dispatcher)));
+        let what = format!("requests to `{}`", descriptor.name);
+        self.loops
+            .push(self.watch.spawn(what, listener.serve(dispatcher)));
         self.backend
             .registry
             .register(Registration::new(instance.clone(), stats))
@@ -536,13 +614,17 @@ impl Running {
         if let Some(drain) = subscription.take_drain() {
             self.drains.push(drain);
         }
-        self.loops.push(tokio::spawn(consume(
-            subscription,
-            sub.handler,
-            sub.name,
-            Arc::new(Limit::new(config.max_concurrency)),
-            self.tracker.clone(),
-        )));
+        let what = format!("events on `{}`", sub.topic);
+        self.loops.push(self.watch.spawn(
+            what,
+            consume(
+                subscription,
+                sub.handler,
+                sub.name,
+                Arc::new(Limit::new(config.max_concurrency)),
+                self.tracker.clone(),
+            ),
+        ));
         Ok(())
     }
 
@@ -550,6 +632,7 @@ impl Running {
     /// those in flight to finish and be answered. All of it is bounded by the shutdown timeout;
     /// past it, the serve loops are aborted.
     pub async fn stop(mut self) {
+        self.watch.stopping.store(true, Ordering::Release);
         let registry = self.backend.registry.clone();
         let instances = std::mem::take(&mut self.instances);
         let drains = std::mem::take(&mut self.drains);
@@ -597,6 +680,7 @@ impl Drop for Running {
     /// Dropping a running service without [`stop`](Running::stop) stops taking requests at
     /// once (no graceful drain).
     fn drop(&mut self) {
+        self.watch.stopping.store(true, Ordering::Release);
         for l in &self.loops {
             l.abort();
         }

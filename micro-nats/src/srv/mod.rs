@@ -6,6 +6,8 @@
 
 pub(crate) mod schema;
 
+use std::sync::Arc;
+
 use async_nats::{Client, Subscriber};
 use bytes::Bytes;
 use futures::stream::{SelectAll, StreamExt};
@@ -14,6 +16,7 @@ use micro_core::registry::Registration;
 use tokio::sync::oneshot;
 
 use crate::error::subscribe_error;
+use crate::health::{self, Health};
 use crate::subject::{Verb, control};
 use crate::transport::barrier;
 
@@ -28,6 +31,7 @@ impl SrvResponder {
     pub(crate) async fn start(
         client: Client,
         registration: Registration,
+        health: Arc<Health>,
     ) -> Result<SrvResponder, Error> {
         let instance = &registration.instance;
         let mut subscribers: Vec<(Verb, Subscriber)> = Vec::with_capacity(9);
@@ -69,6 +73,10 @@ impl SrvResponder {
                     }
                     next = merged.next() => {
                         let Some((verb, message)) = next else { return };
+                        if let Some(why) = health::malformed(&message) {
+                            health.count_malformed(&message.subject, why);
+                            continue;
+                        }
                         let Some(reply_to) = message.reply else { continue };
                         let body = match verb {
                             Verb::Ping => ping.clone(),
