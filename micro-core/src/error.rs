@@ -32,6 +32,9 @@ pub mod code {
     pub const INTERNAL: u16 = 500;
     /// The endpoint exists but does nothing yet.
     pub const NOT_IMPLEMENTED: u16 = 501;
+    /// A peer answered with something that cannot be read (a reply in an unknown codec, with
+    /// malformed headers, or that does not decode).
+    pub const BAD_GATEWAY: u16 = 502;
     /// Nobody is there to answer, or the connection is down.
     pub const UNAVAILABLE: u16 = 503;
 }
@@ -126,6 +129,10 @@ impl Error {
     /// 500: the handler failed.
     pub fn internal(detail: impl Into<String>) -> Self {
         Self::new(code::INTERNAL, detail)
+    }
+    /// 502: a peer's answer cannot be read.
+    pub fn bad_gateway(detail: impl Into<String>) -> Self {
+        Self::new(code::BAD_GATEWAY, detail)
     }
     /// 503: nobody is there to answer.
     pub fn unavailable(detail: impl Into<String>) -> Self {

@@ -225,10 +225,9 @@ pub(crate) fn read_reply(
         // The call succeeded but its answer is in a codec we cannot read: the peer's fault, not
         // the caller's (502, as a gateway would say), named after the endpoint.
         let content_type = content_type.map_err(|e| {
-            Error::new(
-                502,
-                format!("cannot read the reply of `{service}.{endpoint}`: {e}"),
-            )
+            Error::bad_gateway(format!(
+                "cannot read the reply of `{service}.{endpoint}`: {e}"
+            ))
             .with_id(format!("{service}.{endpoint}"))
         })?;
         let mut reply = Reply::new(content_type, body);

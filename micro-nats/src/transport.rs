@@ -403,10 +403,9 @@ fn to_incoming(
 /// peer's fault, as a gateway would say (502).
 fn malformed_reply(message: &Message, service: &str, endpoint: &str) -> Error {
     let why = health::malformed(message).unwrap_or("malformed message");
-    Error::new(
-        502,
-        format!("cannot read the reply of `{service}.{endpoint}`: {why}"),
-    )
+    Error::bad_gateway(format!(
+        "cannot read the reply of `{service}.{endpoint}`: {why}"
+    ))
     .with_id(format!("{service}.{endpoint}"))
 }
 

@@ -246,3 +246,74 @@ async fn a_connection_that_stops_reading_is_reported_and_ends_the_service() {
     assert_eq!(err.code, 503, "{err}");
     running.stop().await;
 }
+
+/// A MessagePack map `{"skip": <depth nested arrays>}`: no header needed, a map shows its codec.
+fn deeply_nested_msgpack(depth: usize) -> Vec<u8> {
+    let mut body = vec![0x81, 0xa4];
+    body.extend_from_slice(b"skip");
+    body.extend(std::iter::repeat_n(0x91, depth));
+    body.push(0xc0);
+    body
+}
+
+#[tokio::test]
+async fn deeply_nested_msgpack_is_a_400_not_a_stack_overflow() {
+    let server = NatsServer::start();
+    let nats = connect(&server).await;
+    let running = serve_shapes(&nats).await;
+    let raw = raw(&server).await;
+    for depth in [700, 5_000, 100_000] {
+        // `nothing` takes no arguments: the nesting sits in a field the decoder skips.
+        let answer = raw
+            .request("shapes.nothing", deeply_nested_msgpack(depth).into())
+            .await
+            .unwrap();
+        assert_eq!(
+            header(&answer, "Nats-Service-Error-Code"),
+            Some("400"),
+            "{depth}"
+        );
+        assert!(
+            header(&answer, "Nats-Service-Error")
+                .unwrap()
+                .contains("depth"),
+            "{depth}: {answer:?}"
+        );
+    }
+    assert_still_serving(&nats, &server).await;
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn a_deeply_nested_reply_is_a_502_for_the_caller() {
+    let server = NatsServer::start();
+    let nats = connect(&server).await;
+    let running = serve_shapes(&nats).await;
+    let raw = raw(&server).await;
+    let mut requests = raw.subscribe("evil.deep").await.unwrap();
+    sync(&raw).await;
+    let answering = tokio::spawn(async move {
+        use futures::StreamExt;
+        let request = requests.next().await.unwrap();
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert("Content-Type", "application/msgpack");
+        raw.publish_with_headers(
+            request.reply.unwrap(),
+            headers,
+            deeply_nested_msgpack(5_000).into(),
+        )
+        .await
+        .unwrap();
+        raw.flush().await.unwrap();
+    });
+    let err = nats
+        .micro_client()
+        .invoke::<_, serde_json::Value>("evil", "deep", &serde_json::json!({}))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, 502, "{err}");
+    assert!(err.detail.contains("depth"), "{err}");
+    answering.await.unwrap();
+    assert_still_serving(&nats, &server).await;
+    running.stop().await;
+}

@@ -219,8 +219,10 @@ impl Client {
             ))
         })?;
         let reply = self.call_raw(service, endpoint, content_type, body).await?;
+        // The service answered with something its caller cannot read: the peer's fault, as a
+        // gateway would say (502), not this process's.
         reply.content_type.decode(&reply.body).map_err(|e| {
-            Error::internal(format!(
+            Error::bad_gateway(format!(
                 "cannot decode the reply of `{service}.{endpoint}`: {e}"
             ))
             .with_id(format!("{service}.{endpoint}"))

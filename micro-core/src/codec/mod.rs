@@ -106,6 +106,11 @@ fn small_body(body: &[u8]) -> Bytes {
     })
 }
 
+/// How deeply arrays and maps may nest in a body micro decodes, in either codec: serde_json's
+/// own recursion limit, applied to MessagePack too, so that no body (a request, a reply, an
+/// event) can exhaust the stack of the task that decodes it, whatever the build.
+pub const MAX_DEPTH: usize = 128;
+
 /// Why a body could not be encoded or decoded.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -405,5 +410,54 @@ mod tests {
         assert!(err.to_string().contains("application/json"), "{err}");
         let err = ContentType::MsgPack.decode::<Hello>(b"\xc1").unwrap_err();
         assert!(matches!(err, CodecError::Decode { .. }));
+    }
+
+    /// `{"name":"x","skip":<depth nested arrays>}`: the nesting sits in a field `Hello` ignores.
+    fn nested_in_an_ignored_field(depth: usize, open: u8) -> Vec<u8> {
+        let mut body = vec![0x83, 0xa4];
+        body.extend_from_slice(b"name");
+        body.extend_from_slice(&[0xa1, b'x', 0xa4]);
+        body.extend_from_slice(b"skip");
+        for _ in 0..depth {
+            body.push(open);
+            if open == 0x81 {
+                // A map of one entry: key "k", then the next level as its value.
+                body.extend_from_slice(&[0xa1, b'k']);
+            }
+        }
+        body.push(0xc0);
+        body.extend_from_slice(&[0xa1, b'n', 0x03]);
+        body
+    }
+
+    #[test]
+    fn msgpack_nesting_deeper_than_json_allows_is_refused_not_a_stack_overflow() {
+        // Within the limit: decoded, the nesting skipped.
+        let ok = nested_in_an_ignored_field(MAX_DEPTH - 2, 0x91);
+        let hello: Hello = ContentType::MsgPack.decode(&ok).unwrap();
+        assert_eq!(hello.name, "x");
+        // Past it (arrays or maps, ignored or read as values): a decode error, in every build.
+        for (depth, open) in [
+            (MAX_DEPTH + 1, 0x91),
+            (700, 0x91),
+            (1_000, 0x81),
+            (100_000, 0x91),
+        ] {
+            let body = nested_in_an_ignored_field(depth, open);
+            let err = ContentType::MsgPack.decode::<Hello>(&body).unwrap_err();
+            assert!(matches!(err, CodecError::Decode { .. }), "{depth}: {err}");
+            assert!(err.to_string().contains("depth"), "{depth}: {err}");
+            let err = ContentType::MsgPack
+                .decode::<serde_json::Value>(&body)
+                .unwrap_err();
+            assert!(err.to_string().contains("depth"), "{depth}: {err}");
+        }
+        // JSON refuses the same depth.
+        let deep = format!("{}{}", "[".repeat(MAX_DEPTH + 1), "]".repeat(MAX_DEPTH + 1));
+        assert!(
+            ContentType::Json
+                .decode::<serde_json::Value>(deep.as_bytes())
+                .is_err()
+        );
     }
 }

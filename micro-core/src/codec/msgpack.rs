@@ -27,7 +27,10 @@ impl Codec for MsgPack {
     fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, CodecError> {
         // 0xc0 is MessagePack nil.
         let body: &[u8] = if body.is_empty() { &[0xc0] } else { body };
-        rmp_serde::from_slice(body).map_err(|e| CodecError::Decode {
+        let mut de = rmp_serde::Deserializer::from_read_ref(body);
+        // rmp-serde's own limit (1,024) is deeper than a debug build's stack survives.
+        de.set_max_depth(super::MAX_DEPTH);
+        T::deserialize(&mut de).map_err(|e| CodecError::Decode {
             content_type: ContentType::MsgPack,
             message: e.to_string(),
         })

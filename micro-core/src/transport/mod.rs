@@ -107,7 +107,7 @@ impl Reply {
     pub fn decode<T: serde::de::DeserializeOwned>(&self) -> Result<T, Error> {
         self.content_type
             .decode(&self.body)
-            .map_err(|e| Error::internal(format!("cannot decode reply: {e}")))
+            .map_err(|e| Error::bad_gateway(format!("cannot decode reply: {e}")))
     }
 }
 
