@@ -433,22 +433,118 @@ async fn api_serves_the_greeter_over_http() {
         .await
         .expect("listening in time")
         .unwrap();
+    let json_type = [("Content-Type", "application/json")];
     let result = async {
         let addr = addr.expect("listening line").parse().unwrap();
-        let resp = common::http(addr, "POST", "/greeter/hello", &[], br#"{"name":"HTTP"}"#).await;
+        let resp = common::http(
+            addr,
+            "POST",
+            "/greeter/hello",
+            &json_type,
+            br#"{"name":"HTTP"}"#,
+        )
+        .await;
         assert_eq!(resp.status, 200, "{}", resp.text());
         assert_eq!(resp.json(), json!("Hello HTTP"));
         let resp = common::http(addr, "GET", "/services/greeter", &[], b"").await;
         assert_eq!(resp.json()["instances"][0]["id"], json!(f.instance_id()));
-        let resp = common::http(addr, "POST", "/nosuch/hello", &[], b"{}").await;
-        assert_eq!(resp.status, 503);
+        let resp = common::http(addr, "POST", "/nosuch/hello", &json_type, b"{}").await;
+        assert_eq!(resp.status, 404, "{}", resp.text());
         // names that would change the NATS subject are refused, not sent
         for path in ["/a.b/hello", "/greeter/hello.x", "/%3E/hello", "/greeter/*"] {
-            let resp = common::http(addr, "POST", path, &[], b"{}").await;
+            let resp = common::http(addr, "POST", path, &json_type, b"{}").await;
             assert_eq!(resp.status, 400, "{path}: {}", resp.text());
         }
+        // A body of exactly the default limit fits in a NATS message with the gateway's headers.
+        let name = "x".repeat(micro_cli::api::DEFAULT_BODY_LIMIT - r#"{"name":""}"#.len());
+        let body = format!(r#"{{"name":"{name}"}}"#);
+        assert_eq!(body.len(), micro_cli::api::DEFAULT_BODY_LIMIT);
+        let resp = common::http(
+            addr,
+            "POST",
+            "/greeter/hello",
+            &[
+                ("Content-Type", "application/json"),
+                ("X-Micro-Request-Id", "42"),
+            ],
+            body.as_bytes(),
+        )
+        .await;
+        assert_eq!(
+            resp.status,
+            200,
+            "{}",
+            &resp.text()[..200.min(resp.text().len())]
+        );
+        let resp = common::http(
+            addr,
+            "POST",
+            "/greeter/hello",
+            &json_type,
+            &[b' '; 1 + micro_cli::api::DEFAULT_BODY_LIMIT],
+        )
+        .await;
+        assert_eq!(resp.status, 413);
     };
     result.await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateway_publishes_only_to_endpoints_discovery_shows() {
+    use futures::StreamExt;
+    let f = Fixture::start().await;
+    // A plain subscriber on a two-token subject and on an inbox: not micro endpoints.
+    let raw = async_nats::connect(f.server.url()).await.unwrap();
+    let mut plain = raw.subscribe("foo.bar").await.unwrap();
+    let mut inbox = raw.subscribe("_INBOX.abc").await.unwrap();
+    raw.flush().await.unwrap();
+    let mut child = KillOnDrop(
+        f.command(&["api", "--addr", "127.0.0.1:0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("micro api starts"),
+    );
+    let addr = listening_addr(&mut child, "micro gateway listening on http://").await;
+    let json_type = [("Content-Type", "application/json")];
+    for path in ["/foo/bar", "/_INBOX/abc", "/greeter/nosuch"] {
+        let resp = common::http(addr, "POST", path, &json_type, b"{}").await;
+        assert_eq!(resp.status, 404, "{path}: {}", resp.text());
+    }
+    // Nothing was published to either subject.
+    raw.publish("foo.bar", "marker".into()).await.unwrap();
+    raw.publish("_INBOX.abc", "marker".into()).await.unwrap();
+    for sub in [&mut plain, &mut inbox] {
+        let first = tokio::time::timeout(Duration::from_secs(5), sub.next())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(&first.payload[..], b"marker");
+    }
+}
+
+/// Reads the child's stderr until the line starting with `prefix`; the address after it.
+async fn listening_addr(child: &mut KillOnDrop, prefix: &'static str) -> std::net::SocketAddr {
+    let stderr_pipe = child.0.stderr.take().unwrap();
+    let addr = tokio::task::spawn_blocking(move || {
+        let mut reader = BufReader::new(stderr_pipe);
+        let mut line = String::new();
+        while reader.read_line(&mut line).unwrap_or(0) > 0 {
+            if let Some(rest) = line.trim().strip_prefix(prefix) {
+                return Some(rest.to_owned());
+            }
+            line.clear();
+        }
+        None
+    });
+    tokio::time::timeout(Duration::from_secs(10), addr)
+        .await
+        .expect("listening in time")
+        .unwrap()
+        .expect("listening line")
+        .parse()
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

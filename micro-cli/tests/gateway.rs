@@ -47,19 +47,53 @@ async fn a_call_returns_the_json_reply() {
 }
 
 #[tokio::test]
-async fn curl_style_form_content_type_is_read_as_json() {
-    // `curl -d` sends application/x-www-form-urlencoded; the body is JSON all the same.
+async fn a_call_without_a_codec_content_type_is_415_so_cross_site_forms_cannot_call() {
+    // A cross-origin "simple" request (a form, text/plain, or no body type at all) must not
+    // run a call.
     let f = gateway(ApiOptions::default()).await;
+    for headers in [
+        &[("Content-Type", "application/x-www-form-urlencoded")][..],
+        &[("Content-Type", "text/plain")][..],
+        &[("Content-Type", "multipart/form-data; boundary=x")][..],
+        &[][..],
+    ] {
+        let resp = http(
+            f.addr,
+            "POST",
+            "/greeter/hello",
+            headers,
+            br#"{"name":"x"}"#,
+        )
+        .await;
+        assert_eq!(resp.status, 415, "{headers:?}: {}", resp.text());
+        assert!(
+            resp.json()["detail"]
+                .as_str()
+                .unwrap()
+                .contains("application/json")
+        );
+    }
+    // With a parameter, and in MessagePack.
     let resp = http(
         f.addr,
         "POST",
         "/greeter/hello",
-        &[("Content-Type", "application/x-www-form-urlencoded")],
-        br#"{"name":"curl"}"#,
+        &[("Content-Type", "application/json; charset=utf-8")],
+        br#"{"name":"json"}"#,
+    )
+    .await;
+    assert_eq!(resp.json(), json!("Hello json"));
+    let resp = http(
+        f.addr,
+        "POST",
+        "/greeter/hello",
+        &[("Content-Type", "application/msgpack")],
+        b"\x81\xa4name\xa2mp",
     )
     .await;
     assert_eq!(resp.status, 200, "{}", resp.text());
-    assert_eq!(resp.json(), json!("Hello curl"));
+    assert_eq!(resp.header("content-type"), Some("application/msgpack"));
+    assert_eq!(&resp.body[..], b"\xa8Hello mp");
 }
 
 #[tokio::test]
@@ -134,7 +168,7 @@ async fn a_chunked_body_over_the_limit_is_413() {
     let f = gateway(ApiOptions::default().body_limit(64)).await;
     let mut request = format!(
         "POST /greeter/hello HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\
-         Transfer-Encoding: chunked\r\n\r\n",
+         Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n",
         f.addr
     )
     .into_bytes();
@@ -200,7 +234,10 @@ async fn the_bearer_token_is_required_when_set() {
         f.addr,
         "POST",
         "/greeter/hello",
-        &[("Authorization", "Bearer s3cret")],
+        &[
+            ("Authorization", "Bearer s3cret"),
+            ("Content-Type", "application/json"),
+        ],
         br#"{"name":"x"}"#,
     )
     .await;
@@ -213,13 +250,18 @@ async fn the_bearer_token_is_required_when_set() {
 }
 
 #[tokio::test]
-async fn an_unknown_service_is_503_and_an_unknown_endpoint_404() {
+async fn an_unknown_service_or_endpoint_is_404_naming_what_exists() {
     let f = gateway(ApiOptions::default()).await;
     let resp = post(f.addr, "/nosuch/hello", "{}").await;
-    assert_eq!(resp.status, 503, "{}", resp.text());
-    assert_eq!(resp.json()["code"], json!(503));
+    assert_eq!(resp.status, 404, "{}", resp.text());
+    assert_eq!(resp.json()["code"], json!(404));
     let resp = post(f.addr, "/greeter/nosuch", "{}").await;
     assert_eq!(resp.status, 404, "{}", resp.text());
+    let detail = resp.json()["detail"].as_str().unwrap().to_owned();
+    assert!(
+        detail.contains("hello") && detail.contains("slow"),
+        "{detail}"
+    );
     let resp = http(f.addr, "GET", "/services/nosuch", &[], b"").await;
     assert_eq!(resp.status, 404);
     let resp = http(f.addr, "GET", "/stats/nosuch", &[], b"").await;
@@ -271,6 +313,7 @@ async fn x_micro_headers_become_metadata() {
         "POST",
         "/greeter/meta",
         &[
+            ("Content-Type", "application/json"),
             ("X-Micro-User", "alice"),
             ("X-Micro-Request-Id", "r-1"),
             ("X-Other", "not forwarded"),
@@ -292,7 +335,10 @@ async fn x_micro_headers_become_metadata() {
         f.addr,
         "POST",
         "/greeter/meta",
-        &[("Authorization", "Bearer t")],
+        &[
+            ("Authorization", "Bearer t"),
+            ("Content-Type", "application/json"),
+        ],
         b"{}",
     )
     .await;
@@ -373,4 +419,214 @@ async fn a_value_reply_is_any_json() {
     let f = gateway(ApiOptions::default()).await;
     let resp = post(f.addr, "/greeter/meta", "{}").await;
     assert!(matches!(resp.json(), Value::Object(_)));
+}
+
+#[tokio::test]
+async fn only_loopback_host_names_are_answered_when_bound_to_loopback() {
+    let f = gateway(
+        ApiOptions::default()
+            .loopback_only(true)
+            .allow_host("api.internal"),
+    )
+    .await;
+    for (host, status) in [
+        ("127.0.0.1:8080", 200),
+        ("localhost", 200),
+        ("LOCALHOST:1", 200),
+        ("[::1]:8080", 200),
+        ("api.internal:8080", 200),
+        ("evil.example", 403),
+        ("evil.example:8080", 403),
+        ("127.0.0.1.evil.example", 403),
+    ] {
+        let request =
+            format!("GET /services HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+        let resp = common::http_raw(f.addr, request.as_bytes()).await;
+        assert_eq!(resp.status, status, "{host}: {}", resp.text());
+    }
+}
+
+#[tokio::test]
+async fn reserved_metadata_keys_cannot_be_set_and_a_list_narrows_the_rest() {
+    let f = gateway(ApiOptions::default()).await;
+    for header in [
+        "X-Micro-Authorization",
+        "X-Micro-authorization",
+        "X-Micro-Cookie",
+        "X-Micro-Nats-Service-Error",
+        "X-Micro-Micro-Timeout",
+        "X-Micro-Content-Type",
+    ] {
+        let resp = http(
+            f.addr,
+            "POST",
+            "/greeter/meta",
+            &[("Content-Type", "application/json"), (header, "x")],
+            b"{}",
+        )
+        .await;
+        assert_eq!(resp.status, 400, "{header}: {}", resp.text());
+    }
+    let f = gateway(ApiOptions::default().metadata_key("Request-Id")).await;
+    let call = |header: &'static str| {
+        let addr = f.addr;
+        async move {
+            http(
+                addr,
+                "POST",
+                "/greeter/meta",
+                &[("Content-Type", "application/json"), (header, "42")],
+                b"{}",
+            )
+            .await
+        }
+    };
+    let resp = call("X-Micro-Request-Id").await;
+    assert_eq!(resp.json(), json!({"request-id": "42"}));
+    assert_eq!(call("X-Micro-User").await.status, 400);
+}
+
+#[tokio::test]
+async fn healthz_tells_the_truth() {
+    let healthy = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let check = {
+        let healthy = healthy.clone();
+        micro_cli::api::HealthCheck::new(move || {
+            if healthy.load(std::sync::atomic::Ordering::Relaxed) {
+                Ok(())
+            } else {
+                Err("not connected".to_owned())
+            }
+        })
+    };
+    let f = gateway(ApiOptions::default().health(check)).await;
+    assert_eq!(http(f.addr, "GET", "/healthz", &[], b"").await.status, 200);
+    healthy.store(false, std::sync::atomic::Ordering::Relaxed);
+    let resp = http(f.addr, "GET", "/healthz", &[], b"").await;
+    assert_eq!(resp.status, 503);
+    assert_eq!(resp.json()["detail"], json!("not connected"));
+}
+
+/// Serves the greeter through [`micro_cli::api::serve`] with `limits`; the stop sender ends it.
+async fn limited(
+    limits: micro_cli::api::Limits,
+) -> (
+    SocketAddr,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+    Running,
+) {
+    let memory = Memory::new();
+    let running = start_greeter(memory.backend()).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let app = router(memory.client(), ApiOptions::default());
+    let serving = tokio::spawn(micro_cli::api::serve(listener, app, limits, async {
+        let _ = stopped.await;
+    }));
+    (addr, stop, serving, running)
+}
+
+/// Reads until the server closes the connection (or `within` passes: `false`).
+async fn closed_within(stream: &mut tokio::net::TcpStream, within: Duration) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 1024];
+    tokio::time::timeout(within, async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await
+    .is_ok()
+}
+
+#[tokio::test]
+async fn slow_senders_are_cut_off_and_connections_are_limited() {
+    use tokio::io::AsyncWriteExt;
+    let mut limits = micro_cli::api::Limits::default();
+    limits.header_read = Duration::from_millis(300);
+    limits.body_read = Duration::from_millis(300);
+    limits.max_connections = 4;
+    let (addr, stop, serving, _running) = limited(limits).await;
+
+    // A head that never ends (slowloris) and an idle keep-alive connection are closed.
+    let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
+    slow.write_all(b"POST /greeter/hello HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        .await
+        .unwrap();
+    let mut idle = tokio::net::TcpStream::connect(addr).await.unwrap();
+    assert!(closed_within(&mut slow, Duration::from_secs(5)).await);
+    assert!(closed_within(&mut idle, Duration::from_secs(5)).await);
+
+    // A body that never ends gets an answer within the body timeout, not never.
+    let mut trickle = tokio::net::TcpStream::connect(addr).await.unwrap();
+    trickle
+        .write_all(
+            b"POST /greeter/hello HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+              Content-Length: 100\r\n\r\n{",
+        )
+        .await
+        .unwrap();
+    assert!(closed_within(&mut trickle, Duration::from_secs(5)).await);
+
+    // Past the limit, new connections are closed at once; the open ones still work.
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
+        // Start a head so each connection is surely accepted and counted.
+        c.write_all(b"GET /healthz HTTP/1.1\r\n").await.unwrap();
+        held.push(c);
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let mut extra = tokio::net::TcpStream::connect(addr).await.unwrap();
+    assert!(closed_within(&mut extra, Duration::from_millis(250)).await);
+    for c in &mut held {
+        c.write_all(b"Host: 127.0.0.1\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+    }
+    let mut answer = String::new();
+    {
+        use tokio::io::AsyncReadExt;
+        held[0].read_to_string(&mut answer).await.unwrap();
+    }
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    drop(held);
+
+    let _ = stop.send(());
+    tokio::time::timeout(Duration::from_secs(5), serving)
+        .await
+        .expect("stops")
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_stop_is_bounded_by_the_shutdown_timeout() {
+    let mut limits = micro_cli::api::Limits::default();
+    limits.shutdown = Duration::from_millis(300);
+    let (addr, stop, serving, _running) = limited(limits).await;
+    // A call that takes far longer than the shutdown timeout.
+    let slow = tokio::spawn(async move {
+        http(
+            addr,
+            "POST",
+            "/greeter/slow",
+            &[("Content-Type", "application/json")],
+            br#"{"ms":20000}"#,
+        )
+        .await
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = std::time::Instant::now();
+    let _ = stop.send(());
+    tokio::time::timeout(Duration::from_secs(5), serving)
+        .await
+        .expect("the stop waits no longer than its timeout")
+        .unwrap();
+    assert!(started.elapsed() < Duration::from_secs(2));
+    slow.abort();
 }

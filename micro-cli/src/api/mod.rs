@@ -2,20 +2,40 @@
 //!
 //! | route | what |
 //! |---|---|
-//! | `POST /{service}/{endpoint}` | calls the endpoint with the JSON body (empty body: `{}`) and returns its JSON reply |
+//! | `POST /{service}/{endpoint}` | calls the endpoint with the request body (`Content-Type: application/json` or `application/msgpack`; empty body: `{}`) and returns its reply |
 //! | `GET /services` | every service: name, versions, instance and endpoint counts |
 //! | `GET /services/{service}` | instances and endpoints (doc, subject, request/response shape, example body) |
 //! | `GET /stats`, `GET /stats/{service}` | live figures of every instance |
-//! | `GET /healthz` | `{"status":"ok"}`; never needs the token |
+//! | `GET /healthz` | `{"status":"ok"}` while the gateway can reach its backend, else `503`; never needs the token |
 //! | `GET /ui/` | the dashboard (when enabled); never needs the token |
 //!
-//! Call metadata comes from request headers: `X-Micro-<Key>: value` becomes metadata
-//! `<Key>=value` (e.g. `X-Micro-Request-Id` → `Request-Id`). `Authorization` is passed on as
-//! metadata only when the gateway itself checks no token. Errors are the structured error as
-//! JSON with the HTTP status of its code ([`http_status`]); a body over the limit is 413, a body
-//! that is not JSON 400, a call slower than the timeout 504, a service nobody serves 503.
+//! # What a caller may do
+//!
+//! - **Only endpoints that discovery shows** are called: an endpoint no running instance
+//!   announces in its INFO is a `404` naming the endpoints that exist, and nothing is published.
+//! - **Calls need a codec's `Content-Type`** (`application/json` or `application/msgpack`), so a
+//!   cross-site "simple" request (a form, `text/plain`) cannot run a call: anything else is `415`.
+//! - **Browsers**: no CORS headers unless origins are allowed ([`ApiOptions::cors_origin`]); a
+//!   preflight from an origin not on the list gets none either.
+//! - **Host names**: bound to a loopback address, the gateway answers only requests whose `Host`
+//!   is a loopback name (`localhost`, `127.0.0.1`, `[::1]`), so a DNS-rebinding page cannot read
+//!   replies; [`ApiOptions::allow_host`] adds names.
+//! - **Metadata**: a header `X-Micro-<Key>: value` becomes call metadata `<Key>=value`
+//!   (`X-Micro-Request-Id` → `Request-Id`) for any key but the reserved ones: `Authorization`,
+//!   `Proxy-Authorization`, `Cookie`, `Content-Type`, and keys starting with `Micro-`, `Nats-` or
+//!   `X-Micro-`. [`ApiOptions::metadata_key`] narrows this to a list. `Authorization` itself is
+//!   passed on as metadata only when the gateway checks no token of its own.
+//! - **Sizes**: a body over [`ApiOptions::body_limit`] is `413`; the default leaves room within
+//!   NATS's default `max_payload` (1 MiB) for the headers the gateway adds, so a body at the limit
+//!   is delivered. Metadata headers may add up to [`MAX_METADATA_BYTES`].
+//!
+//! Errors are the structured error as JSON with the HTTP status of its code ([`http_status`]): a
+//! body that is not JSON is 400, a call slower than the timeout 504, a service whose instances
+//! all went away 503.
 
+mod catalog;
 mod error;
+mod serve;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -34,17 +54,44 @@ use micro_core::{Client, Context, Error};
 use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
 
 pub use error::{ApiError, http_status};
+pub use serve::{Limits, serve};
 
 use crate::view;
 
 /// The prefix of request headers that become call metadata.
 pub const METADATA_HEADER_PREFIX: &str = "x-micro-";
 
+/// The most bytes of metadata (names and values of `X-Micro-*` headers) one call may carry.
+pub const MAX_METADATA_BYTES: usize = 4 * 1024;
+
+/// The default [`ApiOptions::body_limit`]: NATS's default `max_payload` (1 MiB) less what the
+/// gateway may add as headers (metadata up to [`MAX_METADATA_BYTES`], the deadline, the codec),
+/// so that a body at the limit still fits in one NATS message.
+pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024 - 8 * 1024;
+
+/// Tells `/healthz` whether the gateway can serve: `Err(why)` when not.
+#[derive(Clone)]
+pub struct HealthCheck(Arc<dyn Fn() -> Result<(), String> + Send + Sync>);
+
+impl HealthCheck {
+    /// A check that runs `f` on every `/healthz`.
+    pub fn new(f: impl Fn() -> Result<(), String> + Send + Sync + 'static) -> Self {
+        HealthCheck(Arc::new(f))
+    }
+}
+
+impl std::fmt::Debug for HealthCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HealthCheck")
+    }
+}
+
 /// How the gateway behaves.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct ApiOptions {
-    /// Largest request body accepted, in bytes; larger ones get 413. Default 1 MiB.
+    /// Largest request body accepted, in bytes; larger ones get 413. Default
+    /// [`DEFAULT_BODY_LIMIT`].
     pub body_limit: usize,
     /// How long one request may take, discovery and calls alike; slower ones get 504.
     /// Default 10 s.
@@ -56,16 +103,31 @@ pub struct ApiOptions {
     pub auth_token: Option<String>,
     /// Serve the dashboard under `/ui` (and redirect `/` there). Default on.
     pub ui: bool,
+    /// `Host` names accepted besides loopback ones, when [`loopback_only`](Self::loopback_only)
+    /// is on; `*` accepts any.
+    pub allowed_hosts: Vec<String>,
+    /// Accept only loopback `Host` names (and [`allowed_hosts`](Self::allowed_hosts)). Default
+    /// off; `micro api` turns it on when it listens on a loopback address.
+    pub loopback_only: bool,
+    /// When not empty, the only metadata keys a caller may set through `X-Micro-*` headers
+    /// (compared case-insensitively); reserved keys are refused either way.
+    pub metadata_keys: Vec<String>,
+    /// What `/healthz` asks; without one it always says ok.
+    pub health: Option<HealthCheck>,
 }
 
 impl Default for ApiOptions {
     fn default() -> Self {
         ApiOptions {
-            body_limit: 1024 * 1024,
+            body_limit: DEFAULT_BODY_LIMIT,
             timeout: Duration::from_secs(10),
             cors_origins: Vec::new(),
             auth_token: None,
             ui: true,
+            allowed_hosts: Vec::new(),
+            loopback_only: false,
+            metadata_keys: Vec::new(),
+            health: None,
         }
     }
 }
@@ -105,12 +167,42 @@ impl ApiOptions {
         self.ui = enabled;
         self
     }
+
+    /// Accepts only loopback `Host` names, and those added with
+    /// [`allow_host`](Self::allow_host).
+    #[must_use]
+    pub fn loopback_only(mut self, enabled: bool) -> Self {
+        self.loopback_only = enabled;
+        self
+    }
+
+    /// Accepts `Host: <host>` (without the port; `*` for any) besides loopback names.
+    #[must_use]
+    pub fn allow_host(mut self, host: impl Into<String>) -> Self {
+        self.allowed_hosts.push(host.into());
+        self
+    }
+
+    /// Lets callers set metadata `key` (repeat for more); once one is given, only these are.
+    #[must_use]
+    pub fn metadata_key(mut self, key: impl Into<String>) -> Self {
+        self.metadata_keys.push(key.into());
+        self
+    }
+
+    /// Asks `check` on every `/healthz`.
+    #[must_use]
+    pub fn health(mut self, check: HealthCheck) -> Self {
+        self.health = Some(check);
+        self
+    }
 }
 
 #[derive(Debug)]
 struct Gateway {
     client: Client,
     options: ApiOptions,
+    catalog: catalog::Catalog,
 }
 
 type Shared = Arc<Gateway>;
@@ -120,7 +212,11 @@ pub fn router(client: Client, options: ApiOptions) -> Router {
     let cors = cors_layer(&options.cors_origins);
     let body_limit = options.body_limit;
     let ui = options.ui;
-    let state: Shared = Arc::new(Gateway { client, options });
+    let state: Shared = Arc::new(Gateway {
+        client,
+        options,
+        catalog: catalog::Catalog::default(),
+    });
 
     let protected = Router::new()
         .route("/services", get(list_services))
@@ -131,10 +227,7 @@ pub fn router(client: Client, options: ApiOptions) -> Router {
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
 
     let mut app = Router::new()
-        .route(
-            "/healthz",
-            get(|| async { Json(serde_json::json!({"status": "ok"})) }),
-        )
+        .route("/healthz", get(healthz))
         .merge(protected);
     if ui {
         app = app
@@ -146,11 +239,73 @@ pub fn router(client: Client, options: ApiOptions) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
-        .with_state(state);
+        .with_state(state.clone());
     if let Some(cors) = cors {
         app = app.layer(cors);
     }
-    app.layer(middleware::from_fn(access_log))
+    app.layer(middleware::from_fn_with_state(state, check_host))
+        .layer(middleware::from_fn(access_log))
+}
+
+async fn healthz(State(gw): State<Shared>) -> Response {
+    match gw.options.health.as_ref().map(|check| (check.0)()) {
+        None | Some(Ok(())) => Json(serde_json::json!({"status": "ok"})).into_response(),
+        Some(Err(why)) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({"status": "unavailable", "detail": why})),
+        )
+            .into_response(),
+    }
+}
+
+/// Refuses a request whose `Host` is not accepted (DNS rebinding: a page on an attacker's name
+/// that resolves to 127.0.0.1 must not read the gateway's replies).
+async fn check_host(State(gw): State<Shared>, req: Request, next: Next) -> Response {
+    if !gw.options.loopback_only {
+        return next.run(req).await;
+    }
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| req.uri().host())
+        .unwrap_or_default();
+    if host_allowed(host, &gw.options.allowed_hosts) {
+        return next.run(req).await;
+    }
+    ApiError(Error::forbidden(format!(
+        "host `{host}` is not accepted: the gateway listens on a loopback address and answers \
+         loopback names only (add names with --allow-host)"
+    )))
+    .into_response()
+}
+
+/// Whether `host` (a `Host` header: a name or address, maybe with a port) is a loopback name or
+/// one of `allowed`.
+fn host_allowed(host: &str, allowed: &[String]) -> bool {
+    let name = match host.strip_prefix('[') {
+        // `[::1]:8080`
+        Some(rest) => rest.split(']').next().unwrap_or_default(),
+        None => host.rsplit_once(':').map_or(host, |(name, port)| {
+            if port.bytes().all(|b| b.is_ascii_digit()) {
+                name
+            } else {
+                host
+            }
+        }),
+    };
+    let name = name.trim_end_matches('.');
+    if name.eq_ignore_ascii_case("localhost")
+        || name.to_ascii_lowercase().ends_with(".localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+    {
+        return true;
+    }
+    allowed
+        .iter()
+        .any(|a| a == "*" || a.trim_end_matches('.').eq_ignore_ascii_case(name))
 }
 
 fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
@@ -309,24 +464,95 @@ async fn service_stats(
     Ok(Json(view::stats_views(&stats)))
 }
 
-/// Call metadata from request headers: `X-Micro-<Key>` → `<Key>`, plus `Authorization` when
-/// the gateway does not consume it itself.
+/// Metadata keys an HTTP caller may never set through `X-Micro-*` headers: credentials the
+/// gateway does not vouch for, and keys micro and NATS use on the wire.
+fn reserved_metadata_key(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    [
+        "authorization",
+        "proxy-authorization",
+        "cookie",
+        "content-type",
+    ]
+    .contains(&key.as_str())
+        || ["micro-", "nats-", "x-micro-"]
+            .iter()
+            .any(|prefix| key.starts_with(prefix))
+}
+
+/// Call metadata from request headers: `X-Micro-<Key>` → `<Key>` for keys that are not
+/// reserved (and, when `allowed` is not empty, are in it), plus `Authorization` when the
+/// gateway does not consume it itself. More than [`MAX_METADATA_BYTES`] is a `431`.
 pub fn metadata_from_headers(
     headers: &HeaderMap,
     forward_authorization: bool,
-) -> micro_core::Metadata {
+    allowed: &[String],
+) -> Result<micro_core::Metadata, Error> {
     let mut md = micro_core::Metadata::new();
+    let mut bytes = 0;
     for (name, value) in headers {
         let Ok(value) = value.to_str() else { continue };
-        if let Some(key) = name.as_str().strip_prefix(METADATA_HEADER_PREFIX) {
-            if !key.is_empty() {
-                md.insert(key, value);
+        let key = if let Some(key) = name.as_str().strip_prefix(METADATA_HEADER_PREFIX) {
+            if key.is_empty() {
+                continue;
             }
+            if reserved_metadata_key(key) {
+                return Err(Error::bad_request(format!(
+                    "header `{name}` would set the reserved metadata key `{key}`"
+                )));
+            }
+            if !allowed.is_empty() && !allowed.iter().any(|a| a.eq_ignore_ascii_case(key)) {
+                return Err(Error::bad_request(format!(
+                    "header `{name}`: metadata key `{key}` is not allowed (allowed: {})",
+                    allowed.join(", ")
+                )));
+            }
+            key
         } else if forward_authorization && name == header::AUTHORIZATION {
-            md.insert("Authorization", value);
+            "Authorization"
+        } else {
+            continue;
+        };
+        bytes += key.len() + value.len();
+        if bytes > MAX_METADATA_BYTES {
+            return Err(Error::new(
+                431,
+                format!("more than {MAX_METADATA_BYTES} bytes of metadata headers"),
+            ));
         }
+        md.insert(key, value);
     }
-    md
+    Ok(md)
+}
+
+/// The codec a call's `Content-Type` names; `415` for anything else, so that a cross-site form
+/// or `text/plain` post cannot run a call.
+fn call_content_type(headers: &HeaderMap) -> Result<ContentType, Error> {
+    let given = headers
+        .get(header::CONTENT_TYPE)
+        .map(|v| v.to_str().unwrap_or("<not text>"));
+    let Some(given) = given else {
+        return Err(Error::new(
+            415,
+            "a call needs `Content-Type: application/json` (or `application/msgpack`)",
+        ));
+    };
+    let essence = given.split(';').next().unwrap_or_default().trim();
+    if essence.eq_ignore_ascii_case("application/json") {
+        return Ok(ContentType::Json);
+    }
+    if essence.eq_ignore_ascii_case("application/msgpack")
+        || essence.eq_ignore_ascii_case("application/x-msgpack")
+    {
+        return Ok(ContentType::MsgPack);
+    }
+    Err(Error::new(
+        415,
+        format!(
+            "unsupported `Content-Type: {given}`: a call needs `application/json` or \
+             `application/msgpack`"
+        ),
+    ))
 }
 
 async fn call(
@@ -335,6 +561,7 @@ async fn call(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    let content_type = call_content_type(&headers)?;
     let body = body.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             Error::payload_too_large(format!(
@@ -345,43 +572,57 @@ async fn call(
             Error::bad_request(format!("cannot read the request body: {rejection}"))
         }
     })?;
-    let body = if body.iter().all(u8::is_ascii_whitespace) {
-        Bytes::from_static(b"{}")
-    } else {
-        // Checked here so a malformed body is a clear 400 from the gateway, not a decoding
-        // error from deep inside the service.
-        if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&body) {
-            return Err(ApiError(Error::bad_request(format!(
-                "the request body is not valid JSON: {e}"
-            ))));
+    let body = match content_type {
+        ContentType::Json if body.iter().all(u8::is_ascii_whitespace) => Bytes::from_static(b"{}"),
+        // An empty MessagePack body is nil; arguments are a map.
+        ContentType::MsgPack if body.is_empty() => Bytes::from_static(&[0x80]),
+        ContentType::Json => {
+            // Checked here so a malformed body is a clear 400 from the gateway, not a decoding
+            // error from deep inside the service.
+            if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&body) {
+                return Err(ApiError(Error::bad_request(format!(
+                    "the request body is not valid JSON: {e}"
+                ))));
+            }
+            body
         }
-        body
+        _ => body,
     };
     let mut context = Context::new().with_timeout(gw.options.timeout);
-    context.metadata = metadata_from_headers(&headers, gw.options.auth_token.is_none());
+    context.metadata = metadata_from_headers(
+        &headers,
+        gw.options.auth_token.is_none(),
+        &gw.options.metadata_keys,
+    )?;
     let id = format!("{service}.{endpoint}");
-    let call = Call::new(service, endpoint, ContentType::Json, body).with_context(context);
+    timed(
+        &gw,
+        &format!("looking up `{id}`"),
+        gw.catalog.check(&gw.client, &service, &endpoint),
+    )
+    .await?;
+    let call = Call::new(service, endpoint, content_type, body).with_context(context);
     let reply = timed(&gw, &format!("`{id}`"), gw.client.call(call)).await?;
-    let json = match reply.content_type {
-        ContentType::Json => reply.body,
-        other => {
+    let (reply_type, body) = match (content_type, reply.content_type) {
+        (ContentType::Json, ContentType::Json) => (ContentType::Json, reply.body),
+        (ContentType::Json, other) => {
             let value: serde_json::Value = other.decode(&reply.body).map_err(|e| {
-                Error::new(
-                    502,
-                    format!("cannot decode the {other} reply of `{id}`: {e}"),
-                )
+                Error::bad_gateway(format!("cannot decode the {other} reply of `{id}`: {e}"))
             })?;
-            Bytes::from(serde_json::to_vec(&value).map_err(|e| {
+            let json = serde_json::to_vec(&value).map_err(|e| {
                 Error::internal(format!("cannot encode the reply of `{id}` as JSON: {e}"))
-            })?)
+            })?;
+            (ContentType::Json, Bytes::from(json))
         }
+        // A MessagePack caller gets the reply as it came.
+        (_, other) => (other, reply.body),
     };
     let mut response = (
         [(
             header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
+            HeaderValue::from_static(reply_type.as_str()),
         )],
-        json,
+        body,
     )
         .into_response();
     for (k, v) in reply.metadata.iter() {

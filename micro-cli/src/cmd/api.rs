@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::CliError;
-use crate::api::{ApiOptions, router};
+use crate::api::{ApiOptions, HealthCheck, Limits, router};
 use crate::cmd::Globals;
 use crate::connect::parse_duration;
 
@@ -24,7 +24,8 @@ Headers `X-Micro-<Key>: v` become call metadata `<Key>=v`. Errors are JSON
 
 Example:
   micro api --addr 127.0.0.1:8080 &
-  curl -d '{\"name\":\"World\"}' http://127.0.0.1:8080/greeter/hello")]
+  curl -H 'Content-Type: application/json' -d '{\"name\":\"World\"}' \
+       http://127.0.0.1:8080/greeter/hello")]
 pub struct Args {
     /// Address to listen on.
     #[arg(long, env = "MICRO_API_ADDR", default_value = "127.0.0.1:8080")]
@@ -40,7 +41,7 @@ pub struct Args {
 #[derive(Debug, clap::Args)]
 pub struct GatewayArgs {
     /// Largest request body in bytes; larger ones get 413.
-    #[arg(long, env = "MICRO_API_BODY_LIMIT", default_value_t = 1024 * 1024, value_name = "BYTES")]
+    #[arg(long, env = "MICRO_API_BODY_LIMIT", default_value_t = crate::api::DEFAULT_BODY_LIMIT, value_name = "BYTES")]
     body_limit: usize,
     /// How long one HTTP request may take; slower calls get 504.
     #[arg(
@@ -68,6 +69,33 @@ pub struct GatewayArgs {
         value_name = "TOKEN"
     )]
     auth_token: Option<String>,
+    /// Host name accepted besides loopback ones while listening on a loopback address
+    /// (DNS-rebinding protection); repeatable or comma-separated; `*` for any.
+    #[arg(
+        long,
+        env = "MICRO_API_ALLOW_HOSTS",
+        value_delimiter = ',',
+        value_name = "HOST"
+    )]
+    allow_host: Vec<String>,
+    /// Metadata key callers may set with `X-Micro-<Key>` headers; repeatable or
+    /// comma-separated. Without it any key but the reserved ones (Authorization, Cookie,
+    /// Content-Type, Micro-*, Nats-*) is accepted.
+    #[arg(
+        long,
+        env = "MICRO_API_METADATA_KEYS",
+        value_delimiter = ',',
+        value_name = "KEY"
+    )]
+    metadata_key: Vec<String>,
+    /// Connections open at once; further ones are closed at accept.
+    #[arg(
+        long,
+        env = "MICRO_API_MAX_CONNECTIONS",
+        default_value_t = 1024,
+        value_name = "N"
+    )]
+    max_connections: usize,
 }
 
 impl GatewayArgs {
@@ -85,23 +113,60 @@ impl GatewayArgs {
         if let Some(token) = self.auth_token.as_deref().filter(|t| !t.is_empty()) {
             options = options.auth_token(token);
         }
+        for host in self
+            .allow_host
+            .iter()
+            .map(|h| h.trim())
+            .filter(|h| !h.is_empty())
+        {
+            options = options.allow_host(host);
+        }
+        for key in self
+            .metadata_key
+            .iter()
+            .map(|k| k.trim())
+            .filter(|k| !k.is_empty())
+        {
+            options = options.metadata_key(key);
+        }
         Ok(options)
+    }
+
+    pub(crate) fn limits(&self) -> Limits {
+        Limits {
+            max_connections: self.max_connections,
+            ..Limits::default()
+        }
     }
 }
 
 pub(crate) async fn run(args: Args, g: &Globals) -> Result<(), CliError> {
     let options = args.gateway.options()?.ui(!args.no_ui);
-    serve(args.addr, options, g, "gateway").await
+    serve(args.addr, options, args.gateway.limits(), g, "gateway").await
 }
 
 /// Connects, binds and serves until Ctrl-C or SIGTERM.
 pub(crate) async fn serve(
     addr: SocketAddr,
     options: ApiOptions,
+    limits: Limits,
     g: &Globals,
     what: &str,
 ) -> Result<(), CliError> {
-    let client = g.connect.client().await?;
+    let connection = g.connect.connect().await?;
+    let mut options = options.loopback_only(addr.ip().is_loopback());
+    if let Some(nats) = connection.nats.clone() {
+        options = options.health(HealthCheck::new(move || {
+            let health = nats.health();
+            if health.reader_stopped {
+                Err("the NATS connection stopped reading; restart the gateway".to_owned())
+            } else if !health.connected {
+                Err("not connected to NATS (reconnecting)".to_owned())
+            } else {
+                Ok(())
+            }
+        }));
+    }
     let ui = options.ui;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -115,11 +180,12 @@ pub(crate) async fn serve(
     if ui {
         crate::output::note(&format!("dashboard: http://{local}/ui/"));
     }
-    axum::serve(listener, router(client, options))
-        .with_graceful_shutdown(micro_core::service::shutdown_signal())
-        .await
-        .map_err(|source| CliError::Io {
-            what: format!("serve on {local}"),
-            source,
-        })
+    crate::api::serve(
+        listener,
+        router(connection.client, options),
+        limits,
+        micro_core::service::shutdown_signal(),
+    )
+    .await;
+    Ok(())
 }

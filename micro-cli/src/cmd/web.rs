@@ -23,5 +23,5 @@ pub struct Args {
 
 pub(crate) async fn run(args: Args, g: &Globals) -> Result<(), CliError> {
     let options = args.gateway.options()?.ui(true);
-    serve(args.addr, options, g, "dashboard").await
+    serve(args.addr, options, args.gateway.limits(), g, "dashboard").await
 }
