@@ -33,6 +33,7 @@ use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
 use futures::{FutureExt, Stream, StreamExt};
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt as _;
 
@@ -52,6 +53,9 @@ pub struct Dispatcher {
     pub(crate) stats: Arc<ServiceStats>,
     pub(crate) limit: Arc<Limit>,
     pub(crate) tracker: TaskTracker,
+    /// Cancelled when a stop's shutdown timeout passes: requests still running are cut off
+    /// and answered with a 503 instead of being abandoned without a reply.
+    pub(crate) cut_off: CancellationToken,
 }
 
 impl fmt::Debug for Dispatcher {
@@ -203,7 +207,14 @@ impl Dispatcher {
             responder,
             slot,
         } = request;
-        let outcome = handler.run().await;
+        let outcome = tokio::select! {
+            biased;
+            outcome = handler.run() => outcome,
+            () = self.cut_off.cancelled() => Some(Ok(Err(Error::unavailable(format!(
+                "`{}` was cut off: the service is shutting down and its shutdown timeout passed",
+                self.id(index)
+            ))))),
+        };
         let result = self.settle(index, outcome);
         let (result, _) = self.conclude(index, started, result);
         drop(slot);
@@ -360,6 +371,7 @@ impl Dispatcher {
             ids,
             limit: Arc::new(Limit::new(1000)),
             tracker: TaskTracker::new(),
+            cut_off: CancellationToken::new(),
         })
     }
 }

@@ -20,6 +20,7 @@ use futures::future::BoxFuture;
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use config::{Config, MAX_CONCURRENCY, parse_duration};
@@ -428,12 +429,17 @@ pub struct Running {
     watch: LoopWatch,
 }
 
+/// How long a stop waits for the 503 replies of requests cut off by the shutdown timeout.
+const CUT_OFF_GRACE: Duration = Duration::from_secs(1);
+
 /// Tells a serve or consume loop that ended by itself (its backend stopped delivering) from one
 /// that ended because the service was stopped.
 #[derive(Clone, Debug)]
 struct LoopWatch {
     stopping: Arc<AtomicBool>,
     lost: Arc<watch::Sender<Option<Error>>>,
+    /// Cancelled when the shutdown timeout passes (see `Dispatcher::cut_off`).
+    cut_off: CancellationToken,
 }
 
 impl Default for LoopWatch {
@@ -441,6 +447,7 @@ impl Default for LoopWatch {
         LoopWatch {
             stopping: Arc::default(),
             lost: Arc::new(watch::Sender::new(None)),
+            cut_off: CancellationToken::new(),
         }
     }
 }
@@ -576,6 +583,7 @@ impl Running {
             stats: stats.clone(),
             limit: Arc::new(Limit::new(config.max_concurrency)),
             tracker: self.tracker.clone(),
+            cut_off: self.watch.cut_off.clone(),
         });
         let spec = ListenSpec {
             service: descriptor.name.into(),
@@ -666,9 +674,13 @@ impl Running {
             tracing::warn!(
                 in_flight = self.tracker.len(),
                 timeout = ?self.shutdown_timeout,
-                "shutdown timeout passed with requests still in flight; stopping anyway"
+                "shutdown timeout passed with requests still in flight; cutting them off"
             );
+            // Requests still running are answered with a 503 rather than abandoned: give the
+            // replies a moment to go out.
+            self.watch.cut_off.cancel();
             self.tracker.close();
+            let _ = tokio::time::timeout(CUT_OFF_GRACE, self.tracker.wait()).await;
             for l in &loops {
                 l.abort();
             }

@@ -469,7 +469,13 @@ pub(crate) struct ConnectionHandler {
     should_reconnect: bool,
     flush_observers: Vec<oneshot::Sender<()>>,
     is_draining: bool,
-    drain_pings: VecDeque<u64>,
+    /// Subscriptions being drained, each with the number of PONGs after which it is done
+    /// (micro patch: the PONG to the PING sent after its UNSUB, so that every message the
+    /// server routed before the UNSUB is delivered first).
+    drain_pings: VecDeque<(u64, u64)>,
+    /// PINGs sent and PONGs received on this connection (micro patch).
+    pings_sent: u64,
+    pongs_received: u64,
 }
 
 impl ConnectionHandler {
@@ -494,6 +500,8 @@ impl ConnectionHandler {
             flush_observers: Vec::new(),
             is_draining: false,
             drain_pings: VecDeque::new(),
+            pings_sent: 0,
+            pongs_received: 0,
         }
     }
 
@@ -527,6 +535,7 @@ impl ConnectionHandler {
                     Poll::Ready(ExitReason::Disconnected(None))
                 } else {
                     self.handler.connection.enqueue_write_op(&ClientOp::Ping);
+                    self.handler.pings_sent += 1;
 
                     Poll::Pending
                 }
@@ -574,15 +583,20 @@ impl ConnectionHandler {
                     }
                 }
 
-                // Before handling any commands, drop any subscriptions which are draining
-                // Note: safe to assume subscription drain has completed at this point, as we would have flushed
-                // all outgoing UNSUB messages in the previous call to this fn, and we would have processed and
-                // delivered any remaining messages to the subscription in the loop above.
-                while let Some(sid) = self.handler.drain_pings.pop_front() {
+                // Before handling any commands, drop the subscriptions whose drain has completed:
+                // the server answered the PING sent after their UNSUB, so it has routed to us
+                // every message it will, and the loop above delivered them (micro patch: this
+                // used to drop every draining subscription at once, losing the messages the
+                // server routed between our UNSUB and its processing of it).
+                while let Some(&(sid, after)) = self.handler.drain_pings.front() {
+                    if self.handler.pongs_received < after {
+                        break;
+                    }
+                    self.handler.drain_pings.pop_front();
                     self.handler.subscriptions.remove(&sid);
                 }
 
-                if self.handler.is_draining {
+                if self.handler.is_draining && self.handler.drain_pings.is_empty() {
                     // The entire connection is draining. This means we flushed outgoing messages in the previous
                     // call to this fn, we handled any remaining messages from the server in the loop above, and
                     // all subs were drained, so drain is complete and we should exit instead of processing any
@@ -716,6 +730,7 @@ impl ConnectionHandler {
             ServerOp::Pong => {
                 debug!("received PONG");
                 self.pending_pings = self.pending_pings.saturating_sub(1);
+                self.pongs_received += 1;
             }
             ServerOp::Error(error) => {
                 debug!("received ERROR: {:?}", error);
@@ -844,8 +859,10 @@ impl ConnectionHandler {
                 self.flush_observers.push(observer);
             }
             Command::Drain { sid } => {
+                // Done once the server answers the PING enqueued below, after the UNSUBs.
+                let after = self.pings_sent + 1;
                 let mut drain_sub = |sid: u64| {
-                    self.drain_pings.push_back(sid);
+                    self.drain_pings.push_back((sid, after));
                     self.connection
                         .enqueue_write_op(&ClientOp::Unsubscribe { sid, max: None });
                 };
@@ -863,6 +880,7 @@ impl ConnectionHandler {
                     }
                 }
                 self.connection.enqueue_write_op(&ClientOp::Ping);
+                self.pings_sent += 1;
             }
             Command::Subscribe {
                 sid,
@@ -980,6 +998,13 @@ impl ConnectionHandler {
 
     async fn handle_disconnect(&mut self) -> Result<(), ConnectError> {
         self.pending_pings = 0;
+        // PINGs in flight are lost with the connection: drains waiting for them are done, and
+        // their subscriptions must not be re-made on the next connection (micro patch).
+        self.pings_sent = 0;
+        self.pongs_received = 0;
+        for (sid, _) in self.drain_pings.drain(..) {
+            self.subscriptions.remove(&sid);
+        }
         self.connector.events_tx.try_send(Event::Disconnected).ok();
         self.connector.state_tx.send(State::Disconnected).ok();
 

@@ -1,0 +1,97 @@
+//! Stopping an instance while calls stream in: with another instance of the service running,
+//! no call is lost, and calls cut off by the shutdown timeout get an error reply, not silence.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use common::*;
+use micro_core::Service;
+use test_support::NatsServer;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rolling_stops_lose_no_call_while_another_instance_serves() {
+    let server = NatsServer::start();
+    let caller = connect(&server).await;
+    let shapes = ShapesClient::new(&caller.micro_client().with_timeout(Duration::from_secs(5)));
+    // The instance that stays, and one to stop in each round.
+    let steady = connect(&server).await;
+    let _steady = serve_shapes(&steady).await;
+    let (ok, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    for round in 0..10 {
+        let leaving = connect(&server).await;
+        let running = serve_shapes(&leaving).await;
+        let stop = Arc::new(AtomicBool::new(false));
+        let workers: Vec<_> = (0..64)
+            .map(|_| {
+                let (shapes, stop, ok, failed) =
+                    (shapes.clone(), stop.clone(), ok.clone(), failed.clone());
+                tokio::spawn(async move {
+                    // Bounded: until told to stop, then 50 more, at most 20,000 in all.
+                    let mut after = 0;
+                    for _ in 0..20_000 {
+                        match shapes.nothing().await {
+                            Ok(_) => ok.fetch_add(1, Ordering::Relaxed),
+                            Err(err) => {
+                                eprintln!("round {round}: {err}");
+                                failed.fetch_add(1, Ordering::Relaxed)
+                            }
+                        };
+                        if stop.load(Ordering::Relaxed) {
+                            after += 1;
+                            if after >= 50 {
+                                break;
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        running.stop().await;
+        stop.store(true, Ordering::Relaxed);
+        for w in workers {
+            w.await.unwrap();
+        }
+    }
+    let (ok, failed) = (ok.load(Ordering::Relaxed), failed.load(Ordering::Relaxed));
+    assert!(ok > 10 * 64 * 50, "{ok} calls succeeded");
+    assert_eq!(failed, 0, "{failed} of {} calls failed", ok + failed);
+}
+
+#[tokio::test]
+async fn calls_cut_off_by_the_shutdown_timeout_get_a_503() {
+    let server = NatsServer::start();
+    let nats = connect(&server).await;
+    let running = Service::builder()
+        .backend(nats.backend())
+        .only_explicit()
+        .shutdown_timeout(Duration::from_millis(300))
+        .handle(ShapesServer::new(ShapesImpl))
+        .start()
+        .await
+        .unwrap();
+    let caller = connect(&server).await;
+    let shapes = ShapesClient::new(&caller.micro_client().with_timeout(Duration::from_secs(10)));
+    let calls: Vec<_> = (0..5)
+        .map(|_| {
+            let shapes = shapes.clone();
+            tokio::spawn(async move {
+                let started = std::time::Instant::now();
+                (shapes.slow(5_000).await, started.elapsed())
+            })
+        })
+        .collect();
+    // All five are running.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    running.stop().await;
+    for call in calls {
+        let (result, took) = call.await.unwrap();
+        let err = result.unwrap_err();
+        assert_eq!(err.code, 503, "{err}");
+        assert!(err.detail.contains("shut"), "{err}");
+        assert!(took < Duration::from_secs(3), "answered after {took:?}");
+    }
+}
