@@ -95,7 +95,6 @@ impl Limit {
     }
 
     /// Slots taken now.
-    #[cfg(test)]
     pub(crate) fn taken(&self) -> usize {
         self.taken.load(SeqCst)
     }

@@ -82,12 +82,44 @@ impl Dispatcher {
         let mut requests = std::pin::pin!(requests);
         // One lane per endpoint, and one shared by requests for an unknown endpoint.
         let mut lanes = vec![Lane::default(); self.endpoints.len() + 1];
-        while let Some(incoming) = requests.next().await {
-            // Waiting for a slot here stops pulling, which is the backpressure we want: the
-            // backend buffers (or, for NATS, the server holds) what we cannot take yet.
-            let slot = match self.limit.try_take() {
-                Some(slot) => slot,
-                None => self.limit.take().await,
+        let mut queue = Queue::default();
+        loop {
+            let incoming = match queue.pop() {
+                Some(incoming) => incoming,
+                None if queue.ended => break,
+                None => match requests.next().await {
+                    Some(incoming) => incoming,
+                    None => break,
+                },
+            };
+            let (incoming, slot) = match self.limit.try_take() {
+                Some(slot) => (incoming, slot),
+                None => {
+                    // Saturated. Requests keep being taken while a slot is awaited, so that a
+                    // request's deadline counts from its arrival (one that passes while it
+                    // waits is refused when its turn comes, not run), and so that none piles
+                    // up unseen in the backend's buffer, which NATS empties by dropping: past
+                    // the queue's bounds a request gets a fast 503 instead.
+                    queue.push_front(incoming);
+                    let slot = loop {
+                        tokio::select! {
+                            biased;
+                            slot = self.limit.take() => break slot,
+                            next = requests.next(), if !queue.ended => match next {
+                                Some(more) => {
+                                    if let Some(refused) = queue.push(more) {
+                                        self.overflow(refused).await;
+                                    }
+                                }
+                                None => queue.ended = true,
+                            },
+                        }
+                    };
+                    match queue.pop() {
+                        Some(incoming) => (incoming, slot),
+                        None => continue,
+                    }
+                }
             };
             let Incoming {
                 endpoint: index,
@@ -176,6 +208,21 @@ impl Dispatcher {
             let sent = std::future::poll_fn(|cx| sending.as_mut().poll(cx)).await;
             self.sent(index, was_ok, sent);
         }
+    }
+
+    /// Answers a request the queue had no room for with a 503, counted in STATS.
+    #[cold]
+    async fn overflow<R: Respond>(&self, incoming: Incoming<R>) {
+        let index = incoming.endpoint;
+        self.stats.record_request(index);
+        let err = Error::unavailable(format!(
+            "`{}` is overloaded: {} requests are running and the queue is full; try again or \
+             another instance",
+            incoming.call.id(),
+            self.limit.taken()
+        ));
+        let (result, _) = self.conclude(index, Instant::now(), Err(err));
+        self.reply(index, incoming.responder, result).await;
     }
 
     /// Moves a request into a task of its own: one still pending after its first poll, or one
@@ -325,6 +372,54 @@ impl Dispatcher {
                 self.stats.record_error(index, &err);
             }
         }
+    }
+}
+
+/// Requests taken while every slot is busy, bounded in count and bytes of body.
+struct Queue<R> {
+    waiting: std::collections::VecDeque<Incoming<R>>,
+    bytes: usize,
+    /// The backend's stream has ended: nothing more to take.
+    ended: bool,
+}
+
+impl<R> Default for Queue<R> {
+    fn default() -> Self {
+        Queue {
+            waiting: std::collections::VecDeque::new(),
+            bytes: 0,
+            ended: false,
+        }
+    }
+}
+
+/// Requests queued at most while every slot is busy, per serve loop.
+pub const MAX_QUEUED: usize = 8192;
+/// Bytes of request bodies queued at most while every slot is busy, per serve loop.
+pub const MAX_QUEUED_BYTES: usize = 64 * 1024 * 1024;
+
+impl<R> Queue<R> {
+    fn pop(&mut self) -> Option<Incoming<R>> {
+        let incoming = self.waiting.pop_front()?;
+        self.bytes -= incoming.call.body.len();
+        Some(incoming)
+    }
+
+    /// Puts back the request that found no slot (it keeps its place, whatever the bounds).
+    fn push_front(&mut self, incoming: Incoming<R>) {
+        self.bytes += incoming.call.body.len();
+        self.waiting.push_front(incoming);
+    }
+
+    /// Queues `incoming`, or hands it back when the queue is full.
+    fn push(&mut self, incoming: Incoming<R>) -> Option<Incoming<R>> {
+        let len = incoming.call.body.len();
+        if self.waiting.len() >= MAX_QUEUED || self.bytes + len > MAX_QUEUED_BYTES {
+            return Some(incoming);
+        }
+        self.bytes += len;
+        self.waiting.push_back(incoming);
+        None
     }
 }
 

@@ -1,0 +1,114 @@
+//! More requests than an instance can run: a request waits in its instance's queue with its
+//! deadline counting from its arrival, and past the queue's bounds it gets a fast 503, never
+//! silence.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use futures::StreamExt;
+use micro_core::Service;
+use micro_core::registry::Registry;
+use micro_core::server::MAX_QUEUED;
+use micro_core::service::Running;
+use test_support::NatsServer;
+
+async fn serve_one_at_a_time(nats: &micro_nats::Nats) -> Running {
+    Service::builder()
+        .backend(nats.backend())
+        .only_explicit()
+        .max_concurrency(1)
+        .handle(ShapesServer::new(ShapesImpl))
+        .start()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_request_whose_deadline_passes_while_queued_is_not_run() {
+    let server = NatsServer::start();
+    let nats = connect(&server).await;
+    let running = serve_one_at_a_time(&nats).await;
+    let caller = connect(&server).await;
+    let shapes = ShapesClient::new(&caller.micro_client());
+    // Holds the only slot for 600 ms.
+    let busy = {
+        let shapes = shapes.clone();
+        tokio::spawn(async move { shapes.slow(600).await })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Twenty callers that give up after 200 ms, queued behind it.
+    let quick = ShapesClient::new(
+        &caller
+            .micro_client()
+            .with_timeout(Duration::from_millis(200)),
+    );
+    let waiting: Vec<_> = (0..20)
+        .map(|_| {
+            let quick = quick.clone();
+            tokio::spawn(async move { quick.slow(1).await })
+        })
+        .collect();
+    for w in waiting {
+        assert_eq!(w.await.unwrap().unwrap_err().code, 408);
+    }
+    assert_eq!(busy.await.unwrap().unwrap(), 600);
+    sync(nats.client()).await;
+    // None of the twenty ran: each was refused with a 408 when its turn came.
+    let stats = nats.registry().stats(Some("shapes")).await.unwrap();
+    let slow = stats[0]
+        .endpoints
+        .iter()
+        .find(|e| e.name == "slow")
+        .unwrap();
+    assert_eq!((slow.num_requests, slow.num_errors), (21, 20), "{slow:?}");
+    assert!(slow.last_error.starts_with("408"), "{}", slow.last_error);
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn past_the_queue_a_request_gets_a_fast_503_and_none_goes_unanswered() {
+    let server = NatsServer::start();
+    let nats = connect(&server).await;
+    let running = serve_one_at_a_time(&nats).await;
+    let caller = connect(&server).await;
+    let busy = {
+        let shapes = ShapesClient::new(&caller.micro_client());
+        tokio::spawn(async move { shapes.slow(1_500).await })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let raw = raw(&server).await;
+    let inbox = raw.new_inbox();
+    let mut replies = raw.subscribe(format!("{inbox}.*")).await.unwrap();
+    let total = MAX_QUEUED + 1_000;
+    for i in 0..total {
+        raw.publish_with_reply("shapes.nothing", format!("{inbox}.{i}"), "{}".into())
+            .await
+            .unwrap();
+    }
+    raw.flush().await.unwrap();
+    let (mut ok, mut refused, mut early) = (0, 0, 0);
+    let started = std::time::Instant::now();
+    while ok + refused < total {
+        let reply = tokio::time::timeout(Duration::from_secs(10), replies.next())
+            .await
+            .unwrap_or_else(|_| panic!("only {} of {total} answered", ok + refused))
+            .unwrap();
+        match header(&reply, "Nats-Service-Error-Code") {
+            None => ok += 1,
+            Some("503") => {
+                refused += 1;
+                // Refused while the slot was still busy, not after.
+                if started.elapsed() < Duration::from_millis(1_000) {
+                    early += 1;
+                }
+            }
+            Some(other) => panic!("unexpected error {other}"),
+        }
+    }
+    assert!(refused >= 1_000, "{refused} refused, {ok} served");
+    assert!(early >= 1_000, "{early} refused early");
+    assert_eq!(busy.await.unwrap().unwrap(), 1_500);
+    running.stop().await;
+}
