@@ -37,6 +37,13 @@
 //! connection reconnects and resubscribes by itself; calls made while it is down fail at once
 //! with `503 unavailable` instead of waiting for their deadline. No responders gives `503`
 //! naming the service and endpoint, a deadline passing gives `408`.
+//!
+//! A message that cannot be read (malformed headers, a subject that is not UTF-8) costs only
+//! itself: a request is answered with `400`, a reply fails its call with `502`, and both are
+//! counted in [`Nats::health`]. This rests on a patched async-nats (see
+//! `vendor/async-nats/PATCHES.md` in the repository). Should the connection's reader stop
+//! anyway, a watchdog notices at once: calls fail with `503` and a service's
+//! `Service::run` returns an error, so the process exits instead of serving nothing.
 #![forbid(unsafe_code)]
 
 mod broker;
