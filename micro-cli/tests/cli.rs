@@ -414,28 +414,9 @@ async fn api_serves_the_greeter_over_http() {
             .spawn()
             .expect("micro api starts"),
     );
-    let stderr_pipe = child.0.stderr.take().unwrap();
-    let addr = tokio::task::spawn_blocking(move || {
-        let mut reader = BufReader::new(stderr_pipe);
-        let mut line = String::new();
-        while reader.read_line(&mut line).unwrap_or(0) > 0 {
-            if let Some(rest) = line
-                .trim()
-                .strip_prefix("micro gateway listening on http://")
-            {
-                return Some(rest.to_owned());
-            }
-            line.clear();
-        }
-        None
-    });
-    let addr = tokio::time::timeout(Duration::from_secs(10), addr)
-        .await
-        .expect("listening in time")
-        .unwrap();
+    let addr = listening_addr(&mut child, "micro gateway listening on http://").await;
     let json_type = [("Content-Type", "application/json")];
     let result = async {
-        let addr = addr.expect("listening line").parse().unwrap();
         let resp = common::http(
             addr,
             "POST",
