@@ -82,15 +82,13 @@ impl Limit {
             // second look to find.
             let mut freed = pin!(self.freed.notified());
             freed.as_mut().enable();
-            self.waiting.fetch_add(1, SeqCst);
-            let reserved = self.try_reserve();
-            if !reserved {
-                freed.await;
-            }
-            self.waiting.fetch_sub(1, SeqCst);
-            if reserved {
+            // Counted down on drop too: the serve loop drops a wait whenever a request arrives
+            // meanwhile, and a count left behind would make every release notify for nobody.
+            let _waiting = WaitingGuard::new(&self.waiting);
+            if self.try_reserve() {
                 return;
             }
+            freed.await;
         }
     }
 
@@ -132,10 +130,42 @@ impl Drop for OwnedSlot {
     }
 }
 
+/// One waiter in [`Limit::waiting`], for as long as it lives.
+struct WaitingGuard<'a>(&'a AtomicUsize);
+
+impl<'a> WaitingGuard<'a> {
+    fn new(waiting: &'a AtomicUsize) -> Self {
+        waiting.fetch_add(1, SeqCst);
+        WaitingGuard(waiting)
+    }
+}
+
+impl Drop for WaitingGuard<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, SeqCst);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[tokio::test]
+    async fn a_wait_given_up_is_no_longer_counted() {
+        let limit = Limit::new(1);
+        let held = limit.try_take();
+        assert!(held.is_some());
+        for _ in 0..3 {
+            // Waits, then is dropped unfinished (the serve loop does this when a request
+            // arrives while it waits for a slot).
+            let gave_up = tokio::time::timeout(Duration::from_millis(5), limit.take()).await;
+            assert!(gave_up.is_err());
+        }
+        assert_eq!(limit.waiting.load(SeqCst), 0);
+        drop(held);
+        assert!(limit.try_take().is_some());
+    }
 
     #[test]
     fn slots_up_to_the_limit() {
