@@ -82,6 +82,9 @@ struct StatsEndpoint<'a> {
     last_error: &'a str,
     processing_time: u64,
     average_processing_time: u64,
+    /// Endpoint-specific figures; none, but present: nats-py's `EndpointStats.from_dict`
+    /// requires the key.
+    data: Option<()>,
 }
 
 fn nanos(d: Duration) -> u64 {
@@ -149,6 +152,7 @@ pub(crate) fn stats(registration: &Registration) -> Vec<u8> {
                 last_error: &e.last_error,
                 processing_time: nanos(e.processing_time),
                 average_processing_time: nanos(e.average_processing_time),
+                data: None,
             })
             .collect(),
     })
@@ -219,20 +223,19 @@ fn check_type(value: &Value, want: &str) -> Result<(), String> {
     }
 }
 
-/// `2026-11-24T04:05:29.409273587Z`: RFC 3339 in UTC, nanosecond precision.
+/// `2026-11-24T04:05:29.409273Z`: RFC 3339 in UTC with six fraction digits, always.
+///
+/// Six, not nine: nats-py parses `started` with `strptime`'s `%f`, which takes at most six
+/// digits, and every official client (nats.go, nats.js, nats-py) reads six.
 pub(crate) fn format_rfc3339(t: SystemTime) -> String {
-    let t = OffsetDateTime::from(t);
-    // Nine fraction digits always, as Go's RFC3339Nano without trailing-zero trimming.
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:09}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-        t.nanosecond()
-    )
+    const FORMAT: &[time::format_description::BorrowedFormatItem<'_>] = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
+    );
+    OffsetDateTime::from(t)
+        .to_offset(time::UtcOffset::UTC)
+        .format(FORMAT)
+        // Only a year past 9999 cannot be written; no clock says so.
+        .unwrap_or_else(|_| "1970-01-01T00:00:00.000000Z".to_owned())
 }
 
 /// Parses RFC 3339 (`Z` or a `±HH:MM` offset, any fraction length); `None` if malformed.
@@ -250,9 +253,13 @@ mod tests {
     fn rfc3339_round_trip() {
         let t = UNIX_EPOCH + Duration::new(1_795_493_129, 409_273_587);
         let s = format_rfc3339(t);
-        assert_eq!(s, "2026-11-24T04:05:29.409273587Z");
-        assert_eq!(parse_rfc3339(&s), Some(t));
-        assert_eq!(format_rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00.000000000Z");
+        // Microseconds: the nanoseconds are cut, not rounded.
+        assert_eq!(s, "2026-11-24T04:05:29.409273Z");
+        assert_eq!(
+            parse_rfc3339(&s),
+            Some(UNIX_EPOCH + Duration::new(1_795_493_129, 409_273_000))
+        );
+        assert_eq!(format_rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00.000000Z");
         assert_eq!(
             parse_rfc3339("2026-11-24T04:05:29.409Z"),
             Some(UNIX_EPOCH + Duration::new(1_795_493_129, 409_000_000))
@@ -263,7 +270,7 @@ mod tests {
         );
         assert_eq!(
             format_rfc3339(UNIX_EPOCH + Duration::from_secs(951_782_400)),
-            "2000-02-29T00:00:00.000000000Z"
+            "2000-02-29T00:00:00.000000Z"
         );
         for bad in [
             "",
@@ -297,9 +304,6 @@ mod tests {
             stats.endpoints[0].processing_time,
             Duration::from_nanos(67_432)
         );
-        assert_eq!(
-            format_rfc3339(stats.started),
-            "2026-11-24T04:05:29.409000000Z"
-        );
+        assert_eq!(format_rfc3339(stats.started), "2026-11-24T04:05:29.409000Z");
     }
 }

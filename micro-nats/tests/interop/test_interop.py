@@ -13,7 +13,7 @@ import nats
 import pytest
 import pytest_asyncio
 from nats.micro import add_service
-from nats.micro.service import EndpointConfig
+from nats.micro.service import EndpointConfig, ServiceStats
 
 NUID = re.compile(r"^[A-Za-z0-9]{22}$")
 RFC3339_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
@@ -125,6 +125,10 @@ async def test_discovers_the_rust_service_via_srv(nc, rust_service):
     for e in stats["endpoints"]:
         assert isinstance(e["processing_time"], int) and e["processing_time"] > 0
         assert e["average_processing_time"] == e["processing_time"] // e["num_requests"]
+    # nats-py's own parser reads it (it takes at most six fraction digits and needs `data`).
+    parsed = ServiceStats.from_dict(stats)
+    assert parsed.name == "interop"
+    assert [e.name for e in parsed.endpoints] == ["add", "check"]
 
 
 @pytest.mark.asyncio
