@@ -18,6 +18,8 @@ use async_nats::{Client, Message, StatusCode};
 use futures::StreamExt;
 use tokio_util::task::AbortOnDropHandle;
 
+use crate::options::EventLog;
+
 /// The status the patched async-nats gives a message it could not read (its subject, reply
 /// subject or headers); such a message has no headers, which no well-formed `HMSG` lacks.
 const MALFORMED_STATUS: u16 = 400;
@@ -40,6 +42,8 @@ pub(crate) fn malformed(message: &Message) -> Option<&str> {
 #[derive(Debug)]
 pub(crate) struct Health {
     client: Client,
+    /// What async-nats reported (disconnects, slow-consumer drops).
+    pub(crate) events: Arc<EventLog>,
     reader_stopped: AtomicBool,
     malformed: AtomicU64,
     without_reply: AtomicU64,
@@ -49,10 +53,12 @@ pub(crate) struct Health {
 }
 
 impl Health {
-    /// Counters for `client`'s connection, without a watchdog.
-    pub(crate) fn new(client: Client) -> Arc<Health> {
+    /// Counters for `client`'s connection, without a watchdog; `events` is what the
+    /// connection's event callback feeds.
+    pub(crate) fn new(client: Client, events: Arc<EventLog>) -> Arc<Health> {
         Arc::new(Health {
             client,
+            events,
             reader_stopped: AtomicBool::new(false),
             malformed: AtomicU64::new(0),
             without_reply: AtomicU64::new(0),
@@ -63,8 +69,8 @@ impl Health {
     }
 
     /// The health of `client`'s connection, watched from now on.
-    pub(crate) async fn watch(client: Client) -> Arc<Health> {
-        let health = Health::new(client.clone());
+    pub(crate) async fn watch(client: Client, events: Arc<EventLog>) -> Arc<Health> {
+        let health = Health::new(client.clone(), events);
         match client.subscribe(client.new_inbox()).await {
             Ok(mut canary) => {
                 // Weak: the watchdog must not keep the connection's users alive; it is aborted
@@ -133,6 +139,7 @@ impl Health {
             connects: self.client.statistics().connects.load(Ordering::Relaxed),
             malformed_messages: self.malformed.load(Ordering::Relaxed),
             requests_without_reply: self.without_reply.load(Ordering::Relaxed),
+            slow_consumer_drops: self.events.slow_consumer_drops.load(Ordering::Relaxed),
         }
     }
 }
@@ -152,6 +159,8 @@ pub struct NatsHealth {
     pub malformed_messages: u64,
     /// Requests dropped because they came without a reply subject.
     pub requests_without_reply: u64,
+    /// Messages async-nats dropped because a subscription's buffer was full (slow consumer).
+    pub slow_consumer_drops: u64,
 }
 
 impl NatsHealth {

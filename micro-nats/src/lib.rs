@@ -87,12 +87,13 @@ impl Nats {
     pub async fn connect(options: NatsOptions) -> Result<Nats, Error> {
         options.validate()?;
         let subjects = options.subjects()?;
-        let connect = options.connect_options().await?;
+        let events = Arc::new(options::EventLog::default());
+        let connect = options.connect_options(events.clone()).await?;
         let client = connect
             .connect(options.urls())
             .await
             .map_err(|e| error::connect_error(&e, options.urls()))?;
-        let health = health::Health::watch(client.clone()).await;
+        let health = health::Health::watch(client.clone(), events).await;
         Ok(Nats {
             transport: Arc::new(NatsTransport::with_health(
                 client.clone(),

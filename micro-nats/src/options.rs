@@ -2,12 +2,14 @@
 
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_nats::{Event, ServerAddr};
 use micro_core::Error;
 use micro_core::service::Config;
+use tokio::sync::Notify;
 
 use crate::subject::Subjects;
 
@@ -282,7 +284,10 @@ impl NatsOptions {
 
     /// The async-nats options: auth, TLS, name, a short connect timeout and no retry at
     /// start-up (a missing server is reported at once; later outages reconnect).
-    pub(crate) async fn connect_options(&self) -> Result<async_nats::ConnectOptions, Error> {
+    pub(crate) async fn connect_options(
+        &self,
+        events: Arc<EventLog>,
+    ) -> Result<async_nats::ConnectOptions, Error> {
         let mut o = async_nats::ConnectOptions::new()
             .connection_timeout(self.connect_timeout)
             // Reconnect forever once connected, quickly at first.
@@ -291,12 +296,9 @@ impl NatsOptions {
                 let ms = 50u64.saturating_mul(1 << attempt.min(6));
                 Duration::from_millis(ms.min(2_000))
             })
-            .event_callback({
-                let log = Arc::new(EventLog::default());
-                move |event| {
-                    log.log(event);
-                    std::future::ready(())
-                }
+            .event_callback(move |event| {
+                events.log(event);
+                std::future::ready(())
             });
         if let Some(name) = &self.name {
             o = o.name(name);
@@ -329,24 +331,32 @@ impl NatsOptions {
 }
 
 /// Logs connection events, which async-nats otherwise reports only at its own `info`/`debug`
-/// level: above all slow-consumer drops (a subscription whose buffer is full loses messages)
-/// and lost connections.
+/// level: above all slow-consumer drops (a subscription whose buffer is full loses messages,
+/// counted here) and lost connections (announced to the calls waiting for replies).
 #[derive(Debug, Default)]
-struct EventLog {
+pub(crate) struct EventLog {
     /// When the last slow-consumer warning was written and how many drops came since: one
     /// event arrives per dropped message, so the warnings are rate-limited.
     slow: Mutex<(Option<Instant>, u64)>,
+    /// Messages dropped because a subscription's buffer was full.
+    pub(crate) slow_consumer_drops: AtomicU64,
+    /// Woken on every disconnect: a call in flight then fails at once, as its reply can no
+    /// longer come.
+    pub(crate) disconnected: Notify,
 }
 
 /// At most one slow-consumer warning per this interval.
 const SLOW_CONSUMER_WARN_EVERY: Duration = Duration::from_secs(1);
 
 impl EventLog {
-    fn log(&self, event: Event) {
+    pub(crate) fn log(&self, event: Event) {
         match event {
             Event::SlowConsumer(sid) => self.slow_consumer(sid),
             Event::Connected => tracing::info!("connected to NATS"),
-            Event::Disconnected => tracing::warn!("disconnected from NATS; reconnecting"),
+            Event::Disconnected => {
+                tracing::warn!("disconnected from NATS; reconnecting");
+                self.disconnected.notify_waiters();
+            }
             Event::LameDuckMode => tracing::warn!(
                 "the NATS server entered lame duck mode and will shut down; reconnect elsewhere"
             ),
@@ -358,6 +368,8 @@ impl EventLog {
     }
 
     fn slow_consumer(&self, sid: u64) {
+        self.slow_consumer_drops
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut slow = self
             .slow
             .lock()

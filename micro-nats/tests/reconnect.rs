@@ -143,3 +143,32 @@ async fn stopping_while_disconnected_does_not_hang() {
         started.elapsed()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_in_flight_when_the_connection_drops_fails_at_once() {
+    let mut server = NatsServer::start();
+    let running = serve_shapes(&connect(&server).await).await;
+    let caller = connect(&server).await;
+    let shapes = ShapesClient::new(&caller.micro_client().with_timeout(Duration::from_secs(10)));
+    let calls: Vec<_> = (0..3)
+        .map(|_| {
+            let shapes = shapes.clone();
+            tokio::spawn(async move {
+                let started = Instant::now();
+                (shapes.slow(5_000).await, started.elapsed())
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    server.stop();
+    for call in calls {
+        let (result, took) = call.await.unwrap();
+        let err = result.unwrap_err();
+        assert_eq!(err.code(), 503, "{err}");
+        assert!(err.detail().contains("in flight"), "{err}");
+        // Not the 10 s deadline, nor the handler's 5 s.
+        assert!(took < Duration::from_secs(3), "failed after {took:?}");
+    }
+    server.restart();
+    running.stop().await;
+}
