@@ -21,6 +21,8 @@ pub struct ConnectArgs {
     #[arg(
         long,
         env = "MICRO_NATS_URL",
+        // A URL may carry a token (`nats://TOKEN@host`): `--help` must not print it.
+        hide_env_values = true,
         default_value = "nats://127.0.0.1:4222",
         global = true,
         value_name = "URL",

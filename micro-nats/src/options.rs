@@ -56,6 +56,9 @@ pub struct NatsOptions {
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     prefix: Option<String>,
+    /// Credentials found in the URLs (`nats://token@host`, `nats://user:password@host`),
+    /// taken out of them so that no message shows them; used unless set explicitly.
+    url_credentials: Option<UrlCredentials>,
     connect_timeout: Duration,
     discovery_timeout: Duration,
     errors: Vec<String>,
@@ -76,6 +79,7 @@ impl std::fmt::Debug for NatsOptions {
             .field("tls_cert", &self.tls_cert)
             .field("tls_key", &self.tls_key)
             .field("prefix", &self.prefix)
+            .field("url_credentials", &set(self.url_credentials.is_some()))
             .field("connect_timeout", &self.connect_timeout)
             .field("discovery_timeout", &self.discovery_timeout)
             .finish()
@@ -95,6 +99,7 @@ impl Default for NatsOptions {
             tls_cert: None,
             tls_key: None,
             prefix: None,
+            url_credentials: None,
             connect_timeout: Duration::from_secs(2),
             discovery_timeout: Duration::from_millis(300),
             errors: Vec::new(),
@@ -147,13 +152,24 @@ impl NatsOptions {
     }
 
     /// Sets the server URL; a comma-separated list names the servers of a cluster.
+    ///
+    /// Credentials in a URL (`nats://TOKEN@host`, `nats://USER:PASSWORD@host`) are used for
+    /// auth unless [`token`](Self::token) or [`user_and_password`](Self::user_and_password)
+    /// set others, and are taken out of the URL, so that no log line or error shows them.
     #[must_use]
     pub fn url(mut self, urls: &str) -> Self {
+        self.url_credentials = None;
         self.urls = urls
             .split(',')
             .map(str::trim)
             .filter(|u| !u.is_empty())
-            .map(str::to_owned)
+            .map(|u| {
+                let (url, credentials) = split_credentials(u);
+                if credentials.is_some() {
+                    self.url_credentials = credentials;
+                }
+                url
+            })
             .collect();
         self
     }
@@ -303,11 +319,19 @@ impl NatsOptions {
         if let Some(name) = &self.name {
             o = o.name(name);
         }
-        if let Some(token) = &self.token {
-            o = o.token(token.clone());
+        let (mut token, mut user) = (self.token.clone(), self.user.clone());
+        if token.is_none() && user.is_none() {
+            match self.url_credentials.clone() {
+                Some(UrlCredentials::Token(t)) => token = Some(t),
+                Some(UrlCredentials::User(u, p)) => user = Some((u, p)),
+                None => {}
+            }
         }
-        if let Some((user, password)) = &self.user {
-            o = o.user_and_password(user.clone(), password.clone());
+        if let Some(token) = token {
+            o = o.token(token);
+        }
+        if let Some((user, password)) = user {
+            o = o.user_and_password(user, password);
         }
         if let Some(seed) = &self.nkey {
             o = o.nkey(seed.clone());
@@ -391,6 +415,61 @@ impl EventLog {
     }
 }
 
+/// Credentials written into a server URL.
+#[derive(Clone)]
+enum UrlCredentials {
+    /// `nats://TOKEN@host`.
+    Token(String),
+    /// `nats://USER:PASSWORD@host`.
+    User(String, String),
+}
+
+/// `url` without its user info, and the credentials it held. Done on the text, so that even a
+/// URL that does not parse loses its secret before any message names it.
+fn split_credentials(url: &str) -> (String, Option<UrlCredentials>) {
+    let (scheme, rest) = match url.split_once("://") {
+        Some((scheme, rest)) => (Some(scheme), rest),
+        None => (None, url),
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    let Some((userinfo, host)) = authority.rsplit_once('@') else {
+        return (url.to_owned(), None);
+    };
+    let decode = |s: &str| percent_decode(s);
+    let credentials = match userinfo.split_once(':') {
+        Some((user, password)) => UrlCredentials::User(decode(user), decode(password)),
+        None => UrlCredentials::Token(decode(userinfo)),
+    };
+    let stripped = match scheme {
+        Some(scheme) => format!("{scheme}://{host}{path}"),
+        None => format!("{host}{path}"),
+    };
+    (stripped, Some(credentials))
+}
+
+/// `%XX` escapes decoded (user info may escape `@`, `:` and `/`); invalid ones kept as written.
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (bytes[i], bytes.get(i + 1), bytes.get(i + 2)) {
+            (b'%', Some(&h), Some(&l)) if hex(h).is_some() && hex(l).is_some() => {
+                let value = hex(h).unwrap_or(0) * 16 + hex(l).unwrap_or(0);
+                out.push(u8::try_from(value).unwrap_or(b'?'));
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 fn check_url(url: &str) -> Result<(), String> {
     if url.chars().any(char::is_whitespace) {
         return Err("it contains whitespace".to_owned());
@@ -425,6 +504,31 @@ mod tests {
         assert_eq!(log.slow.lock().unwrap().1, 2);
         log.log(Event::Disconnected);
         log.log(Event::Connected);
+    }
+
+    #[test]
+    fn credentials_are_taken_out_of_urls() {
+        let token = |u: &str| match split_credentials(u) {
+            (url, Some(UrlCredentials::Token(t))) => (url, t),
+            _ => panic!("{u}: no token"),
+        };
+        assert_eq!(
+            token("nats://s3cret@host:4222"),
+            ("nats://host:4222".to_owned(), "s3cret".to_owned())
+        );
+        assert_eq!(token("tok@host"), ("host".to_owned(), "tok".to_owned()));
+        match split_credentials("tls://ada:p%40ss%3Aw@host:4443/x") {
+            (url, Some(UrlCredentials::User(user, password))) => {
+                assert_eq!(url, "tls://host:4443/x");
+                assert_eq!((user.as_str(), password.as_str()), ("ada", "p@ss:w"));
+            }
+            _ => panic!("no user"),
+        }
+        assert!(split_credentials("nats://host:4222").1.is_none());
+        // Options built from such URLs keep the secret out of the URLs they name.
+        let o = NatsOptions::new().url("nats://a:4222, nats://secret@b:4222");
+        assert_eq!(o.urls(), ["nats://a:4222", "nats://b:4222"]);
+        assert!(!format!("{o:?}").contains("secret"));
     }
 
     #[test]

@@ -128,3 +128,46 @@ async fn missing_credential_files_are_named() {
     assert!(err.detail().contains("/nonexistent/ca.pem"), "{err}");
     assert!(err.detail().contains("MICRO_NATS_TLS_CA"), "{err}");
 }
+
+#[tokio::test]
+async fn credentials_in_the_url_are_used_and_never_echoed() {
+    let server = NatsServer::start_with_token("s3cret-token");
+    let with_token = |token: &str| format!("nats://{token}@127.0.0.1:{}", server.port());
+    // The right token in the URL connects.
+    let nats = Nats::connect(NatsOptions::new().url(&with_token("s3cret-token")))
+        .await
+        .expect("a token in the URL is used");
+    drop(nats);
+    // A wrong one is refused, and neither the message nor the options' Debug shows it.
+    let options = NatsOptions::new().url(&with_token("wrong-secret"));
+    let debug = format!("{options:?}");
+    assert!(!debug.contains("wrong-secret"), "{debug}");
+    let err = Nats::connect(options).await.unwrap_err();
+    assert_eq!(err.code(), 401, "{err}");
+    assert!(!err.to_string().contains("wrong-secret"), "{err}");
+    assert!(
+        err.detail()
+            .contains(&format!("127.0.0.1:{}", server.port())),
+        "{err}"
+    );
+    // A malformed URL with a secret in it: the error names the URL without the secret.
+    let err = Nats::connect(NatsOptions::new().url("nats://hunter2@127.0.0.1:notaport"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), 400, "{err}");
+    assert!(!err.to_string().contains("hunter2"), "{err}");
+
+    let server = NatsServer::start_with_user("ada", "pa55word");
+    let url = format!("nats://ada:pa55word@127.0.0.1:{}", server.port());
+    let options = NatsOptions::new().url(&url);
+    assert!(!format!("{options:?}").contains("pa55word"));
+    Nats::connect(options)
+        .await
+        .expect("user and password in the URL are used");
+    let url = format!("nats://ada:wrong-pass@127.0.0.1:{}", server.port());
+    let err = Nats::connect(NatsOptions::new().url(&url))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), 401, "{err}");
+    assert!(!err.to_string().contains("wrong-pass"), "{err}");
+}
