@@ -308,9 +308,9 @@ impl NatsOptions {
             .connection_timeout(self.connect_timeout)
             // Reconnect forever once connected, quickly at first.
             .max_reconnects(None)
-            .reconnect_delay_callback(|attempt| {
-                let ms = 50u64.saturating_mul(1 << attempt.min(6));
-                Duration::from_millis(ms.min(2_000))
+            .reconnect_delay_callback({
+                let events = events.clone();
+                move |attempt| reconnect_delay(attempt, events.auth_failing())
             })
             .event_callback(move |event| {
                 events.log(event);
@@ -367,7 +367,25 @@ pub(crate) struct EventLog {
     /// Woken on every disconnect: a call in flight then fails at once, as its reply can no
     /// longer come.
     pub(crate) disconnected: Notify,
+    /// Reconnect attempts the server refused for our credentials since the last connect, and
+    /// when that was last logged (a rotated token would otherwise log every attempt).
+    refused: Mutex<(u64, Option<Instant>)>,
 }
+
+/// How long to wait before reconnect attempt `attempt`: quickly at first (a restarted server is
+/// back within a second or two), and much more slowly while the server refuses our credentials,
+/// which retrying will not fix until someone changes them.
+fn reconnect_delay(attempt: usize, refused: bool) -> Duration {
+    if refused {
+        let secs = 5u64.saturating_mul(attempt.clamp(1, 6) as u64);
+        return Duration::from_secs(secs);
+    }
+    let ms = 50u64.saturating_mul(1 << attempt.min(6));
+    Duration::from_millis(ms.min(2_000))
+}
+
+/// At most one "credentials refused" line per this interval while reconnecting.
+const REFUSED_WARN_EVERY: Duration = Duration::from_secs(30);
 
 /// At most one slow-consumer warning per this interval.
 const SLOW_CONSUMER_WARN_EVERY: Duration = Duration::from_secs(1);
@@ -376,7 +394,10 @@ impl EventLog {
     pub(crate) fn log(&self, event: Event) {
         match event {
             Event::SlowConsumer(sid) => self.slow_consumer(sid),
-            Event::Connected => tracing::info!("connected to NATS"),
+            Event::Connected => {
+                self.lock_refused().0 = 0;
+                tracing::info!("connected to NATS");
+            }
             Event::Disconnected => {
                 tracing::warn!("disconnected from NATS; reconnecting");
                 self.disconnected.notify_waiters();
@@ -385,10 +406,40 @@ impl EventLog {
                 "the NATS server entered lame duck mode and will shut down; reconnect elsewhere"
             ),
             Event::ServerError(err) => tracing::warn!(error = %err, "NATS server error"),
+            Event::ClientError(err) if is_refusal(&err.to_string()) => self.refused(&err),
             Event::ClientError(err) => tracing::warn!(error = %err, "NATS client error"),
             Event::Draining => tracing::debug!("NATS connection draining"),
             Event::Closed => tracing::debug!("NATS connection closed"),
         }
+    }
+
+    fn lock_refused(&self) -> std::sync::MutexGuard<'_, (u64, Option<Instant>)> {
+        self.refused
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Whether the server refused our credentials on the last reconnect attempt.
+    pub(crate) fn auth_failing(&self) -> bool {
+        self.lock_refused().0 > 0
+    }
+
+    fn refused(&self, err: &async_nats::ClientError) {
+        let mut refused = self.lock_refused();
+        let (attempts, last) = &mut *refused;
+        *attempts += 1;
+        let now = Instant::now();
+        if last.is_some_and(|at| now.duration_since(at) < REFUSED_WARN_EVERY) {
+            return;
+        }
+        *last = Some(now);
+        tracing::error!(
+            error = %err,
+            attempts = *attempts,
+            "the NATS server refuses this process's credentials (were they rotated?); retrying \
+             every few seconds: check MICRO_NATS_TOKEN, MICRO_NATS_USER/MICRO_NATS_PASSWORD, \
+             MICRO_NATS_NKEY or MICRO_NATS_CREDS"
+        );
     }
 
     fn slow_consumer(&self, sid: u64) {
@@ -470,6 +521,18 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// Whether a connect error is the server refusing our credentials.
+fn is_refusal(error: &str) -> bool {
+    let error = error.to_ascii_lowercase();
+    [
+        "authorization violation",
+        "authentication",
+        "user authentication expired",
+    ]
+    .iter()
+    .any(|what| error.contains(what))
+}
+
 fn check_url(url: &str) -> Result<(), String> {
     if url.chars().any(char::is_whitespace) {
         return Err("it contains whitespace".to_owned());
@@ -504,6 +567,33 @@ mod tests {
         assert_eq!(log.slow.lock().unwrap().1, 2);
         log.log(Event::Disconnected);
         log.log(Event::Connected);
+    }
+
+    #[test]
+    fn refused_credentials_back_off_and_are_logged_once_per_interval() {
+        // Quick while the server is only away, slow while it refuses us.
+        assert_eq!(reconnect_delay(1, false), Duration::from_millis(100));
+        assert_eq!(reconnect_delay(10, false), Duration::from_secs(2));
+        assert_eq!(reconnect_delay(1, true), Duration::from_secs(5));
+        assert_eq!(reconnect_delay(100, true), Duration::from_secs(30));
+        let log = EventLog::default();
+        assert!(!log.auth_failing());
+        let refusal = || {
+            Event::ClientError(async_nats::ClientError::Other(
+                "authorization violation: nats: authorization violation".to_owned(),
+            ))
+        };
+        for _ in 0..5 {
+            log.log(refusal());
+        }
+        assert!(log.auth_failing());
+        let (attempts, logged) = *log.lock_refused();
+        assert_eq!(attempts, 5);
+        assert!(logged.is_some());
+        // Connected again: back to quick reconnects.
+        log.log(Event::Connected);
+        assert!(!log.auth_failing());
+        assert!(!is_refusal("connection refused (os error 111)"));
     }
 
     #[test]
