@@ -12,8 +12,10 @@
 //! // dropped here: the child is killed and reaped
 //! ```
 
+mod cluster;
 mod raw;
 
+pub use cluster::NatsCluster;
 pub use raw::{RawMessage, RawNats};
 
 use std::fmt;
@@ -267,7 +269,8 @@ impl Drop for NatsServer {
 }
 
 /// A port that was free a moment ago: bind `127.0.0.1:0`, read the port, release it.
-fn free_port() -> u16 {
+/// A loopback port nothing listens on right now.
+pub fn free_port() -> u16 {
     match TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).and_then(|l| l.local_addr()) {
         Ok(addr) => addr.port(),
         Err(err) => panic!("cannot find a free loopback port: {err}"),
