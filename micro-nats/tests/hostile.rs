@@ -317,3 +317,98 @@ async fn a_deeply_nested_reply_is_a_502_for_the_caller() {
     assert_still_serving(&nats, &server).await;
     running.stop().await;
 }
+
+/// A tiny deterministic generator (xorshift), so a failing case can be replayed by its seed.
+struct Gen(u64);
+
+impl Gen {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn pick<T: Copy>(&mut self, from: &[T]) -> T {
+        from[(self.next() % from.len() as u64) as usize]
+    }
+
+    /// A header block built from the pieces parsers trip over.
+    fn header_block(&mut self) -> Vec<u8> {
+        const PIECES: &[&[u8]] = &[
+            b"NATS/1.0",
+            b"NATS/1.0 ",
+            b"NATS/1.0 503",
+            b"NATS/1.0 9",
+            b"NATS/2.0",
+            b"nats/1.0",
+            b"\r\n",
+            b"\r",
+            b"\n",
+            b":",
+            b": ",
+            b" ",
+            b"\t",
+            b"\0",
+            b"\xff",
+            b"\xc3\x28",
+            b"X",
+            b"Content-Type",
+            b"Micro-Timeout",
+            b"Nats-Service-Error-Code",
+            b"application/msgpack",
+            b"18446744073709551616",
+            b"-1",
+            b"a",
+            b"\xe2\x82\xac",
+        ];
+        let mut block = Vec::new();
+        if self.next() % 4 != 0 {
+            block.extend_from_slice(b"NATS/1.0\r\n");
+        }
+        for _ in 0..(self.next() % 12) {
+            block.extend_from_slice(self.pick(PIECES));
+        }
+        // Most blocks end as the protocol says; the rest end anywhere.
+        if self.next() % 3 != 0 {
+            block.extend_from_slice(b"\r\n\r\n");
+        }
+        block
+    }
+}
+
+#[tokio::test]
+async fn a_generated_set_of_hostile_header_blocks_stops_nothing() {
+    let server = NatsServer::start();
+    let nats = connect(&server).await;
+    let running = serve_shapes(&nats).await;
+    let port = server.port();
+    let sent = blocking(move || {
+        let mut attacker = RawNats::connect(port).unwrap();
+        let mut blocks = Gen(0x9e37_79b9_7f4a_7c15);
+        for i in 0..600 {
+            let block = blocks.header_block();
+            let subject: &[u8] = match i % 3 {
+                0 => b"$SRV.PING",
+                1 => b"shapes.nothing",
+                _ => b"$SRV.STATS.shapes",
+            };
+            let payload: &[u8] = if i % 2 == 0 { b"{}" } else { b"\x81\xa1a\xc0" };
+            attacker
+                .hpub(subject, Some(b"_INBOX.gen"), &block, payload)
+                .unwrap();
+        }
+        attacker.sync().unwrap();
+        600
+    })
+    .await;
+    sync(nats.client()).await;
+    assert_still_serving(&nats, &server).await;
+    let health = nats.health();
+    eprintln!(
+        "{sent} generated header blocks: {} malformed, connection kept",
+        health.malformed_messages
+    );
+    assert!(health.malformed_messages > 0, "{health:?}");
+    running.stop().await;
+}
