@@ -24,11 +24,23 @@ pub(crate) fn request_error(err: &RequestError, service: &str, endpoint: &str) -
         RequestErrorKind::MaxPayloadExceeded => Error::payload_too_large(format!(
             "the request to `{service}.{endpoint}` is larger than the server accepts: {err}"
         )),
+        // The patched async-nats drops the waiting requests of a lost connection.
+        RequestErrorKind::Other if lost_in_flight(err) => Error::unavailable(format!(
+            "the connection to NATS was lost while `{service}.{endpoint}` was in flight; it \
+             may or may not have run"
+        )),
         RequestErrorKind::Other => Error::unavailable(format!(
             "the request to `{service}.{endpoint}` failed: {err}"
         )),
     };
     err.with_id(id)
+}
+
+/// Whether a request failed because its reply channel was dropped, which the connection
+/// handler does to the requests of a connection it lost.
+fn lost_in_flight(err: &RequestError) -> bool {
+    std::error::Error::source(err)
+        .is_some_and(|source| source.is::<tokio::sync::oneshot::error::RecvError>())
 }
 
 /// The connection is down: fail fast instead of queueing until the deadline.

@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 use async_nats::{Event, ServerAddr};
 use micro_core::Error;
 use micro_core::service::Config;
-use tokio::sync::Notify;
 
 use crate::subject::Subjects;
 
@@ -356,7 +355,7 @@ impl NatsOptions {
 
 /// Logs connection events, which async-nats otherwise reports only at its own `info`/`debug`
 /// level: above all slow-consumer drops (a subscription whose buffer is full loses messages,
-/// counted here) and lost connections (announced to the calls waiting for replies).
+/// counted here), lost connections and refused credentials.
 #[derive(Debug, Default)]
 pub(crate) struct EventLog {
     /// When the last slow-consumer warning was written and how many drops came since: one
@@ -364,9 +363,6 @@ pub(crate) struct EventLog {
     slow: Mutex<(Option<Instant>, u64)>,
     /// Messages dropped because a subscription's buffer was full.
     pub(crate) slow_consumer_drops: AtomicU64,
-    /// Woken on every disconnect: a call in flight then fails at once, as its reply can no
-    /// longer come.
-    pub(crate) disconnected: Notify,
     /// Reconnect attempts the server refused for our credentials since the last connect, and
     /// when that was last logged (a rotated token would otherwise log every attempt).
     refused: Mutex<(u64, Option<Instant>)>,
@@ -398,10 +394,7 @@ impl EventLog {
                 self.lock_refused().0 = 0;
                 tracing::info!("connected to NATS");
             }
-            Event::Disconnected => {
-                tracing::warn!("disconnected from NATS; reconnecting");
-                self.disconnected.notify_waiters();
-            }
+            Event::Disconnected => tracing::warn!("disconnected from NATS; reconnecting"),
             Event::LameDuckMode => tracing::warn!(
                 "the NATS server entered lame duck mode and will shut down; reconnect elsewhere"
             ),

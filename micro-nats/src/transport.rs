@@ -221,41 +221,23 @@ impl NatsTransport {
         if timeout.is_some() {
             request = request.timeout(timeout);
         }
-        // Registered before the request is sent: a disconnect from then on ends the wait, as
-        // the reply can no longer come (it would otherwise wait out its whole deadline).
-        let disconnected = self.health.events.disconnected.notified();
-        // Free for the `'static` names of generated clients.
-        let names = (service.clone(), endpoint.clone());
-        let reply = self
-            .client
-            .send_request(subject, request)
-            .map(move |sent| match sent {
-                Ok(message) if health::malformed(&message).is_some() => {
-                    Err(malformed_reply(&message, &service, &endpoint))
-                }
-                Ok(message) => headers::read_reply(
-                    message.headers.as_ref(),
-                    message.payload,
-                    content_type,
-                    &service,
-                    &endpoint,
-                ),
-                Err(err) => Err(request_error(&err, &service, &endpoint)),
-            });
-        Box::pin(async move {
-            tokio::select! {
-                biased;
-                reply = reply => reply,
-                () = disconnected => {
-                    let (service, endpoint) = names;
-                    Err(Error::unavailable(format!(
-                        "the connection to NATS was lost while `{service}.{endpoint}` was in \
-                         flight; it may or may not have run"
-                    ))
-                    .with_id(format!("{service}.{endpoint}")))
-                }
-            }
-        })
+        Box::pin(
+            self.client
+                .send_request(subject, request)
+                .map(move |sent| match sent {
+                    Ok(message) if health::malformed(&message).is_some() => {
+                        Err(malformed_reply(&message, &service, &endpoint))
+                    }
+                    Ok(message) => headers::read_reply(
+                        message.headers.as_ref(),
+                        message.payload,
+                        content_type,
+                        &service,
+                        &endpoint,
+                    ),
+                    Err(err) => Err(request_error(&err, &service, &endpoint)),
+                }),
+        )
     }
 
     /// The subject, headers and time to wait of `call`; an error when it cannot be sent (bad

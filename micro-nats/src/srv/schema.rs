@@ -1,6 +1,6 @@
 //! The `io.nats.micro.v1.*` reply shapes, and RFC 3339 time stamps for STATS `started`.
 //!
-//! Field for field what PROTOCOL.md section 0/1 asks: `metadata` always an object (also in
+//! Field for field what ADR-32 asks (see PROTOCOL.md, "Discovery"): `metadata` always an object (also in
 //! STATS, where async-nats leaves it out), `description` always a string, durations in integer
 //! nanoseconds, `started` in UTC with a `Z`, endpoints in declaration order.
 

@@ -1005,6 +1005,11 @@ impl ConnectionHandler {
         for (sid, _) in self.drain_pings.drain(..) {
             self.subscriptions.remove(&sid);
         }
+        // Requests waiting for a reply fail now instead of waiting out their timeout: their
+        // replies were routed to a connection that is gone (micro patch).
+        if let Some(multiplexer) = self.multiplexer.as_mut() {
+            multiplexer.senders.clear();
+        }
         self.connector.events_tx.try_send(Event::Disconnected).ok();
         self.connector.state_tx.send(State::Disconnected).ok();
 
