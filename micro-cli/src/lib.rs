@@ -27,6 +27,7 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod api;
+mod catalog;
 pub mod cmd;
 pub mod connect;
 pub mod error;

@@ -256,7 +256,16 @@ async fn call_errors_exit_non_zero_with_one_line() {
     assert_error(&out, "error: 400 Bad Request: name must not be empty");
 
     let out = f.run(&["call", "nosuch", "hello", "{}"]).await;
-    assert_error(&out, "error: 503 Service Unavailable");
+    assert_error(
+        &out,
+        "error: 404 Not Found: no service named `nosuch` is running",
+    );
+    // A misspelt endpoint of a service that runs names the ones it has.
+    let out = f.run(&["call", "greeter", "helo", "{}"]).await;
+    assert_error(
+        &out,
+        "error: 404 Not Found: service `greeter` has no endpoint `helo`; it has: hello, fail",
+    );
 
     let out = f.run(&["call", "greeter", "hello", "{not json"]).await;
     assert_error(&out, "error: 400 Bad Request: invalid JSON body");
@@ -397,7 +406,7 @@ async fn stats_and_ping_show_live_figures() {
     let out = f.run(&["ping", "nosuch"]).await;
     assert_error(
         &out,
-        "error: 503 Service Unavailable: no instance of service `nosuch`",
+        "error: 404 Not Found: no instance of service `nosuch`",
     );
     let out = f.run(&["stats", "nosuch"]).await;
     assert_error(&out, "error: 404 Not Found");
@@ -565,4 +574,107 @@ fn every_subcommand_has_help() {
     }
     let out = Command::new(env!("CARGO_BIN_EXE_micro")).output().unwrap();
     assert_eq!(out.status.code(), Some(2), "no subcommand is a usage error");
+}
+
+/// A service written against plain NATS, as another language's would be: it announces
+/// endpoints on subjects of its own choosing (`math.add`, `time` as ADR-32's default, ...) and
+/// answers `$SRV.INFO`. `text` replies plain text without `Content-Type`, `bin` raw bytes.
+async fn foreign_math(url: &str) -> tokio::task::JoinHandle<()> {
+    use futures::StreamExt;
+    let nc = async_nats::connect(url).await.unwrap();
+    let info = json!({
+        "type": "io.nats.micro.v1.info_response", "name": "math", "id": "FOREIGN1",
+        "version": "0.3.0", "description": "not micro", "metadata": {},
+        "endpoints": [
+            {"name": "add", "subject": "math.add", "queue_group": "q", "metadata": null},
+            {"name": "time", "subject": "time", "queue_group": "q", "metadata": {"format": "text"}},
+            {"name": "text", "subject": "txt.hello", "queue_group": "q", "metadata": null},
+            {"name": "bin", "subject": "bin.raw", "queue_group": "q", "metadata": null},
+        ],
+    })
+    .to_string();
+    let mut subs = futures::stream::select_all(vec![
+        nc.subscribe("$SRV.INFO").await.unwrap(),
+        nc.subscribe("$SRV.INFO.math").await.unwrap(),
+        nc.subscribe("math.add").await.unwrap(),
+        nc.subscribe("time").await.unwrap(),
+        nc.subscribe("txt.hello").await.unwrap(),
+        nc.subscribe("bin.raw").await.unwrap(),
+    ]);
+    nc.flush().await.unwrap();
+    tokio::spawn(async move {
+        while let Some(msg) = subs.next().await {
+            let Some(reply) = msg.reply.clone() else {
+                continue;
+            };
+            let body: bytes::Bytes = match msg.subject.as_str() {
+                "$SRV.INFO" | "$SRV.INFO.math" => info.clone().into(),
+                "math.add" => {
+                    let args: Value = serde_json::from_slice(&msg.payload).unwrap_or_default();
+                    let sum = args["a"].as_i64().unwrap_or(0) + args["b"].as_i64().unwrap_or(0);
+                    sum.to_string().into()
+                }
+                "time" => "\"12:00\"".into(),
+                "txt.hello" => "hello there".into(),
+                _ => bytes::Bytes::from_static(&[0xff, 0x00]),
+            };
+            let _ = nc.publish(reply, body).await;
+        }
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_toolkit_calls_a_foreign_service_on_the_subjects_it_announces() {
+    let f = Fixture::start().await;
+    let _math = foreign_math(&f.server.url()).await;
+    let out = f.run(&["call", "math", "add", r#"{"a":40,"b":2}"#]).await;
+    assert_ok(&out);
+    assert_eq!(stdout(&out), "42\n");
+    let out = f.run(&["call", "math", "time"]).await;
+    assert_ok(&out);
+    assert_eq!(stdout(&out), "\"12:00\"\n");
+    // Not JSON: shown as it came, as text, or as base64 with --json.
+    let out = f.run(&["call", "math", "text"]).await;
+    assert_ok(&out);
+    assert_eq!(stdout(&out), "hello there\n");
+    let out = f.run(&["--json", "call", "math", "text"]).await;
+    assert_eq!(stdout(&out), "\"hello there\"\n");
+    let out = f.run(&["--json", "call", "math", "bin"]).await;
+    assert_ok(&out);
+    assert_eq!(stdout(&out), "{\"base64\":\"/wA=\"}\n");
+    let out = f.run(&["call", "math", "mul", "{}"]).await;
+    assert_error(
+        &out,
+        "error: 404 Not Found: service `math` has no endpoint `mul`; it has: add, time, text, bin",
+    );
+
+    // Its endpoints' own metadata shows in text mode.
+    let out = f.run(&["describe", "math"]).await;
+    assert_ok(&out);
+    assert!(
+        stdout(&out).contains("time  (subject time, queue q)\n    format: text"),
+        "{}",
+        stdout(&out)
+    );
+
+    // The gateway too.
+    let mut child = KillOnDrop(
+        f.command(&["api", "--addr", "127.0.0.1:0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("micro api starts"),
+    );
+    let addr = listening_addr(&mut child, "micro gateway listening on http://").await;
+    let resp = common::http(
+        addr,
+        "POST",
+        "/math/add",
+        &[("Content-Type", "application/json")],
+        br#"{"a":1,"b":2}"#,
+    )
+    .await;
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    assert_eq!(resp.json(), json!(3));
 }

@@ -66,7 +66,9 @@ pub use broker::NatsBroker;
 pub use health::NatsHealth;
 pub use options::{DEFAULT_URL, NatsOptions};
 pub use registry::NatsRegistry;
-pub use subject::{Subjects, validate_name, validate_prefix, validate_queue_group};
+pub use subject::{
+    Subjects, validate_name, validate_prefix, validate_queue_group, validate_subject,
+};
 pub use transport::NatsTransport;
 
 /// One NATS connection and the transport, broker and registry built on it.

@@ -108,10 +108,10 @@ pub fn validate_name(kind: &str, name: &str) -> Result<(), Error> {
     }
 }
 
-/// Checks a subject prefix: dot-separated non-empty tokens without whitespace or wildcards.
-pub fn validate_prefix(prefix: &str) -> Result<(), Error> {
-    for token in prefix.split('.') {
-        let why = if token.is_empty() {
+/// Why `subject` is not dot-separated non-empty tokens without whitespace or wildcards.
+fn tokens_problem(subject: &str) -> Option<&'static str> {
+    subject.split('.').find_map(|token| {
+        if token.is_empty() {
             Some("it has an empty token (`..` or a leading or trailing `.`)")
         } else if token.chars().any(|c| c.is_whitespace() || c.is_control()) {
             Some("it contains whitespace")
@@ -119,14 +119,29 @@ pub fn validate_prefix(prefix: &str) -> Result<(), Error> {
             Some("it contains a NATS wildcard (`*` or `>`)")
         } else {
             None
-        };
-        if let Some(why) = why {
-            return Err(Error::bad_request(format!(
-                "invalid subject prefix `{prefix}` (MICRO_NATS_PREFIX): {why}"
-            )));
         }
+    })
+}
+
+/// Checks a subject prefix: dot-separated non-empty tokens without whitespace or wildcards.
+pub fn validate_prefix(prefix: &str) -> Result<(), Error> {
+    match tokens_problem(prefix) {
+        None => Ok(()),
+        Some(why) => Err(Error::bad_request(format!(
+            "invalid subject prefix `{prefix}` (MICRO_NATS_PREFIX): {why}"
+        ))),
     }
-    Ok(())
+}
+
+/// Checks a subject a call is sent to: dot-separated non-empty tokens without whitespace or
+/// wildcards.
+pub fn validate_subject(subject: &str) -> Result<(), Error> {
+    match tokens_problem(subject) {
+        None => Ok(()),
+        Some(why) => Err(Error::bad_request(format!(
+            "invalid subject `{subject}`: {why}"
+        ))),
+    }
 }
 
 /// Checks a queue group name: non-empty, no whitespace, no wildcards.

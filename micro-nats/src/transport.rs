@@ -246,7 +246,14 @@ impl NatsTransport {
         &self,
         call: &Call,
     ) -> Result<(Subject, Option<HeaderMap>, Option<Duration>), Error> {
-        let subject = self.subject(&call.service, &call.endpoint)?;
+        let subject = match &call.subject {
+            // Announced by the endpoint in discovery: used as it is, after the same checks.
+            Some(subject) => {
+                crate::subject::validate_subject(subject)?;
+                Subject::from(subject.as_ref())
+            }
+            None => self.subject(&call.service, &call.endpoint)?,
+        };
         if self.client.connection_state() != State::Connected {
             return Err(disconnected(&format!("call `{}`", call.id())));
         }

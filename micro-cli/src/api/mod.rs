@@ -11,8 +11,10 @@
 //!
 //! # What a caller may do
 //!
-//! - **Only endpoints that discovery shows** are called: an endpoint no running instance
-//!   announces in its INFO is a `404` naming the endpoints that exist, and nothing is published.
+//! - **Only endpoints that discovery shows** are called, on the subject they announce in INFO
+//!   (so services in other languages, whose subjects need not be `<service>.<endpoint>`, are
+//!   reachable): an endpoint no running instance announces is a `404` naming the endpoints that
+//!   exist, and nothing is published.
 //! - **Calls need a codec's `Content-Type`** (`application/json` or `application/msgpack`), so a
 //!   cross-site "simple" request (a form, `text/plain`) cannot run a call: anything else is `415`.
 //! - **Browsers**: no CORS headers unless origins are allowed ([`ApiOptions::cors_origin`]); a
@@ -33,7 +35,6 @@
 //! body that is not JSON is 400, a call slower than the timeout 504, a service whose instances
 //! all went away 503.
 
-mod catalog;
 mod error;
 mod serve;
 
@@ -202,7 +203,7 @@ impl ApiOptions {
 struct Gateway {
     client: Client,
     options: ApiOptions,
-    catalog: catalog::Catalog,
+    catalog: crate::catalog::Catalog,
 }
 
 type Shared = Arc<Gateway>;
@@ -215,7 +216,7 @@ pub fn router(client: Client, options: ApiOptions) -> Router {
     let state: Shared = Arc::new(Gateway {
         client,
         options,
-        catalog: catalog::Catalog::default(),
+        catalog: crate::catalog::Catalog::default(),
     });
 
     let protected = Router::new()
@@ -595,13 +596,15 @@ async fn call(
         &gw.options.metadata_keys,
     )?;
     let id = format!("{service}.{endpoint}");
-    timed(
+    let subject = timed(
         &gw,
         &format!("looking up `{id}`"),
-        gw.catalog.check(&gw.client, &service, &endpoint),
+        gw.catalog.resolve(&gw.client, &service, &endpoint),
     )
     .await?;
-    let call = Call::new(service, endpoint, content_type, body).with_context(context);
+    let call = Call::new(service, endpoint, content_type, body)
+        .with_context(context)
+        .with_subject(subject);
     let reply = timed(&gw, &format!("`{id}`"), gw.client.call(call)).await?;
     let (reply_type, body) = match (content_type, reply.content_type) {
         (ContentType::Json, ContentType::Json) => (ContentType::Json, reply.body),

@@ -2,8 +2,11 @@
 
 use std::time::Duration;
 
+use base64::Engine as _;
 use micro_core::Error;
 use micro_core::codec::ContentType;
+use micro_core::registry::Instance;
+use micro_core::transport::Call;
 use serde_json::Value;
 
 use crate::CliError;
@@ -74,35 +77,61 @@ pub(crate) async fn run(args: Args, g: &Globals) -> Result<(), CliError> {
     for (k, v) in &args.headers {
         client = client.with_metadata(k.clone(), v.clone());
     }
+    // Discovery first: the endpoint is called on the subject it announces (a service in
+    // another language need not use `<service>.<endpoint>`), and a name that does not exist is
+    // a 404 naming what does, not an outage.
+    micro_core::service::validate_name(&args.service)?;
+    micro_core::service::validate_name(&args.endpoint)?;
+    let instances = client.registry().get_service(&args.service).await?;
+    let subject = crate::catalog::endpoint_subject(&instances, &args.service, &args.endpoint)?;
     if let Some(id) = &args.instance {
-        check_instance(&client, &args.service, id).await?;
+        check_instance(&instances, &args.service, id)?;
     }
     let content_type = ContentType::from(args.codec);
     let encoded = content_type
         .encode(&body)
         .map_err(|e| Error::bad_request(format!("cannot encode the body: {e}")))?;
-    let reply = client
-        .call_raw(args.service, args.endpoint, content_type, encoded)
-        .await?;
-    let value: Value = if reply.body.is_empty() {
-        Value::Null
-    } else {
-        reply.content_type.decode(&reply.body).map_err(|e| {
-            Error::internal(format!(
-                "cannot decode the {} reply: {e}",
-                reply.content_type
-            ))
-        })?
-    };
-    if g.json {
-        print_json_line(&value)
-    } else {
-        print_json(&value)
+    let call = Call::new(args.service, args.endpoint, content_type, encoded)
+        .with_context(client.outgoing_context())
+        .with_subject(subject);
+    let reply = client.call(call).await?;
+    match decode(&reply.body, reply.content_type) {
+        Shown::Value(value) if g.json => print_json_line(&value),
+        Shown::Value(value) => print_json(&value),
+        // A reply that is not in the codec it claims (a text endpoint without `Content-Type`,
+        // say): shown as it came rather than refused.
+        Shown::Text(text) if g.json => print_json_line(&Value::String(text)),
+        Shown::Text(text) if text.ends_with('\n') => crate::output::print(&text),
+        Shown::Text(text) => crate::output::print(&format!("{text}\n")),
+        Shown::Bytes(bytes) if g.json => print_json_line(&serde_json::json!({ "base64": bytes })),
+        Shown::Bytes(bytes) => crate::output::print(&format!("(binary reply, base64) {bytes}\n")),
     }
 }
 
-async fn check_instance(client: &micro_core::Client, service: &str, id: &str) -> Result<(), Error> {
-    let instances = client.registry().get_service(service).await?;
+/// How a reply is shown.
+enum Shown {
+    /// Decoded in its codec.
+    Value(Value),
+    /// Not in its codec, but text.
+    Text(String),
+    /// Neither: base64.
+    Bytes(String),
+}
+
+fn decode(body: &[u8], content_type: ContentType) -> Shown {
+    if body.is_empty() {
+        return Shown::Value(Value::Null);
+    }
+    if let Ok(value) = content_type.decode::<Value>(body) {
+        return Shown::Value(value);
+    }
+    match std::str::from_utf8(body) {
+        Ok(text) => Shown::Text(text.to_owned()),
+        Err(_) => Shown::Bytes(base64::engine::general_purpose::STANDARD.encode(body)),
+    }
+}
+
+fn check_instance(instances: &[Instance], service: &str, id: &str) -> Result<(), Error> {
     if !instances.iter().any(|i| i.id == id) {
         return Err(Error::not_found(format!(
             "service `{service}` has no instance `{id}` (running: {})",

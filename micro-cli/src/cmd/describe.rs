@@ -87,6 +87,13 @@ fn render(d: &ServiceDetail) -> String {
         if let Some(resp) = &e.response {
             out.push_str(&format!("    response: {resp}\n"));
         }
+        // Metadata micro does not interpret (another implementation's `description`,
+        // `format`, ...), shown as it is.
+        for (k, v) in &e.metadata {
+            if !["doc", "kind", "request", "response"].contains(&k.as_str()) {
+                out.push_str(&format!("    {k}: {v}\n"));
+            }
+        }
         if let Some(example) = &e.example {
             out.push_str(&format!(
                 "    try:      micro call {} {} '{example}'\n",

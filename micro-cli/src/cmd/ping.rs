@@ -56,8 +56,9 @@ pub(crate) async fn run(args: Args, g: &Globals) -> Result<(), CliError> {
         };
         if round.is_empty() {
             if let Some(service) = &args.service {
-                return Err(Error::unavailable(format!(
-                    "no instance of service `{service}` answered"
+                // As `describe` and `stats` say: nothing by that name runs.
+                return Err(Error::not_found(format!(
+                    "no instance of service `{service}` answered: no service named `{service}` is running"
                 ))
                 .into());
             }

@@ -153,10 +153,11 @@ impl Client {
         }
     }
 
-    /// Builds the context for an outgoing call: the current task's context (a handler's call),
+    /// The context a call made now carries: the current task's context (a handler's call),
     /// plus this client's metadata, with the earlier of the inherited deadline and this client's
-    /// timeout, if it has one.
-    fn outgoing_context(&self) -> Context {
+    /// timeout, if it has one. What [`call_raw`](Self::call_raw) and generated clients send;
+    /// give it to a [`Call`] built by hand for [`call`](Self::call).
+    pub fn outgoing_context(&self) -> Context {
         let mut ctx = Context::current();
         if !self.options.metadata.is_empty() {
             ctx.metadata.merge(&self.options.metadata);

@@ -37,6 +37,11 @@ pub struct Call {
     /// timeout. Unlike the context's deadline it stays with the caller, so a call with no
     /// deadline of its own needs no deadline on the wire.
     pub wait_until: Option<Instant>,
+    /// The subject to send to instead of the one the transport builds from the names: the
+    /// subject an endpoint announces in discovery, which for a service in another language need
+    /// not be `<service>.<endpoint>` (ADR-32's default is the endpoint's name). Transports
+    /// without subjects (the in-process one) route by the names and ignore it.
+    pub subject: Option<Cow<'static, str>>,
     /// The encoded arguments.
     pub body: Bytes,
 }
@@ -55,6 +60,7 @@ impl Call {
             content_type,
             context: Context::default(),
             wait_until: None,
+            subject: None,
             body,
         }
     }
@@ -72,6 +78,14 @@ impl Call {
     #[must_use]
     pub fn with_context(mut self, context: Context) -> Self {
         self.context = context;
+        self
+    }
+
+    /// Sends the call to `subject` (one discovery announced) instead of the one the transport
+    /// builds from the names.
+    #[must_use]
+    pub fn with_subject(mut self, subject: impl Into<Cow<'static, str>>) -> Self {
+        self.subject = Some(subject.into());
         self
     }
 
