@@ -140,6 +140,7 @@ async fn srv_replies_field_by_field() {
         keys(nothing),
         [
             "average_processing_time",
+            "data",
             "last_error",
             "name",
             "num_errors",
