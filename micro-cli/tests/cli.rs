@@ -415,15 +415,7 @@ async fn stats_and_ping_show_live_figures() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn api_serves_the_greeter_over_http() {
     let f = Fixture::start().await;
-    let mut child = KillOnDrop(
-        f.command(&["api", "--addr", "127.0.0.1:0"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("micro api starts"),
-    );
-    let addr = listening_addr(&mut child, "micro gateway listening on http://").await;
+    let (_child, addr) = start_gateway(&f).await;
     let json_type = [("Content-Type", "application/json")];
     let result = async {
         let resp = common::http(
@@ -488,15 +480,7 @@ async fn the_gateway_publishes_only_to_endpoints_discovery_shows() {
     let mut plain = raw.subscribe("foo.bar").await.unwrap();
     let mut inbox = raw.subscribe("_INBOX.abc").await.unwrap();
     raw.flush().await.unwrap();
-    let mut child = KillOnDrop(
-        f.command(&["api", "--addr", "127.0.0.1:0"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("micro api starts"),
-    );
-    let addr = listening_addr(&mut child, "micro gateway listening on http://").await;
+    let (_child, addr) = start_gateway(&f).await;
     let json_type = [("Content-Type", "application/json")];
     for path in ["/foo/bar", "/_INBOX/abc", "/greeter/nosuch"] {
         let resp = common::http(addr, "POST", path, &json_type, b"{}").await;
@@ -658,15 +642,7 @@ async fn the_toolkit_calls_a_foreign_service_on_the_subjects_it_announces() {
     );
 
     // The gateway too.
-    let mut child = KillOnDrop(
-        f.command(&["api", "--addr", "127.0.0.1:0"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("micro api starts"),
-    );
-    let addr = listening_addr(&mut child, "micro gateway listening on http://").await;
+    let (_child, addr) = start_gateway(&f).await;
     let resp = common::http(
         addr,
         "POST",
@@ -677,4 +653,18 @@ async fn the_toolkit_calls_a_foreign_service_on_the_subjects_it_announces() {
     .await;
     assert_eq!(resp.status, 200, "{}", resp.text());
     assert_eq!(resp.json(), json!(3));
+}
+
+/// `micro api` on a free port against the fixture's server, and the address it listens on.
+async fn start_gateway(f: &Fixture) -> (KillOnDrop, std::net::SocketAddr) {
+    let mut child = KillOnDrop(
+        f.command(&["api", "--addr", "127.0.0.1:0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("micro api starts"),
+    );
+    let addr = listening_addr(&mut child, "micro gateway listening on http://").await;
+    (child, addr)
 }
