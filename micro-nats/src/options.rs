@@ -153,7 +153,7 @@ impl NatsOptions {
     /// Sets the server URL; a comma-separated list names the servers of a cluster.
     ///
     /// Credentials in a URL (`nats://TOKEN@host`, `nats://USER:PASSWORD@host`) are used for
-    /// auth unless [`token`](Self::token) or [`user_and_password`](Self::user_and_password)
+    /// auth unless [`token`](Self::token) or [`user_password`](Self::user_password)
     /// set others, and are taken out of the URL, so that no log line or error shows them.
     #[must_use]
     pub fn url(mut self, urls: &str) -> Self {
