@@ -63,6 +63,26 @@ impl Context {
         CURRENT.scope(self, fut)
     }
 
+    /// Spawns `fut` on the tokio runtime with the current call's context, so that calls made
+    /// from the spawned task carry the call's metadata and deadline.
+    ///
+    /// The context is a task-local: a task spawned with plain [`tokio::spawn`] starts with an
+    /// empty one, and its calls then carry nothing of the call that started them. Spawn with
+    /// this (or wrap the future in [`Context::current`]`().scope(..)`) whenever work done on
+    /// behalf of a call moves to another task. The deadline carried is the call's: work that
+    /// must outlive it should be spawned with a fresh context instead.
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime, as [`tokio::spawn`] does.
+    pub fn spawn<F>(fut: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        tokio::spawn(Context::current().scope(fut))
+    }
+
     /// No metadata and no deadline: what [`Context::current`] yields outside any call.
     pub(crate) fn is_empty(&self) -> bool {
         self.metadata.is_empty() && self.deadline.is_none()
@@ -168,6 +188,24 @@ mod tests {
         assert!(ctx.metadata().is_empty());
         assert!(ctx.deadline().is_none());
         assert!(!ctx.is_expired());
+    }
+
+    #[tokio::test]
+    async fn spawn_carries_the_context_into_the_task() {
+        let ctx = Context::new().with_metadata("k", "v");
+        let (carried, plain) = ctx
+            .scope(async {
+                let carried = Context::spawn(async {
+                    Context::current().metadata().get("k").map(str::to_owned)
+                });
+                let plain = tokio::spawn(async {
+                    Context::current().metadata().get("k").map(str::to_owned)
+                });
+                (carried.await.unwrap(), plain.await.unwrap())
+            })
+            .await;
+        assert_eq!(carried.as_deref(), Some("v"));
+        assert_eq!(plain, None, "a plain spawn starts with an empty context");
     }
 
     #[tokio::test]

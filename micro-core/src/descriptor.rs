@@ -102,6 +102,10 @@ pub struct EndpointDescriptor {
     pub response: &'static str,
     /// This endpoint's queue group (`#[micro(queue_group = "...")]`), if it sets one.
     pub queue_group: Option<&'static str>,
+    /// `#[micro(idempotent)]`: calling it twice has the effect of calling it once, so a client
+    /// may retry it after a timeout or a lost connection (see
+    /// [`RetryPolicy`](crate::client::RetryPolicy)).
+    pub idempotent: bool,
 }
 
 impl EndpointDescriptor {
@@ -121,7 +125,15 @@ impl EndpointDescriptor {
             request,
             response,
             queue_group: None,
+            idempotent: false,
         }
+    }
+
+    /// Marks the endpoint idempotent (used by generated code).
+    #[must_use]
+    pub const fn idempotent(mut self) -> Self {
+        self.idempotent = true;
+        self
     }
 
     /// Sets the endpoint's queue group (used by generated code).
@@ -143,7 +155,8 @@ impl EndpointDescriptor {
     }
 
     /// The metadata published for this endpoint in INFO replies: `doc`, `kind`, `request`
-    /// (the request shape) and `response` (the reply type).
+    /// (the request shape), `response` (the reply type) and, for an idempotent endpoint,
+    /// `idempotent` = `true`.
     pub fn metadata(&self) -> BTreeMap<String, String> {
         let mut md = BTreeMap::new();
         if !self.doc.is_empty() {
@@ -152,6 +165,9 @@ impl EndpointDescriptor {
         md.insert("kind".to_owned(), self.kind.as_str().to_owned());
         md.insert("request".to_owned(), self.request_shape());
         md.insert("response".to_owned(), self.response.to_owned());
+        if self.idempotent {
+            md.insert("idempotent".to_owned(), "true".to_owned());
+        }
         md
     }
 }

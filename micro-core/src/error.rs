@@ -52,7 +52,7 @@ pub mod code {
 /// assert_eq!(err.status(), "Not Found");
 /// assert_eq!(err.to_string(), "404 Not Found: no user 42");
 /// ```
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Error {
     /// Who raised the error; the server fills in `service.endpoint` when the handler left it
@@ -67,6 +67,37 @@ pub struct Error {
     /// The standard text for `code` ("Not Found"), or a custom one.
     #[serde(default)]
     pub status: String,
+    /// What the caller knows of the request's fate; never on the wire.
+    #[serde(skip)]
+    delivery: Delivery,
+}
+
+/// What a caller knows about whether a failed request reached a handler: the fact that decides
+/// whether retrying it is safe. Local to the caller, never sent.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Delivery {
+    /// Nothing is known: an error a server or handler answered with, or raised in this process.
+    #[default]
+    Unknown,
+    /// The request reached no handler: no instance serves the endpoint, the connection was down
+    /// when it was to be sent, or the instance was stopping. Retrying is always safe.
+    NotSent,
+    /// The request was sent and its fate is unknown: the wait for the reply ran out, or the
+    /// connection was lost while it was in flight. The handler may have run; retrying is safe
+    /// only for an idempotent endpoint.
+    InFlight,
+}
+
+/// Two errors are equal when what travels on the wire is: [`Delivery`] is the caller's own
+/// knowledge, not part of the error.
+impl PartialEq for Error {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+            && self.code == other.code
+            && self.detail == other.detail
+            && self.status == other.status
+    }
 }
 
 impl Error {
@@ -77,7 +108,21 @@ impl Error {
             code,
             detail: detail.into(),
             status: status_text(code).into_owned(),
+            delivery: Delivery::Unknown,
         }
+    }
+
+    /// Records what is known about whether the request reached a handler (transports set it on
+    /// the errors they raise; see [`Delivery`]).
+    #[must_use]
+    pub fn with_delivery(mut self, delivery: Delivery) -> Self {
+        self.delivery = delivery;
+        self
+    }
+
+    /// What is known about whether the failed request reached a handler.
+    pub fn delivery(&self) -> Delivery {
+        self.delivery
     }
 
     /// Sets who raised the error (by convention `service.endpoint`).

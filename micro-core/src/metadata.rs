@@ -10,6 +10,9 @@ pub mod keys {
     ///
     /// Relative rather than absolute so that clock skew between hosts cannot expire a call.
     pub const TIMEOUT: &str = "Micro-Timeout";
+    /// The attempt number of a retried call (`2` for the first retry); absent on a first
+    /// attempt. A handler reads it from the call's metadata.
+    pub const ATTEMPT: &str = "Micro-Attempt";
     /// The NATS services error description (ADR-32).
     pub const SERVICE_ERROR: &str = "Nats-Service-Error";
     /// The NATS services error code (ADR-32), a numeric string.

@@ -1,5 +1,5 @@
 //! Attribute arguments shared by both macros: `name`, `version`, `topic`, `queue` and `crate`,
-//! each `key = "string"`. Each value keeps its keyword so that a later error (a duplicate, a bad
+//! each `key = "string"`, and the bare flag `idempotent`. Each value keeps its keyword so that a later error (a duplicate, a bad
 //! value) points at what the user wrote (axum-macros `attr_parsing.rs`).
 
 use proc_macro2::TokenStream;
@@ -18,6 +18,8 @@ pub(crate) enum Key {
     Queue,
     QueueGroup,
     Crate,
+    /// A bare flag: `#[micro(idempotent)]`.
+    Idempotent,
 }
 
 impl Key {
@@ -29,6 +31,7 @@ impl Key {
             Key::Queue => "queue",
             Key::QueueGroup => "queue_group",
             Key::Crate => "crate",
+            Key::Idempotent => "idempotent",
         }
     }
 
@@ -40,6 +43,7 @@ impl Key {
             "queue" => Key::Queue,
             "queue_group" => Key::QueueGroup,
             "crate" => Key::Crate,
+            "idempotent" => Key::Idempotent,
             _ => return None,
         })
     }
@@ -61,6 +65,8 @@ pub(crate) struct Args {
     pub(crate) queue: Option<Arg>,
     pub(crate) queue_group: Option<Arg>,
     pub(crate) krate: Option<(Arg, syn::Path)>,
+    /// The `idempotent` flag's keyword, when given.
+    pub(crate) idempotent: Option<Ident>,
 }
 
 impl Args {
@@ -71,7 +77,9 @@ impl Args {
             Key::Topic => &mut self.topic,
             Key::Queue => &mut self.queue,
             Key::QueueGroup => &mut self.queue_group,
-            Key::Crate => unreachable!("`crate` is stored with its parsed path"),
+            Key::Crate | Key::Idempotent => {
+                unreachable!("`crate` and `idempotent` are stored apart")
+            }
         }
     }
 
@@ -104,6 +112,32 @@ fn parse_list(
         let key = input.call(Ident::parse_any)?;
         let key_str = key.to_string();
         let known = Key::from_str(&key_str).filter(|k| valid.contains(k));
+        if known == Some(Key::Idempotent) {
+            if input.peek(Token![=]) {
+                return Err(syn::Error::new(
+                    input.span(),
+                    "`idempotent` is a flag and takes no value: write `#[micro(idempotent)]`",
+                ));
+            }
+            if args.idempotent.is_some() {
+                cx.error_spanned_by(&key, "duplicate `idempotent` argument");
+            }
+            args.idempotent = Some(key);
+            if input.is_empty() {
+                break;
+            }
+            input.parse::<Token![,]>()?;
+            continue;
+        }
+        if known.is_none() && key_str == "idempotent" {
+            return Err(syn::Error::new(
+                key.span(),
+                format!(
+                    "`idempotent` marks one endpoint, not `{attr}`: put `#[micro(idempotent)]` on \
+                     the trait method"
+                ),
+            ));
+        }
         if !input.peek(Token![=]) {
             return Err(syn::Error::new(
                 input.span(),
@@ -130,6 +164,7 @@ fn parse_list(
                 ),
             ),
             (Some(_), None) => {}
+            (Some(Key::Idempotent), Some(_)) => unreachable!("flags are parsed above"),
             (Some(Key::Crate), Some(value)) => {
                 if args.krate.is_some() {
                     cx.error_spanned_by(&key, "duplicate `crate` argument");

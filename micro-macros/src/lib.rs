@@ -56,7 +56,11 @@ use quote::quote;
 ///
 /// On a method, `#[micro(name = "...")]` renames its endpoint (default: the method name) and
 /// `#[micro(queue_group = "...")]` gives it its own queue group (endpoint, then service, then
-/// the runtime's default, as the NATS services protocol resolves it).
+/// the runtime's default, as the NATS services protocol resolves it). `#[micro(idempotent)]`
+/// declares that calling it twice has the effect of calling it once: it is carried in the
+/// descriptor and in INFO metadata (`idempotent` = `true`), and the generated client lets a
+/// `RetryPolicy` retry its calls after a timeout or a lost connection, which is never done for
+/// other endpoints (they are retried only when the call reached no handler).
 ///
 /// Generated items, with the trait's visibility:
 ///

@@ -7,17 +7,21 @@
 use async_nats::client::{FlushError, PublishError, RequestError, RequestErrorKind};
 use async_nats::{ConnectError, ConnectErrorKind, SubscribeError};
 use micro_core::Error;
+use micro_core::error::Delivery;
 
 /// A request to `service.endpoint` failed before any reply arrived.
 pub(crate) fn request_error(err: &RequestError, service: &str, endpoint: &str) -> Error {
     let id = format!("{service}.{endpoint}");
     let err = match err.kind() {
+        // The server found no subscriber: the request went nowhere.
         RequestErrorKind::NoResponders => Error::unavailable(format!(
             "no instance of `{service}` serves `{endpoint}` (no responders on NATS)"
-        )),
+        ))
+        .with_delivery(Delivery::NotSent),
         RequestErrorKind::TimedOut => Error::timeout(format!(
             "`{service}.{endpoint}` did not answer before the deadline"
-        )),
+        ))
+        .with_delivery(Delivery::InFlight),
         RequestErrorKind::InvalidSubject => Error::bad_request(format!(
             "cannot call `{service}.{endpoint}`: invalid subject ({err})"
         )),
@@ -28,10 +32,12 @@ pub(crate) fn request_error(err: &RequestError, service: &str, endpoint: &str) -
         RequestErrorKind::Other if lost_in_flight(err) => Error::unavailable(format!(
             "the connection to NATS was lost while `{service}.{endpoint}` was in flight; it \
              may or may not have run"
-        )),
+        ))
+        .with_delivery(Delivery::InFlight),
         RequestErrorKind::Other => Error::unavailable(format!(
             "the request to `{service}.{endpoint}` failed: {err}"
-        )),
+        ))
+        .with_delivery(Delivery::InFlight),
     };
     err.with_id(id)
 }
@@ -43,11 +49,13 @@ fn lost_in_flight(err: &RequestError) -> bool {
         .is_some_and(|source| source.is::<tokio::sync::oneshot::error::RecvError>())
 }
 
-/// The connection is down: fail fast instead of queueing until the deadline.
+/// The connection is down: fail fast instead of queueing until the deadline. Nothing was
+/// sent.
 pub(crate) fn disconnected(what: &str) -> Error {
     Error::unavailable(format!(
         "not connected to NATS (reconnecting): cannot {what}"
     ))
+    .with_delivery(Delivery::NotSent)
 }
 
 /// Connecting at start-up failed.

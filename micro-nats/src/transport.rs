@@ -279,21 +279,38 @@ impl NatsTransport {
     }
 
     async fn start_listening(&self, spec: ListenSpec) -> Result<Listener, Error> {
-        let mut subscribers = Vec::with_capacity(spec.endpoints.len());
+        // One intake per endpoint and runtime worker (see `Listener::sharded`): the subscriptions
+        // of an endpoint share its queue group, so the server spreads its requests over them.
+        // An endpoint without a queue group gets every request on every subscription, so it has
+        // one.
+        let workers = tokio::runtime::Handle::try_current()
+            .map_or(1, |runtime| runtime.metrics().num_workers())
+            .clamp(1, MAX_SHARDS);
+        let mut subscribers = Vec::with_capacity(spec.endpoints.len() * workers);
         let mut names = Vec::with_capacity(spec.endpoints.len());
-        for endpoint in &spec.endpoints {
+        for (index, endpoint) in spec.endpoints.iter().enumerate() {
             let subject = self.subjects.endpoint(&spec.service, &endpoint.name)?;
-            let subscriber = match &endpoint.queue_group {
+            match &endpoint.queue_group {
                 Some(queue) => {
                     validate_queue_group(queue)?;
-                    self.client
-                        .queue_subscribe(subject.clone(), queue.clone())
-                        .await
+                    for _ in 0..workers {
+                        let subscriber = self
+                            .client
+                            .queue_subscribe(subject.clone(), queue.clone())
+                            .await
+                            .map_err(|e| subscribe_error(&e, &subject))?;
+                        subscribers.push((index, subscriber));
+                    }
                 }
-                None => self.client.subscribe(subject.clone()).await,
+                None => {
+                    let subscriber = self
+                        .client
+                        .subscribe(subject.clone())
+                        .await
+                        .map_err(|e| subscribe_error(&e, &subject))?;
+                    subscribers.push((index, subscriber));
+                }
             }
-            .map_err(|e| subscribe_error(&e, &subject))?;
-            subscribers.push(subscriber);
             // Borrowed from the descriptor: naming a request's endpoint costs nothing.
             names.push(endpoint.name.clone());
         }
@@ -303,14 +320,23 @@ impl NatsTransport {
         // Shared, not cloned per request: cloning an async-nats client costs several atomics and
         // a channel sender (it showed in profiles of the serving process).
         let client = Arc::new(self.client.clone());
-        let service = spec.service;
-        let health = self.health.clone();
-        let (requests, drain) = pump(&self.client, subscribers, move |index, message| {
-            to_incoming(&client, &health, &service, &names, index, message)
-        });
-        Ok(Listener::new(requests, drain))
+        let names: Arc<[Cow<'static, str>]> = names.into();
+        let intakes = subscribers
+            .into_iter()
+            .map(|subscriber| {
+                let (client, health) = (Arc::clone(&client), self.health.clone());
+                let (service, names) = (spec.service.clone(), Arc::clone(&names));
+                pump(&self.client, vec![subscriber], move |index, message| {
+                    to_incoming(&client, &health, &service, &names, index, message)
+                })
+            })
+            .collect();
+        Ok(Listener::sharded(intakes))
     }
 }
+
+/// Intakes per endpoint at most, whatever the number of runtime workers.
+const MAX_SHARDS: usize = 64;
 
 impl Transport for NatsTransport {
     fn request(&self, call: Call) -> BoxFuture<'_, Result<Reply, Error>> {
@@ -323,11 +349,6 @@ impl Transport for NatsTransport {
 
     fn subject(&self, service: &str, endpoint: &str) -> String {
         self.subjects.endpoint_unchecked(service, endpoint)
-    }
-
-    /// async-nats clones every body it sends.
-    fn clones_bodies(&self) -> bool {
-        true
     }
 }
 
@@ -435,8 +456,6 @@ struct NatsResponder {
 }
 
 impl Respond for NatsResponder {
-    const CLONES_BODIES: bool = true;
-
     fn respond(
         self,
         reply: Result<Reply, Error>,
@@ -514,6 +533,7 @@ where
     T: Send + 'static,
     F: FnMut(usize, Message) -> Option<T> + Send + Unpin + 'static,
 {
+    let subscribers = subscribers.into_iter().enumerate().collect();
     let (stream, drain) = pump(client, subscribers, convert);
     Intake::new(Box::pin(stream), drain)
 }
@@ -522,7 +542,7 @@ where
 /// stream's own type (the server's loop).
 fn pump<T, F>(
     client: &Client,
-    subscribers: Vec<Subscriber>,
+    subscribers: Vec<(usize, Subscriber)>,
     convert: F,
 ) -> (Pump<F>, Box<dyn Drain>)
 where
@@ -533,7 +553,6 @@ where
     let merged = Merged {
         streams: subscribers
             .into_iter()
-            .enumerate()
             .map(|(index, subscriber)| Indexed { index, subscriber })
             .collect(),
         start: 0,

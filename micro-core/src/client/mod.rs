@@ -1,6 +1,7 @@
 //! The client: untyped calls and publishing, which generated `{Trait}Client`s wrap.
 
 mod options;
+mod retry;
 
 use std::borrow::Cow;
 use std::fmt;
@@ -10,9 +11,11 @@ use bytes::Bytes;
 use futures::future::BoxFuture;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use tokio::task::coop::cooperative;
 use tower::ServiceExt;
 
 pub use options::{CallOptions, DEFAULT_TIMEOUT};
+pub use retry::RetryPolicy;
 
 use crate::broker::{Broker, Event};
 use crate::codec::ContentType;
@@ -121,6 +124,13 @@ impl Client {
         self.with_options(self.options.clone().content_type(content_type))
     }
 
+    /// A clone that retries failed calls by `policy`: those that reached no handler always,
+    /// and, for idempotent endpoints, those whose fate is unknown (see [`RetryPolicy`]).
+    #[must_use]
+    pub fn with_retry(&self, policy: RetryPolicy) -> Client {
+        self.with_options(self.options.clone().retry(policy))
+    }
+
     /// A clone that sends this metadata entry with every call and event.
     #[must_use]
     pub fn with_metadata(&self, key: impl Into<String>, value: impl Into<String>) -> Client {
@@ -159,6 +169,10 @@ impl Client {
     /// give it to a [`Call`] built by hand for [`call`](Self::call).
     pub fn outgoing_context(&self) -> Context {
         let mut ctx = Context::current();
+        // The attempt number is the handler's call's own, not its nested calls'.
+        if !ctx.metadata.is_empty() {
+            ctx.metadata.remove(crate::metadata::keys::ATTEMPT);
+        }
         if !self.options.metadata.is_empty() {
             ctx.metadata.merge(&self.options.metadata);
         }
@@ -179,10 +193,13 @@ impl Client {
         if call.wait_until.is_none() {
             call.wait_until = self.wait_until();
         }
-        self.send(call).await
+        cooperative(self.send(call)).await
     }
 
     /// Calls `service.endpoint` with an already-encoded body, inheriting the current context.
+    /// The endpoint is taken not to be idempotent; build a [`Call`] marked
+    /// [`idempotent`](Call::idempotent) for [`call`](Self::call) to have it retried after a
+    /// timeout.
     pub async fn call_raw(
         &self,
         service: impl Into<Cow<'static, str>>,
@@ -190,10 +207,23 @@ impl Client {
         content_type: ContentType,
         body: Bytes,
     ) -> Result<Reply, Error> {
+        self.call_encoded(service, endpoint, content_type, body, false)
+            .await
+    }
+
+    async fn call_encoded(
+        &self,
+        service: impl Into<Cow<'static, str>>,
+        endpoint: impl Into<Cow<'static, str>>,
+        content_type: ContentType,
+        body: Bytes,
+        idempotent: bool,
+    ) -> Result<Reply, Error> {
         let mut call =
             Call::new(service, endpoint, content_type, body).with_context(self.outgoing_context());
         call.wait_until = self.wait_until();
-        self.send(call).await
+        call.idempotent = idempotent;
+        cooperative(self.send(call)).await
     }
 
     /// Calls `service.endpoint` with `args` encoded in this client's codec and decodes the
@@ -208,18 +238,44 @@ impl Client {
         A: Serialize + ?Sized,
         R: DeserializeOwned,
     {
+        self.invoke_as(service, endpoint, args, false).await
+    }
+
+    /// [`invoke`](Self::invoke) for an idempotent endpoint (`#[micro(idempotent)]`): with a
+    /// [`RetryPolicy`], a call whose fate is unknown is retried too.
+    pub async fn invoke_idempotent<A, R>(
+        &self,
+        service: &'static str,
+        endpoint: &'static str,
+        args: &A,
+    ) -> Result<R, Error>
+    where
+        A: Serialize + ?Sized,
+        R: DeserializeOwned,
+    {
+        self.invoke_as(service, endpoint, args, true).await
+    }
+
+    async fn invoke_as<A, R>(
+        &self,
+        service: &'static str,
+        endpoint: &'static str,
+        args: &A,
+        idempotent: bool,
+    ) -> Result<R, Error>
+    where
+        A: Serialize + ?Sized,
+        R: DeserializeOwned,
+    {
         let content_type = self.options.content_type;
-        let encoded = if self.backend.transport.clones_bodies() {
-            crate::codec::sharing(|| content_type.encode(args))
-        } else {
-            content_type.encode(args)
-        };
-        let body = encoded.map_err(|e| {
+        let body = content_type.encode(args).map_err(|e| {
             Error::bad_request(format!(
                 "cannot encode arguments for `{service}.{endpoint}`: {e}"
             ))
         })?;
-        let reply = self.call_raw(service, endpoint, content_type, body).await?;
+        let reply = self
+            .call_encoded(service, endpoint, content_type, body, idempotent)
+            .await?;
         // The service answered with something its caller cannot read: the peer's fault, as a
         // gateway would say (502), not this process's.
         reply.content_type.decode(&reply.body).map_err(|e| {
@@ -230,14 +286,57 @@ impl Client {
         })
     }
 
-    /// Sends a call through the transport, or through the middleware stack when layers were
-    /// added.
+    /// Sends a call: once, or by the retry policy.
     ///
     /// Not an `async fn`: the plain path hands back the transport's own boxed future, so the
-    /// futures of `invoke` and `call_raw` that await it stay small. As one `async fn` with both
-    /// paths, every call's future carried the layered path's state (a timer and the stack's
-    /// future, about 600 bytes), and each level of the call moved it once more.
+    /// futures of `invoke` and `call_raw` that await it stay small. Callers await it through
+    /// tokio's [`cooperative`], as a tokio channel's receive is: a call that completes at once
+    /// (in-process, or failing fast while disconnected) still uses up the task's budget, so a
+    /// task looping on calls yields now and then and cannot starve the timers and tasks that
+    /// share its worker.
     fn send(&self, call: Call) -> BoxFuture<'_, Result<Reply, Error>> {
+        match &self.options.retry {
+            None => self.send_once(call),
+            Some(policy) => Box::pin(self.send_retrying(call, policy)),
+        }
+    }
+
+    /// Sends `call`, again after each failure `policy` says is safe and worth retrying, while
+    /// attempts, budget and deadline allow.
+    async fn send_retrying(&self, call: Call, policy: &RetryPolicy) -> Result<Reply, Error> {
+        let mut retrying = policy.start();
+        let deadline = call.wait_deadline();
+        loop {
+            let mut attempt = call.clone();
+            attempt.wait_until = retrying.attempt_until(deadline);
+            if retrying.attempt > 1 {
+                attempt
+                    .context
+                    .metadata
+                    .insert(crate::metadata::keys::ATTEMPT, retrying.attempt.to_string());
+            }
+            let err = match self.send_once(attempt).await {
+                Ok(reply) => return Ok(reply),
+                Err(err) => err,
+            };
+            match retrying.next(&err, call.idempotent, deadline) {
+                None => return Err(err),
+                Some(pause) => {
+                    tracing::debug!(
+                        call = %call.id(),
+                        attempt = retrying.attempt,
+                        error = %err,
+                        "retrying"
+                    );
+                    pause.await;
+                }
+            }
+        }
+    }
+
+    /// One attempt: through the transport, or through the middleware stack when layers were
+    /// added.
+    fn send_once(&self, call: Call) -> BoxFuture<'_, Result<Reply, Error>> {
         match &self.stack {
             // Transports bound the wait by the call's deadline themselves (the NATS one hands
             // it to the request, the in-process one to the handler), and turn down a call whose
@@ -284,8 +383,10 @@ async fn send_layered(stack: Endpoint, call: Call) -> Result<Reply, Error> {
     let id = call.id();
     match tokio::time::timeout_at(deadline.into(), stack.oneshot(call)).await {
         Ok(result) => result,
-        Err(_) => {
-            Err(Error::timeout(format!("`{id}` did not answer before its deadline")).with_id(id))
-        }
+        Err(_) => Err(
+            Error::timeout(format!("`{id}` did not answer before its deadline"))
+                .with_id(id)
+                .with_delivery(crate::error::Delivery::InFlight),
+        ),
     }
 }

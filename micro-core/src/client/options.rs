@@ -1,5 +1,6 @@
 use std::time::Duration;
 
+use super::RetryPolicy;
 use crate::Metadata;
 use crate::codec::ContentType;
 
@@ -19,6 +20,8 @@ pub struct CallOptions {
     pub content_type: ContentType,
     /// Metadata sent with every call and event.
     pub metadata: Metadata,
+    /// How failed calls are retried; `None` (the default): never.
+    pub retry: Option<RetryPolicy>,
 }
 
 impl Default for CallOptions {
@@ -27,6 +30,7 @@ impl Default for CallOptions {
             timeout: None,
             content_type: ContentType::Json,
             metadata: Metadata::new(),
+            retry: None,
         }
     }
 }
@@ -43,6 +47,13 @@ impl CallOptions {
     #[must_use]
     pub fn content_type(mut self, content_type: ContentType) -> Self {
         self.content_type = content_type;
+        self
+    }
+
+    /// Retries failed calls by `policy` (see [`RetryPolicy`] for which failures).
+    #[must_use]
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = Some(policy);
         self
     }
 

@@ -15,7 +15,7 @@ mod msgpack;
 use std::fmt;
 use std::str::FromStr;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -26,57 +26,19 @@ pub use msgpack::MsgPack;
 /// take the buffer over instead of copying it.
 const COPY_LIMIT: usize = 16 * 1024;
 
-/// Encoded bodies up to this size are carved out of the thread's current [`BLOCK`] while
-/// [`sharing`] (instead of copied into an allocation of their own).
-const SMALL_BODY: usize = 1024;
-
-/// Size of a block small bodies are carved out of. A body keeps its whole block alive until it
-/// is dropped, as a message of `async-nats` keeps its part of the read buffer: bodies are
-/// decoded or written out and dropped at once, so a block is freed soon after it fills.
-const BLOCK_SIZE: usize = 4096;
-
 thread_local! {
     static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-    /// The rest of the block small bodies are carved out of.
-    static BLOCK: std::cell::RefCell<BytesMut> = std::cell::RefCell::new(BytesMut::new());
-    /// Set while encoding bodies that will be cloned (see [`sharing`]).
-    static SHARING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
-/// Runs `f` with the bodies it encodes on this thread made to be cloned: a small one is carved
-/// out of the thread's current block, so it costs no allocation of its own and a clone of it is
-/// a counter increment.
-///
-/// Meant for bodies a transport clones: async-nats clones every body it sends, and the clone of
-/// a body that owns an exactly-sized allocation allocates (`bytes` promotes it to a shared one).
-/// Elsewhere, an exactly-sized allocation is cheaper: a `malloc`/`free` pair from the
-/// allocator's per-thread cache costs less than the two atomic counter updates of a carved body
-/// (an in-process call was about 10% slower with every body carved).
-pub(crate) fn sharing<R>(f: impl FnOnce() -> R) -> R {
-    /// Puts the flag back even when `f` unwinds (a handler may panic).
-    struct Restore(bool);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            let before = self.0;
-            SHARING.with(|s| s.set(before));
-        }
-    }
-    let _restore = Restore(SHARING.with(|s| s.replace(true)));
-    f()
-}
-
-/// Encodes through a per-thread scratch buffer, then copies the body out: a small one, while
-/// [`sharing`], into the thread's current block, any other into an exactly-sized allocation. A
-/// fresh `Vec` per body would cost its own allocation, growth reallocations, and one more when
+/// Encodes through a per-thread scratch buffer, then copies the body out into an exactly-sized
+/// allocation (or, for a large one, takes the buffer over). A fresh `Vec` per body would cost its own allocation, growth reallocations, and one more when
 /// `Bytes` takes over a `Vec` whose capacity exceeds its length.
 fn encode_buffered<E>(write: impl FnOnce(&mut Vec<u8>) -> Result<(), E>) -> Result<Bytes, E> {
     SCRATCH.with(|cell| match cell.try_borrow_mut() {
         Ok(mut buf) => {
             buf.clear();
             write(&mut buf)?;
-            if buf.len() <= SMALL_BODY && SHARING.with(std::cell::Cell::get) {
-                Ok(small_body(&buf))
-            } else if buf.len() <= COPY_LIMIT {
+            if buf.len() <= COPY_LIMIT {
                 Ok(Bytes::copy_from_slice(&buf))
             } else {
                 Ok(Bytes::from(std::mem::take(&mut *buf)))
@@ -88,21 +50,6 @@ fn encode_buffered<E>(write: impl FnOnce(&mut Vec<u8>) -> Result<(), E>) -> Resu
             write(&mut buf)?;
             Ok(Bytes::from(buf))
         }
-    })
-}
-
-/// A copy of `body` carved out of the thread's current block (a new block when the rest is too
-/// small).
-fn small_body(body: &[u8]) -> Bytes {
-    BLOCK.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut block) => {
-            if block.capacity() < body.len() {
-                *block = BytesMut::with_capacity(BLOCK_SIZE.max(body.len()));
-            }
-            block.extend_from_slice(body);
-            block.split().freeze()
-        }
-        Err(_) => Bytes::copy_from_slice(body),
     })
 }
 
@@ -267,60 +214,20 @@ mod tests {
 
     #[test]
     fn bodies_of_every_size_keep_their_bytes() {
-        // Small bodies share blocks, medium ones are copied, large ones take the scratch buffer
-        // over: every body must keep exactly its own bytes while later ones are encoded.
-        let sizes = [
-            0,
-            1,
-            15,
-            SMALL_BODY - 2,
-            SMALL_BODY + 1,
-            BLOCK_SIZE,
-            COPY_LIMIT + 10,
-        ];
+        // Medium bodies are copied out of the scratch buffer, large ones take it over: every
+        // body must keep exactly its own bytes while later ones are encoded.
+        let sizes = [0, 1, 15, 1000, COPY_LIMIT - 2, COPY_LIMIT + 10];
         let mut kept = Vec::new();
-        for round in 0..100 {
+        for round in 0..20 {
             for &size in &sizes {
                 let text = format!("{round}:{}", "x".repeat(size));
-                // Carved from blocks and allocated one by one, interleaved.
-                let body = if round % 2 == 0 {
-                    sharing(|| ContentType::Json.encode(&text)).unwrap()
-                } else {
-                    ContentType::Json.encode(&text).unwrap()
-                };
+                let body = ContentType::Json.encode(&text).unwrap();
                 kept.push((serde_json::to_vec(&text).unwrap(), body));
             }
         }
         for (expected, body) in &kept {
             assert_eq!(&body[..], &expected[..]);
         }
-        assert!(
-            !SHARING.with(std::cell::Cell::get),
-            "sharing ends with its closure"
-        );
-        // A clone outlives its block's other bodies.
-        let one = kept[3].1.clone();
-        let expected = kept[3].0.clone();
-        drop(kept);
-        assert_eq!(&one[..], &expected[..]);
-    }
-
-    #[test]
-    fn only_shared_bodies_come_from_blocks() {
-        // A carved body shares its block with the thread's rest of it, so it is not the only
-        // reference to its memory; a body of its own is.
-        let shared = sharing(|| ContentType::MsgPack.encode("hello")).unwrap();
-        let own = ContentType::MsgPack.encode("hello").unwrap();
-        assert_eq!(shared, own);
-        assert!(!shared.is_unique());
-        assert!(own.is_unique());
-        // Past SMALL_BODY, a body is always its own.
-        let big = "x".repeat(SMALL_BODY * 2);
-        assert!(
-            sharing(|| ContentType::Json.encode(&big))
-                .unwrap()
-                .is_unique()
-        );
     }
 
     #[test]

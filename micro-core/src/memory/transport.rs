@@ -9,6 +9,7 @@ use futures::stream;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::Error;
+use crate::error::Delivery;
 use crate::server::Dispatcher;
 use crate::transport::{Call, Drain, Incoming, ListenSpec, Listener, Reply, Respond, Transport};
 
@@ -69,6 +70,7 @@ impl MemoryTransport {
                 "no instance of service `{}` is running",
                 call.service
             ))
+            .with_delivery(Delivery::NotSent)
         };
         let service = routes
             .services
@@ -100,11 +102,15 @@ async fn queued(
     let exchange = async {
         tx.send(Incoming::new(index, call, OneshotResponder(reply_tx)))
             .await
-            .map_err(|_| Error::unavailable(format!("`{id}` stopped before the call")))?;
+            .map_err(|_| {
+                Error::unavailable(format!("`{id}` stopped before the call"))
+                    .with_delivery(Delivery::NotSent)
+            })?;
         reply_rx.await.unwrap_or_else(|_| {
-            Err(Error::unavailable(format!(
-                "`{id}` stopped before answering"
-            )))
+            Err(
+                Error::unavailable(format!("`{id}` stopped before answering"))
+                    .with_delivery(Delivery::InFlight),
+            )
         })
     };
     match deadline {
@@ -114,7 +120,8 @@ async fn queued(
             .unwrap_or_else(|_| {
                 Err(
                     Error::timeout(format!("`{id}` did not answer before its deadline"))
-                        .with_id(id.clone()),
+                        .with_id(id.clone())
+                        .with_delivery(Delivery::InFlight),
                 )
             }),
     }

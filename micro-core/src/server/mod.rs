@@ -8,14 +8,21 @@
 //!
 //! # Where a request runs
 //!
-//! A request first runs inside the serve loop's own task, for one poll. Most handlers finish
-//! there (they compute an answer, or await something already ready), and the request costs no
-//! task, no scheduling and no thread wake-up: on the bench this halved the serving process's CPU
-//! per call. A request still pending after that poll (it awaits I/O, a timer, another service)
-//! moves to a task of its own, so it never holds up the next one. An endpoint whose requests
-//! keep taking long in that first poll (CPU-heavy handlers, over [`INLINE_BUDGET`] three times
-//! in a row) has its next requests spawned straight away, so both cores work on them; it is
-//! tried inline again after a while, in case it was only the machine that was busy.
+//! A backend gives an instance one intake per endpoint and runtime worker (NATS: that many
+//! subscriptions in the endpoint's queue group, which the server spreads requests over), and
+//! each intake has a serve loop in a task of its own. So an instance takes requests in on every
+//! worker, and one endpoint's requests never wait behind another's.
+//!
+//! In its loop, a request first runs for one poll, in the loop's own task. Most handlers finish
+//! there (they compute an answer, or await something already ready), and such a request costs
+//! no task, no scheduling and no wake-up of another thread, which on a small machine is most of
+//! what serving a cheap request costs (see BENCHMARKS.md). A request still pending after that
+//! poll (it awaits I/O, a timer, another service) moves to a task of its own, so it never holds
+//! up the next one. An endpoint whose first polls keep taking long (CPU-heavy or blocking
+//! handlers, over [`INLINE_BUDGET`] three times in a row) has its next requests spawned straight
+//! away, so every worker shares them; it is tried inline again after a while, in case it was
+//! only the machine that was busy. A slow first poll thus delays at most the requests queued
+//! behind it in the same intake, of the same endpoint, and only until the endpoint is found out.
 
 pub mod handler;
 mod limit;
@@ -56,6 +63,37 @@ pub struct Dispatcher {
     /// Cancelled when a stop's shutdown timeout passes: requests still running are cut off
     /// and answered with a 503 instead of being abandoned without a reply.
     pub(crate) cut_off: CancellationToken,
+    /// Requests, and bytes of their bodies, queued by all of this instance's serve loops while
+    /// every slot is busy: the queue's bounds are the instance's, however many loops it has.
+    pub(crate) queued: Queued,
+}
+
+/// Counters of the requests queued while saturated, shared by an instance's serve loops.
+#[derive(Debug, Default)]
+pub(crate) struct Queued {
+    requests: std::sync::atomic::AtomicUsize,
+    bytes: std::sync::atomic::AtomicUsize,
+}
+
+impl Queued {
+    /// Counts a request in, unless the bounds are reached (`force` counts it anyway: the request
+    /// that found no slot keeps its place).
+    fn add(&self, len: usize, force: bool) -> bool {
+        use std::sync::atomic::Ordering::Relaxed;
+        let requests = self.requests.fetch_add(1, Relaxed);
+        let bytes = self.bytes.fetch_add(len, Relaxed);
+        if !force && (requests >= MAX_QUEUED || bytes + len > MAX_QUEUED_BYTES) {
+            self.remove(len);
+            return false;
+        }
+        true
+    }
+
+    fn remove(&self, len: usize) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.requests.fetch_sub(1, Relaxed);
+        self.bytes.fetch_sub(len, Relaxed);
+    }
 }
 
 impl fmt::Debug for Dispatcher {
@@ -82,7 +120,7 @@ impl Dispatcher {
         let mut requests = std::pin::pin!(requests);
         // One lane per endpoint, and one shared by requests for an unknown endpoint.
         let mut lanes = vec![Lane::default(); self.endpoints.len() + 1];
-        let mut queue = Queue::default();
+        let mut queue = Queue::new(&self.queued);
         loop {
             let incoming = match queue.pop() {
                 Some(incoming) => incoming,
@@ -170,12 +208,7 @@ impl Dispatcher {
                             context.poll_in(&mut future, cx)
                         }
                     };
-                    // A reply the backend clones is encoded to be cloned cheaply.
-                    if R::CLONES_BODIES {
-                        crate::codec::sharing(poll)
-                    } else {
-                        poll()
-                    }
+                    poll()
                 })))
             })
             .await;
@@ -375,51 +408,56 @@ impl Dispatcher {
     }
 }
 
-/// Requests taken while every slot is busy, bounded in count and bytes of body.
-struct Queue<R> {
+/// Requests one serve loop took while every slot is busy, within the instance's bounds
+/// ([`Queued`]).
+struct Queue<'a, R> {
     waiting: std::collections::VecDeque<Incoming<R>>,
-    bytes: usize,
+    counts: &'a Queued,
     /// The backend's stream has ended: nothing more to take.
     ended: bool,
 }
 
-impl<R> Default for Queue<R> {
-    fn default() -> Self {
+/// Requests queued at most while every slot is busy, per instance.
+pub const MAX_QUEUED: usize = 8192;
+/// Bytes of request bodies queued at most while every slot is busy, per instance.
+pub const MAX_QUEUED_BYTES: usize = 64 * 1024 * 1024;
+
+impl<'a, R> Queue<'a, R> {
+    fn new(counts: &'a Queued) -> Self {
         Queue {
             waiting: std::collections::VecDeque::new(),
-            bytes: 0,
+            counts,
             ended: false,
         }
     }
-}
 
-/// Requests queued at most while every slot is busy, per serve loop.
-pub const MAX_QUEUED: usize = 8192;
-/// Bytes of request bodies queued at most while every slot is busy, per serve loop.
-pub const MAX_QUEUED_BYTES: usize = 64 * 1024 * 1024;
-
-impl<R> Queue<R> {
     fn pop(&mut self) -> Option<Incoming<R>> {
         let incoming = self.waiting.pop_front()?;
-        self.bytes -= incoming.call.body.len();
+        self.counts.remove(incoming.call.body.len());
         Some(incoming)
     }
 
     /// Puts back the request that found no slot (it keeps its place, whatever the bounds).
     fn push_front(&mut self, incoming: Incoming<R>) {
-        self.bytes += incoming.call.body.len();
+        self.counts.add(incoming.call.body.len(), true);
         self.waiting.push_front(incoming);
     }
 
-    /// Queues `incoming`, or hands it back when the queue is full.
+    /// Queues `incoming`, or hands it back when the instance's queue is full.
     fn push(&mut self, incoming: Incoming<R>) -> Option<Incoming<R>> {
-        let len = incoming.call.body.len();
-        if self.waiting.len() >= MAX_QUEUED || self.bytes + len > MAX_QUEUED_BYTES {
+        if !self.counts.add(incoming.call.body.len(), false) {
             return Some(incoming);
         }
-        self.bytes += len;
         self.waiting.push_back(incoming);
         None
+    }
+}
+
+impl<R> Drop for Queue<'_, R> {
+    fn drop(&mut self) {
+        for incoming in &self.waiting {
+            self.counts.remove(incoming.call.body.len());
+        }
     }
 }
 
@@ -467,6 +505,7 @@ impl Dispatcher {
             limit: Arc::new(Limit::new(1000)),
             tracker: TaskTracker::new(),
             cut_off: CancellationToken::new(),
+            queued: Queued::default(),
         })
     }
 }
@@ -479,7 +518,10 @@ impl Dispatcher {
     /// call. It applies exactly what the serve loop applies: the concurrency limit, the
     /// deadline, panic catching, statistics and in-flight tracking for graceful stop.
     pub async fn dispatch(&self, endpoint: usize, call: Call) -> Result<Reply, Error> {
-        let stopping = || Error::unavailable(format!("`{}` is stopping", call.service));
+        let stopping = || {
+            Error::unavailable(format!("`{}` is stopping", call.service))
+                .with_delivery(crate::error::Delivery::NotSent)
+        };
         let _slot = match self.limit.try_take() {
             Some(slot) => slot,
             // At the concurrency limit: wait for a slot, but not past the deadline.
@@ -825,54 +867,13 @@ mod tests {
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(dispatcher.tracker.len(), 0);
-    }
-
-    /// Like [`ToTest`], for a backend that clones the bodies it sends.
-    struct CloningToTest(ToTest);
-
-    impl Respond for CloningToTest {
-        const CLONES_BODIES: bool = true;
-
-        async fn respond(self, reply: Result<Reply, Error>) -> Result<(), Error> {
-            self.0.respond(reply).await
-        }
-    }
-
-    fn incoming<R>(responder: R) -> Incoming<R> {
-        let call = Call::new("t", "e0", ContentType::Json, "{}".into());
-        Incoming::new(0, call, responder)
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn replies_a_backend_clones_are_encoded_to_be_shared() {
-        // The handler encodes its reply as generated servers do; only for a backend that clones
-        // bodies is it carved out of a shared block (not the only reference to its memory).
-        let dispatcher = dispatcher(vec![endpoint_fn(
-            Arc::new(()),
-            |_, call: Call| async move {
-                crate::__private::encode_reply(call.content_type, "t.e0", Ok("hello"))
-            },
-        )]);
-        for clones in [false, true] {
-            let (replies_tx, mut replies) = mpsc::unbounded_channel();
-            let responder = ToTest {
-                endpoint: 0,
-                replies: replies_tx,
-            };
-            let task = if clones {
-                let stream = futures::stream::iter([incoming(CloningToTest(responder))]);
-                tokio::spawn(Listener::new(stream, Box::new(NoDrain)).serve(dispatcher.clone()))
-            } else {
-                let stream = futures::stream::iter([incoming(responder)]);
-                tokio::spawn(Listener::new(stream, Box::new(NoDrain)).serve(dispatcher.clone()))
-            };
-            let (_, reply) = replies.recv().await.unwrap();
-            let body = reply.unwrap().body;
-            assert_eq!(&body[..], b"\"hello\"");
-            assert_eq!(body.is_unique(), !clones, "clones_bodies: {clones}");
-            task.await.unwrap();
-        }
+        // A spawned request's task ends just after its reply is sent.
+        let drained = tokio::time::timeout(Duration::from_secs(5), async {
+            while !dispatcher.tracker.is_empty() {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        });
+        assert!(drained.await.is_ok(), "requests left in flight");
     }
 
     #[test]

@@ -584,6 +584,7 @@ impl Running {
             limit: Arc::new(Limit::new(config.max_concurrency)),
             tracker: self.tracker.clone(),
             cut_off: self.watch.cut_off.clone(),
+            queued: Default::default(),
         });
         let spec = ListenSpec {
             service: descriptor.name.into(),

@@ -42,6 +42,10 @@ pub struct Call {
     /// not be `<service>.<endpoint>` (ADR-32's default is the endpoint's name). Transports
     /// without subjects (the in-process one) route by the names and ignore it.
     pub subject: Option<Cow<'static, str>>,
+    /// The endpoint may be called twice with the effect of once (`#[micro(idempotent)]`), so
+    /// the client may retry it after a timeout or a lost connection. Only the client reads it;
+    /// it does not travel.
+    pub idempotent: bool,
     /// The encoded arguments.
     pub body: Bytes,
 }
@@ -61,6 +65,7 @@ impl Call {
             context: Context::default(),
             wait_until: None,
             subject: None,
+            idempotent: false,
             body,
         }
     }
@@ -86,6 +91,13 @@ impl Call {
     #[must_use]
     pub fn with_subject(mut self, subject: impl Into<Cow<'static, str>>) -> Self {
         self.subject = Some(subject.into());
+        self
+    }
+
+    /// Marks the call idempotent: safe to retry after a timeout or a lost connection.
+    #[must_use]
+    pub fn idempotent(mut self, idempotent: bool) -> Self {
+        self.idempotent = idempotent;
         self
     }
 
@@ -169,11 +181,6 @@ impl EndpointSpec {
 /// neither a boxed responder nor a boxed future: both showed among the largest costs micro
 /// added to serving a request.
 pub trait Respond: Send + 'static {
-    /// Whether the backend clones the reply bodies it sends (async-nats does): handlers that
-    /// finish in the serve loop then encode replies to be cloned cheaply (see
-    /// [`Transport::clones_bodies`]). The default is `false`.
-    const CLONES_BODIES: bool = false;
-
     /// Sends `reply` (or the error reply) to the caller. The serve loop awaits it before taking
     /// the next request, so a backend that cannot send yet holds the intake back.
     fn respond(
@@ -297,6 +304,32 @@ impl Listener {
         }
     }
 
+    /// Several intakes of one instance (say, a subscription per endpoint and runtime worker),
+    /// each served by a loop in a task of its own, so that the instance's requests are taken in
+    /// and run on every worker, and an endpoint's requests never wait behind another's. Draining
+    /// drains them all.
+    pub fn sharded<S, R>(intakes: Vec<(S, Box<dyn Drain>)>) -> Self
+    where
+        S: Stream<Item = Incoming<R>> + Send + 'static,
+        R: Respond,
+    {
+        let (streams, drains): (Vec<S>, Vec<Box<dyn Drain>>) = intakes.into_iter().unzip();
+        Listener {
+            serve: Box::new(move |dispatcher: Arc<Dispatcher>| {
+                Box::pin(async move {
+                    let loops: Vec<_> = streams
+                        .into_iter()
+                        .map(|requests| tokio::spawn(Arc::clone(&dispatcher).serve(requests)))
+                        .collect();
+                    // A loop never panics (handlers' panics are caught), so a join error can
+                    // only be a cancelled runtime, which ends the listener like the others.
+                    futures::future::join_all(loops).await;
+                })
+            }),
+            drain: Some(Box::new(AllDrains(drains))),
+        }
+    }
+
     /// Takes the drain handle out (once), to keep while the listener is served.
     pub fn take_drain(&mut self) -> Option<Box<dyn Drain>> {
         self.drain.take()
@@ -317,6 +350,18 @@ impl fmt::Debug for Listener {
     }
 }
 
+/// Drains several intakes at once.
+struct AllDrains(Vec<Box<dyn Drain>>);
+
+impl Drain for AllDrains {
+    fn drain(self: Box<Self>) -> BoxFuture<'static, ()> {
+        let all = futures::future::join_all(self.0.into_iter().map(Drain::drain));
+        Box::pin(async move {
+            all.await;
+        })
+    }
+}
+
 /// Moves calls between clients and services.
 ///
 /// Object-safe: a [`Client`](crate::Client) and a [`Service`](crate::Service) hold an
@@ -330,14 +375,6 @@ pub trait Transport: Send + Sync + fmt::Debug + 'static {
 
     /// Starts receiving the requests for `spec`'s endpoints.
     fn listen(&self, spec: ListenSpec) -> BoxFuture<'_, Result<Listener, Error>>;
-
-    /// Whether this transport clones the bodies it is given (a network client that keeps a
-    /// body while writing it, as async-nats does). The client then encodes call bodies to be
-    /// cloned cheaply, carved out of per-thread blocks; otherwise each body gets an allocation
-    /// of its own, which is cheaper when nothing clones it. The default is `false`.
-    fn clones_bodies(&self) -> bool {
-        false
-    }
 
     /// The address `service.endpoint` is served on, as discovery reports it.
     fn subject(&self, service: &str, endpoint: &str) -> String {

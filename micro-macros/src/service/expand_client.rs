@@ -67,6 +67,12 @@ pub(crate) fn client_methods(def: &ServiceDef) -> TokenStream {
         let arg_names = method.args.iter().map(|arg| &arg.ident);
         let output = &method.output.ty;
         let ok = &method.output.ok;
+        // Only what the trait marks may be retried after a timeout or a lost connection.
+        let invoke = if method.idempotent {
+            quote!(invoke_idempotent)
+        } else {
+            quote!(invoke)
+        };
         let doc_default = docs.is_empty().then(|| {
             let text = format!("Calls the `{endpoint}` endpoint of the `{name}` service.");
             quote!(#[doc = #text])
@@ -81,7 +87,7 @@ pub(crate) fn client_methods(def: &ServiceDef) -> TokenStream {
                 #(#bounds,)*
             {
                 self.client
-                    .invoke::<#args_ty, #ok>(#name, #endpoint, &#args_ident { #(#arg_names),* })
+                    .#invoke::<#args_ty, #ok>(#name, #endpoint, &#args_ident { #(#arg_names),* })
                     .await
             }
         }

@@ -107,6 +107,7 @@ pub(crate) fn descriptor(def: &ServiceDef) -> TokenStream {
             .queue_group
             .as_ref()
             .map(|q| quote!(.with_queue_group(#q)));
+        let idempotent = method.idempotent.then(|| quote!(.idempotent()));
         quote! {
             #(#cfgs)*
             #private::EndpointDescriptor::unary(
@@ -115,7 +116,7 @@ pub(crate) fn descriptor(def: &ServiceDef) -> TokenStream {
                 #doc,
                 &[#(#fields),*],
                 #response,
-            )#queue_group
+            )#queue_group #idempotent
         }
     });
     let queue_group = def

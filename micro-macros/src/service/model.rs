@@ -39,6 +39,9 @@ pub(crate) struct Method {
     pub(crate) endpoint_span: Span,
     /// `#[micro(queue_group = "...")]`: this endpoint's queue group.
     pub(crate) queue_group: Option<LitStr>,
+    /// `#[micro(idempotent)]`: a call may be repeated safely, so clients may retry it after a
+    /// timeout or a lost connection.
+    pub(crate) idempotent: bool,
     /// `#[doc]` attributes.
     pub(crate) docs: Vec<Attribute>,
     /// `#[cfg]` and `#[cfg_attr]`, copied onto every item generated for this method.

@@ -88,6 +88,7 @@ fn parse_method(cx: &Ctxt, f: &syn::TraitItemFn) -> Method {
     // #[micro(name = "...")]
     let mut endpoint = (naming::unraw(&ident), ident.span());
     let mut queue_group = None;
+    let mut idempotent = false;
     for attr in &f.attrs {
         if !attr.path().is_ident(HELPER) {
             continue;
@@ -99,13 +100,19 @@ fn parse_method(cx: &Ctxt, f: &syn::TraitItemFn) -> Method {
                 continue;
             }
         };
-        let parsed = args::parse(cx, tokens, "#[micro]", &[Key::Name, Key::QueueGroup]);
+        let parsed = args::parse(
+            cx,
+            tokens,
+            "#[micro]",
+            &[Key::Name, Key::QueueGroup, Key::Idempotent],
+        );
         if let Some(name) = parsed.name {
             endpoint = (name.value.value(), name.value.span());
         }
         if let Some(queue) = parsed.queue_group {
             queue_group = Some(queue.value);
         }
+        idempotent |= parsed.idempotent.is_some();
     }
 
     if let Some(block) = &f.default {
@@ -187,6 +194,7 @@ fn parse_method(cx: &Ctxt, f: &syn::TraitItemFn) -> Method {
         endpoint: endpoint.0,
         endpoint_span: endpoint.1,
         queue_group,
+        idempotent,
         ident,
         args,
         output,

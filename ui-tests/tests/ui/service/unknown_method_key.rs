@@ -2,7 +2,7 @@ use micro_core::prelude::*;
 
 #[service]
 pub trait Greeter {
-    #[micro(idempotent = "yes")]
+    #[micro(retries = "3")]
     async fn hello(&self, name: String) -> Result<String, Error>;
 }
 

@@ -1,0 +1,9 @@
+use micro_core::prelude::*;
+
+#[service(name = "store")]
+pub trait Store {
+    #[micro(idempotent = "yes")]
+    async fn get(&self, key: String) -> Result<String, Error>;
+}
+
+fn main() {}
