@@ -310,6 +310,46 @@ async fn call_checks_the_instance() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn call_pins_one_of_two_instances() {
+    let f = Fixture::start().await;
+    let second_side = Nats::connect(NatsOptions::new().url(&f.server.url()))
+        .await
+        .expect("connect");
+    let second = start_greeter(second_side.backend()).await;
+    let pinned = second.instances()[0].id.clone();
+    for _ in 0..4 {
+        let out = f
+            .run(&[
+                "call",
+                "greeter",
+                "hello",
+                r#"{"name":"x"}"#,
+                "--instance",
+                &pinned,
+            ])
+            .await;
+        assert_ok(&out);
+    }
+    // Every call reached the pinned instance; none the other.
+    use micro_core::registry::Registry;
+    let stats = second_side
+        .registry()
+        .stats(Some("greeter"))
+        .await
+        .expect("stats");
+    let hello = |id: &str| {
+        stats
+            .iter()
+            .find(|s| s.id == id)
+            .and_then(|s| s.endpoints.iter().find(|e| e.name == "hello"))
+            .map(|e| e.num_requests)
+    };
+    assert_eq!(hello(&pinned), Some(4));
+    assert_eq!(hello(&f.instance_id()), Some(0));
+    second.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn publish_reaches_subscribe() {
     let f = Fixture::start().await;
     let mut cmd = f.command(&["subscribe", "demo.>", "--queue", "workers", "--count", "1"]);

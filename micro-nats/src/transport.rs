@@ -254,6 +254,14 @@ impl NatsTransport {
             }
             None => self.subject(&call.service, &call.endpoint)?,
         };
+        // Pinned: the instance's own subject, one token more (see `instance_subject`).
+        let subject = match &call.instance {
+            None => subject,
+            Some(id) => {
+                crate::subject::validate_name("instance id", id)?;
+                Subject::from(format!("{subject}.{id}"))
+            }
+        };
         if self.client.connection_state() != State::Connected {
             return Err(disconnected(&format!("call `{}`", call.id())));
         }
@@ -311,6 +319,15 @@ impl NatsTransport {
                     subscribers.push((index, subscriber));
                 }
             }
+            // This instance alone also serves the endpoint on a subject of its own, so a caller
+            // can pick the instance (no queue group: no other instance subscribes to it).
+            let own = format!("{subject}.{}", spec.instance_id);
+            let subscriber = self
+                .client
+                .subscribe(own.clone())
+                .await
+                .map_err(|e| subscribe_error(&e, &own))?;
+            subscribers.push((index, subscriber));
             // Borrowed from the descriptor: naming a request's endpoint costs nothing.
             names.push(endpoint.name.clone());
         }
@@ -349,6 +366,14 @@ impl Transport for NatsTransport {
 
     fn subject(&self, service: &str, endpoint: &str) -> String {
         self.subjects.endpoint_unchecked(service, endpoint)
+    }
+
+    /// The endpoint's subject with the instance id as one more token: `greeter.hello.<id>`.
+    fn instance_subject(&self, service: &str, endpoint: &str, instance: &str) -> Option<String> {
+        Some(format!(
+            "{}.{instance}",
+            self.subjects.endpoint_unchecked(service, endpoint)
+        ))
     }
 }
 

@@ -40,12 +40,13 @@ pub struct Args {
     /// The codec of the request: the JSON body is encoded with it and the reply decoded from it.
     #[arg(long, value_enum, default_value_t = Codec::Json)]
     codec: Codec,
-    /// Only call when the service's instance with this id is the one that will answer.
+    /// Call this instance of the service (an id from `micro describe`), not whichever the queue
+    /// group picks.
     ///
-    /// Endpoints are served through a queue group, so the transport picks the instance and a
-    /// call cannot be pinned to one. The id is checked against the registry (404 when unknown);
-    /// the call then goes ahead only when that instance is the service's only one, and fails
-    /// with 501 otherwise rather than silently reaching another.
+    /// The call goes to the subject the instance announces for the endpoint alone (INFO
+    /// endpoint metadata `instance_subject`); an unknown id is a 404 naming the running ones,
+    /// and an instance that announces no such subject (a service not built with micro) a 501
+    /// when other instances share the endpoint.
     #[arg(long, value_name = "ID")]
     instance: Option<String>,
 }
@@ -83,9 +84,9 @@ pub(crate) async fn run(args: Args, g: &Globals) -> Result<(), CliError> {
     micro_core::service::validate_name(&args.service)?;
     micro_core::service::validate_name(&args.endpoint)?;
     let instances = client.registry().get_service(&args.service).await?;
-    let subject = crate::catalog::endpoint_subject(&instances, &args.service, &args.endpoint)?;
+    let mut subject = crate::catalog::endpoint_subject(&instances, &args.service, &args.endpoint)?;
     if let Some(id) = &args.instance {
-        check_instance(&instances, &args.service, id)?;
+        subject = pinned_subject(&instances, &args.service, &args.endpoint, id)?.unwrap_or(subject);
     }
     let content_type = ContentType::from(args.codec);
     let encoded = content_type
@@ -131,8 +132,15 @@ fn decode(body: &[u8], content_type: ContentType) -> Shown {
     }
 }
 
-fn check_instance(instances: &[Instance], service: &str, id: &str) -> Result<(), Error> {
-    if !instances.iter().any(|i| i.id == id) {
+/// The subject on which instance `id` alone serves `endpoint`; `None` when it is the only
+/// instance and announces none (the shared subject reaches it anyway).
+fn pinned_subject(
+    instances: &[Instance],
+    service: &str,
+    endpoint: &str,
+    id: &str,
+) -> Result<Option<String>, Error> {
+    let Some(instance) = instances.iter().find(|i| i.id == id) else {
         return Err(Error::not_found(format!(
             "service `{service}` has no instance `{id}` (running: {})",
             if instances.is_empty() {
@@ -145,16 +153,22 @@ fn check_instance(instances: &[Instance], service: &str, id: &str) -> Result<(),
                     .join(", ")
             }
         )));
-    }
-    if instances.len() > 1 {
-        return Err(Error::new(
+    };
+    let own = instance
+        .endpoints
+        .iter()
+        .find(|e| e.name == endpoint)
+        .and_then(|e| e.metadata.get(micro_core::service::INSTANCE_SUBJECT));
+    match own {
+        Some(subject) => Ok(Some(subject.clone())),
+        None if instances.len() == 1 => Ok(None),
+        None => Err(Error::new(
             501,
             format!(
-                "cannot pin the call to instance `{id}`: `{service}` has {} instances sharing a \
-                 queue group and the transport picks one",
+                "cannot pin the call to instance `{id}`: it announces no subject of its own for \
+                 `{endpoint}`, and `{service}` has {} instances sharing a queue group",
                 instances.len()
             ),
-        ));
+        )),
     }
-    Ok(())
 }

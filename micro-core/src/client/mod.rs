@@ -20,6 +20,7 @@ pub use retry::RetryPolicy;
 use crate::broker::{Broker, Event};
 use crate::codec::ContentType;
 use crate::registry::Registry;
+use crate::selector::{Balancer, Selection};
 use crate::server::handler::Endpoint;
 use crate::transport::{Call, Reply, Transport};
 use crate::{Context, Error};
@@ -36,6 +37,8 @@ pub struct Client {
     /// The client-side middleware stack, when layers were added.
     stack: Option<Endpoint>,
     options: CallOptions,
+    /// Picks the instance of each call, when a selection was set.
+    balancer: Option<Arc<Balancer>>,
 }
 
 struct ClientBackend {
@@ -50,6 +53,7 @@ impl fmt::Debug for Client {
             .field("transport", &self.backend.transport)
             .field("options", &self.options)
             .field("layered", &self.stack.is_some())
+            .field("selection", &self.balancer.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -69,6 +73,7 @@ impl Client {
             }),
             stack: None,
             options: CallOptions::default(),
+            balancer: None,
         }
     }
 
@@ -129,6 +134,17 @@ impl Client {
     #[must_use]
     pub fn with_retry(&self, policy: RetryPolicy) -> Client {
         self.with_options(self.options.clone().retry(policy))
+    }
+
+    /// A clone that picks the instance of each call itself, by `selection` (strategy, version
+    /// and metadata filters, circuit breaker), instead of leaving it to the queue group. Clones
+    /// of the returned client share what it learns of the instances.
+    #[must_use]
+    pub fn with_selection(&self, selection: Selection) -> Client {
+        Client {
+            balancer: Some(Arc::new(Balancer::new(selection))),
+            ..self.clone()
+        }
     }
 
     /// A clone that sends this metadata entry with every call and event.
@@ -296,9 +312,29 @@ impl Client {
     /// share its worker.
     fn send(&self, call: Call) -> BoxFuture<'_, Result<Reply, Error>> {
         match &self.options.retry {
-            None => self.send_once(call),
+            None => self.send_attempt(call),
             Some(policy) => Box::pin(self.send_retrying(call, policy)),
         }
+    }
+
+    /// One attempt, to the instance the selection picks when there is one.
+    fn send_attempt(&self, call: Call) -> BoxFuture<'_, Result<Reply, Error>> {
+        match &self.balancer {
+            // A call pinned by its caller goes where it was told.
+            Some(balancer) if call.instance.is_none() => Box::pin(self.send_picked(call, balancer)),
+            _ => self.send_once(call),
+        }
+    }
+
+    async fn send_picked(&self, mut call: Call, balancer: &Balancer) -> Result<Reply, Error> {
+        let picked = balancer
+            .pick(&call.service, &self.backend.registry)
+            .await
+            .map_err(|err| err.with_id(call.id()))?;
+        call.instance = Some(picked.id().to_owned().into());
+        let result = self.send_once(call).await;
+        picked.finish(&result);
+        result
     }
 
     /// Sends `call`, again after each failure `policy` says is safe and worth retrying, while
@@ -315,7 +351,7 @@ impl Client {
                     .metadata
                     .insert(crate::metadata::keys::ATTEMPT, retrying.attempt.to_string());
             }
-            let err = match self.send_once(attempt).await {
+            let err = match self.send_attempt(attempt).await {
                 Ok(reply) => return Ok(reply),
                 Err(err) => err,
             };

@@ -76,9 +76,25 @@ impl MemoryTransport {
             .services
             .get(call.service.as_ref())
             .ok_or_else(unavailable)?;
-        let count = service.instances.len();
-        let pick = service.next.fetch_add(1, Ordering::Relaxed) % count.max(1);
-        let instance = service.instances.get(pick).ok_or_else(unavailable)?;
+        let instance = match &call.instance {
+            // Pinned: that instance or none.
+            Some(id) => service
+                .instances
+                .iter()
+                .find(|instance| instance.id == id.as_ref())
+                .ok_or_else(|| {
+                    Error::unavailable(format!(
+                        "instance `{id}` of service `{}` is not running",
+                        call.service
+                    ))
+                    .with_delivery(Delivery::NotSent)
+                })?,
+            None => {
+                let count = service.instances.len();
+                let pick = service.next.fetch_add(1, Ordering::Relaxed) % count.max(1);
+                service.instances.get(pick).ok_or_else(unavailable)?
+            }
+        };
         match instance.endpoints.get(call.endpoint.as_ref()) {
             Some(&index) => Ok((index, instance.target.clone())),
             None => Err(Error::not_found(format!(

@@ -1,7 +1,6 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use super::Selector;
-use crate::registry::Instance;
+use super::{Candidate, Selector};
 
 /// Each instance in turn.
 #[derive(Debug, Default)]
@@ -10,11 +9,10 @@ pub struct RoundRobin {
 }
 
 impl Selector for RoundRobin {
-    fn select<'a>(&self, instances: &'a [Instance]) -> Option<&'a Instance> {
-        if instances.is_empty() {
+    fn select(&self, candidates: &[Candidate<'_>]) -> Option<usize> {
+        if candidates.is_empty() {
             return None;
         }
-        let n = self.next.fetch_add(1, Ordering::Relaxed);
-        instances.get(n % instances.len())
+        Some(self.next.fetch_add(1, Ordering::Relaxed) % candidates.len())
     }
 }

@@ -35,6 +35,10 @@ use crate::server::{Dispatcher, Limit, consume};
 use crate::transport::{Drain, EndpointSpec, ListenSpec, Transport};
 use crate::{Client, Error};
 
+/// The endpoint metadata key under which an instance announces the subject only it serves the
+/// endpoint on (see [`Call::instance`](crate::transport::Call::instance)).
+pub const INSTANCE_SUBJECT: &str = "instance_subject";
+
 /// The three components a service runs on.
 #[derive(Clone, Debug)]
 pub struct Backend {
@@ -561,14 +565,20 @@ impl Running {
             endpoints: descriptor
                 .endpoints
                 .iter()
-                .map(|e| EndpointInfo {
-                    name: e.name.to_owned(),
-                    subject: transport.subject(descriptor.name, e.name),
-                    queue_group: descriptor
-                        .queue_group_of(e, queue_group.as_deref())
-                        .unwrap_or_default()
-                        .to_owned(),
-                    metadata: e.metadata(),
+                .map(|e| {
+                    let mut metadata = e.metadata();
+                    if let Some(own) = transport.instance_subject(descriptor.name, e.name, &id) {
+                        metadata.insert(INSTANCE_SUBJECT.to_owned(), own);
+                    }
+                    EndpointInfo {
+                        name: e.name.to_owned(),
+                        subject: transport.subject(descriptor.name, e.name),
+                        queue_group: descriptor
+                            .queue_group_of(e, queue_group.as_deref())
+                            .unwrap_or_default()
+                            .to_owned(),
+                        metadata,
+                    }
                 })
                 .collect(),
         };
@@ -722,38 +732,14 @@ pub fn validate_name(name: &str) -> Result<(), Error> {
     }
 }
 
-/// Checks a version against semver (MAJOR.MINOR.PATCH, optional `-pre` and `+build`).
+/// Checks a version against semver (MAJOR.MINOR.PATCH, optional `-pre` and `+build`), with
+/// the `semver` crate.
 pub fn validate_version(version: &str) -> Result<(), Error> {
-    fn numeric(s: &str) -> bool {
-        !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && (s == "0" || !s.starts_with('0'))
-    }
-    fn idents(s: &str, check_leading_zero: bool) -> bool {
-        s.split('.').all(|id| {
-            !id.is_empty()
-                && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-                && (!check_leading_zero || !id.bytes().all(|b| b.is_ascii_digit()) || numeric(id))
-        })
-    }
-    let (rest, build) = match version.split_once('+') {
-        Some((r, b)) => (r, Some(b)),
-        None => (version, None),
-    };
-    let (core, pre) = match rest.split_once('-') {
-        Some((c, p)) => (c, Some(p)),
-        None => (rest, None),
-    };
-    let parts: Vec<&str> = core.split('.').collect();
-    let ok = parts.len() == 3
-        && parts.iter().all(|p| numeric(p))
-        && pre.is_none_or(|p| idents(p, true))
-        && build.is_none_or(|b| idents(b, false));
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::bad_request(format!(
-            "invalid service version `{version}`: expected semver such as `1.0.0`"
-        )))
-    }
+    semver::Version::parse(version).map(drop).map_err(|e| {
+        Error::bad_request(format!(
+            "invalid service version `{version}`: expected semver such as `1.0.0` ({e})"
+        ))
+    })
 }
 
 #[cfg(test)]

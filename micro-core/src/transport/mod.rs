@@ -42,6 +42,10 @@ pub struct Call {
     /// not be `<service>.<endpoint>` (ADR-32's default is the endpoint's name). Transports
     /// without subjects (the in-process one) route by the names and ignore it.
     pub subject: Option<Cow<'static, str>>,
+    /// The instance (by id) that must answer, instead of whichever the transport picks: over
+    /// NATS, the call goes to the instance's own subject (see PROTOCOL.md); in-process, to that
+    /// instance. An instance that is not running is a 503 that reached no handler.
+    pub instance: Option<Cow<'static, str>>,
     /// The endpoint may be called twice with the effect of once (`#[micro(idempotent)]`), so
     /// the client may retry it after a timeout or a lost connection. Only the client reads it;
     /// it does not travel.
@@ -65,6 +69,7 @@ impl Call {
             context: Context::default(),
             wait_until: None,
             subject: None,
+            instance: None,
             idempotent: false,
             body,
         }
@@ -91,6 +96,13 @@ impl Call {
     #[must_use]
     pub fn with_subject(mut self, subject: impl Into<Cow<'static, str>>) -> Self {
         self.subject = Some(subject.into());
+        self
+    }
+
+    /// Pins the call to the instance with id `instance`.
+    #[must_use]
+    pub fn with_instance(mut self, instance: impl Into<Cow<'static, str>>) -> Self {
+        self.instance = Some(instance.into());
         self
     }
 
@@ -379,5 +391,13 @@ pub trait Transport: Send + Sync + fmt::Debug + 'static {
     /// The address `service.endpoint` is served on, as discovery reports it.
     fn subject(&self, service: &str, endpoint: &str) -> String {
         format!("{service}.{endpoint}")
+    }
+
+    /// The address on which only instance `instance` serves `service.endpoint`, announced in
+    /// discovery (endpoint metadata `instance_subject`) for clients in other languages; `None`
+    /// for a transport without addresses (in-process).
+    fn instance_subject(&self, service: &str, endpoint: &str, instance: &str) -> Option<String> {
+        let _ = (service, endpoint, instance);
+        None
     }
 }

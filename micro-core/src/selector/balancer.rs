@@ -1,0 +1,283 @@
+//! The state behind a client's [`Selection`]: the instances known per service, the calls
+//! outstanding to each, and the circuit breaker.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use super::{Candidate, Selection};
+use crate::Error;
+use crate::error::{Delivery, code};
+use crate::registry::{Instance, Registry};
+
+/// Picks instances for one client (and its clones) by a [`Selection`].
+#[derive(Debug)]
+pub(crate) struct Balancer {
+    selection: Selection,
+    pools: Mutex<HashMap<String, Arc<Pool>>>,
+}
+
+/// The known instances of one service.
+#[derive(Debug, Default)]
+struct Pool {
+    state: Mutex<PoolState>,
+}
+
+#[derive(Debug, Default)]
+struct PoolState {
+    members: Vec<Arc<Member>>,
+    /// When discovery last answered; `None` before it first did.
+    fetched: Option<Instant>,
+    /// A background refresh is under way.
+    refreshing: bool,
+    /// A call found its instance gone: look again whatever the age.
+    stale: bool,
+}
+
+/// One instance, with what this client has seen of it.
+#[derive(Debug)]
+struct Member {
+    instance: Instance,
+    outstanding: AtomicUsize,
+    health: Mutex<Health>,
+}
+
+/// The circuit breaker of one instance.
+#[derive(Debug, Default)]
+struct Health {
+    /// Failed calls in a row.
+    failures: u32,
+    /// Skipped until then, after `failures` reached the threshold.
+    open_until: Option<Instant>,
+    /// The cool-down passed and one call is trying the instance again.
+    trial: bool,
+}
+
+/// The instance picked for one call; reports how the call went.
+#[derive(Debug)]
+pub(crate) struct Picked {
+    member: Arc<Member>,
+    pool: Arc<Pool>,
+    failures: u32,
+    cool_down: Duration,
+}
+
+impl Picked {
+    /// The instance's id.
+    pub(crate) fn id(&self) -> &str {
+        &self.member.instance.id
+    }
+
+    /// Records the outcome of the call.
+    pub(crate) fn finish<T>(self, result: &Result<T, Error>) {
+        let failed = match result {
+            Ok(_) => false,
+            Err(err) => is_failure(err),
+        };
+        {
+            let mut health = lock(&self.member.health);
+            health.trial = false;
+            if failed {
+                health.failures = health.failures.saturating_add(1);
+                if self.failures > 0 && health.failures >= self.failures {
+                    health.open_until = Instant::now().checked_add(self.cool_down);
+                    tracing::debug!(instance = %self.member.instance.id, "instance skipped after failures");
+                }
+            } else {
+                health.failures = 0;
+                health.open_until = None;
+            }
+        }
+        // Nobody answered on the instance's own subject: it has likely gone, so look again.
+        if let Err(err) = result
+            && err.delivery() == Delivery::NotSent
+        {
+            lock(&self.pool.state).stale = true;
+        }
+    }
+}
+
+impl Drop for Picked {
+    fn drop(&mut self) {
+        self.member.outstanding.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Whether a failed call counts against the instance: it could not be reached, did not answer
+/// in time, or failed on its side (5xx). A 4xx other than a timeout is the caller's doing.
+fn is_failure(err: &Error) -> bool {
+    err.delivery() != Delivery::Unknown
+        || err.code() >= code::INTERNAL
+        || err.code() == code::TIMEOUT
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // The guarded state stays consistent whatever panicked while holding it.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Balancer {
+    pub(crate) fn new(selection: Selection) -> Self {
+        Balancer {
+            selection,
+            pools: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Picks the instance of `service` for the next call.
+    pub(crate) async fn pick(
+        &self,
+        service: &str,
+        registry: &Arc<dyn Registry>,
+    ) -> Result<Picked, Error> {
+        let pool = Arc::clone(lock(&self.pools).entry(service.to_owned()).or_default());
+        let (fetched, stale) = {
+            let state = lock(&pool.state);
+            (state.fetched, state.stale)
+        };
+        match fetched {
+            // Nothing known yet: this call waits for discovery.
+            None => {
+                let instances = registry.get_service(service).await?;
+                store(&pool, instances);
+            }
+            Some(at) if stale || at.elapsed() >= self.selection.refresh => {
+                self.refresh_in_background(&pool, service, registry);
+            }
+            Some(_) => {}
+        }
+        self.choose(&pool, service)
+    }
+
+    fn refresh_in_background(&self, pool: &Arc<Pool>, service: &str, registry: &Arc<dyn Registry>) {
+        {
+            let mut state = lock(&pool.state);
+            if state.refreshing {
+                return;
+            }
+            state.refreshing = true;
+        }
+        let (pool, registry, service) =
+            (Arc::clone(pool), Arc::clone(registry), service.to_owned());
+        tokio::spawn(async move {
+            match registry.get_service(&service).await {
+                Ok(instances) => store(&pool, instances),
+                Err(err) => {
+                    tracing::debug!(service = %service, error = %err, "discovery failed; keeping the instances known");
+                    lock(&pool.state).refreshing = false;
+                }
+            }
+        });
+    }
+
+    fn choose(&self, pool: &Arc<Pool>, service: &str) -> Result<Picked, Error> {
+        let state = lock(&pool.state);
+        let now = Instant::now();
+        let matching: Vec<&Arc<Member>> = state
+            .members
+            .iter()
+            .filter(|m| self.selection.matches(&m.instance))
+            .collect();
+        if matching.is_empty() {
+            return Err(no_match(service, &self.selection, &state.members));
+        }
+        let usable: Vec<&Arc<Member>> = matching
+            .into_iter()
+            .filter(|m| {
+                let health = lock(&m.health);
+                match health.open_until {
+                    None => true,
+                    // Cooled down: one call at a time tries it again.
+                    Some(until) => until <= now && !health.trial,
+                }
+            })
+            .collect();
+        if usable.is_empty() {
+            return Err(Error::unavailable(format!(
+                "every instance of `{service}` that matches is skipped after failing calls; \
+                 they are tried again once their cool-down passes"
+            ))
+            .with_delivery(Delivery::NotSent));
+        }
+        let candidates: Vec<Candidate<'_>> = usable
+            .iter()
+            .map(|m| Candidate::new(&m.instance, m.outstanding.load(Ordering::Relaxed)))
+            .collect();
+        let index = self
+            .selection
+            .selector
+            .select(&candidates)
+            .filter(|&i| i < usable.len())
+            .unwrap_or(0);
+        let member = Arc::clone(usable[index]);
+        {
+            let mut health = lock(&member.health);
+            if health.open_until.is_some() {
+                health.trial = true;
+            }
+        }
+        member.outstanding.fetch_add(1, Ordering::Relaxed);
+        Ok(Picked {
+            member,
+            pool: Arc::clone(pool),
+            failures: self.selection.failures,
+            cool_down: self.selection.cool_down,
+        })
+    }
+}
+
+/// Replaces the pool's instances with `instances`, keeping what is known of those that stay.
+fn store(pool: &Pool, instances: Vec<Instance>) {
+    let mut state = lock(&pool.state);
+    let members = instances
+        .into_iter()
+        .map(|instance| {
+            match state
+                .members
+                .iter()
+                .find(|m| m.instance.id == instance.id && m.instance == instance)
+            {
+                Some(known) => Arc::clone(known),
+                None => Arc::new(Member {
+                    instance,
+                    outstanding: AtomicUsize::new(0),
+                    health: Mutex::new(Health::default()),
+                }),
+            }
+        })
+        .collect();
+    state.members = members;
+    state.fetched = Some(Instant::now());
+    state.refreshing = false;
+    state.stale = false;
+}
+
+/// No instance passes the filters: a 503 naming what runs.
+fn no_match(service: &str, selection: &Selection, members: &[Arc<Member>]) -> Error {
+    let mut wanted = Vec::new();
+    if let Some(req) = &selection.version {
+        wanted.push(format!("version {req}"));
+    }
+    for (k, v) in &selection.metadata {
+        wanted.push(format!("{k}={v}"));
+    }
+    let running = if members.is_empty() {
+        "none runs".to_owned()
+    } else {
+        let list: Vec<String> = members
+            .iter()
+            .map(|m| format!("{} v{}", m.instance.id, m.instance.version))
+            .collect();
+        format!("running: {}", list.join(", "))
+    };
+    let detail = if wanted.is_empty() {
+        format!("no instance of service `{service}` is running")
+    } else {
+        format!(
+            "no instance of service `{service}` matches {} ({running})",
+            wanted.join(", ")
+        )
+    };
+    Error::unavailable(detail).with_delivery(Delivery::NotSent)
+}
