@@ -1,21 +1,4 @@
-//! Retrying calls that are safe to repeat.
-//!
-//! Which failures are retried follows from what the caller knows of the request's fate (the
-//! error's [`Delivery`]):
-//!
-//! | failure | retried |
-//! |---|---|
-//! | reached no handler: no responders, not connected, instance stopping ([`Delivery::NotSent`]) | always |
-//! | fate unknown: the wait ran out, the connection was lost in flight ([`Delivery::InFlight`]) | idempotent endpoints only |
-//! | a server answered 503 (overloaded, stopping, cut off) | idempotent endpoints only |
-//! | any other answer: every 4xx, a 500, a 502 | never |
-//!
-//! Every attempt, and every pause between attempts, fits inside the call's deadline: a retry
-//! that could not finish before it is not started, and the last error is returned. Pauses grow
-//! exponentially with random jitter (tower's [`ExponentialBackoff`]), and a shared budget
-//! (tower's [`TpsBudget`]) caps retries to a share of the calls made, so that a fleet in trouble
-//! is not buried under retries. Attempts after the first carry their number in the
-//! [`ATTEMPT`](crate::metadata::keys::ATTEMPT) metadata entry, which the handler can read.
+//! Retrying calls that are safe to repeat: see [`RetryPolicy`].
 
 use std::fmt;
 use std::sync::Arc;
@@ -28,8 +11,24 @@ use tower::util::rng::HasherRng;
 use crate::Error;
 use crate::error::{Delivery, code};
 
-/// How a [`Client`](crate::Client) retries failed calls (see the [module docs](self) for which
-/// failures are retried).
+/// How a [`Client`](crate::Client) retries failed calls.
+///
+/// Which failures are retried follows from what the caller knows of the request's fate (the
+/// error's [`Delivery`]):
+///
+/// | failure | retried |
+/// |---|---|
+/// | reached no handler: no responders, not connected, instance stopping ([`Delivery::NotSent`]) | always |
+/// | fate unknown: the wait ran out, the connection was lost in flight ([`Delivery::InFlight`]) | idempotent endpoints only |
+/// | a server answered 503 (overloaded, stopping, cut off) | idempotent endpoints only |
+/// | any other answer: every 4xx, a 500, a 502 | never |
+///
+/// Every attempt, and every pause between attempts, fits inside the call's deadline: a retry
+/// that could not finish before it is not started, and the last error is returned. Pauses grow
+/// exponentially with random jitter (tower's [`ExponentialBackoff`](tower::retry::backoff::ExponentialBackoff)), and a shared budget
+/// (tower's [`TpsBudget`]) caps retries to a share of the calls made, so that a fleet in trouble
+/// is not buried under retries. Attempts after the first carry their number in the
+/// [`ATTEMPT`](crate::metadata::keys::ATTEMPT) metadata entry, which the handler can read.
 ///
 /// ```
 /// use std::time::Duration;
