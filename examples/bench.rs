@@ -244,7 +244,8 @@ async fn serve_raw(client: async_nats::Client) -> Result<(), Error> {
 
 /// Serves both the raw baseline and the micro service on one NATS server.
 async fn serve_all(url: &str) -> Result<(Nats, micro_core::service::Running), Error> {
-    let nats = Nats::connect(NatsOptions::new().url(url)).await?;
+    // From the environment, so `MICRO_NATS_INTAKES` can be compared; the URL is the bench's.
+    let nats = Nats::connect(NatsOptions::from_env().url(url)).await?;
     serve_raw(nats.client().clone()).await?;
     let running = Service::builder()
         .backend(nats.backend())
@@ -675,12 +676,12 @@ async fn many_in_flight(caller: &Caller, n: usize) -> Result<(), String> {
         n - failed,
         started.elapsed().as_secs_f64()
     );
-    if failed > 0 {
-        if let Some(Err(e)) = results.into_iter().find(Result::is_err) {
-            return Err(format!(
-                "{failed} of {n} concurrent calls failed; first: {e}"
-            ));
-        }
+    if failed > 0
+        && let Some(Err(e)) = results.into_iter().find(Result::is_err)
+    {
+        return Err(format!(
+            "{failed} of {n} concurrent calls failed; first: {e}"
+        ));
     }
     Ok(())
 }

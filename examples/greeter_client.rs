@@ -16,7 +16,8 @@ async fn main() {
         let greeter = GreeterClient::new(&client.with_metadata("x-user", "greeter_client"));
         println!("{}", greeter.hello(name).await?);
         let sum = greeter.add(40, 2).await?;
-        println!("40 + 2 = {} (asked by {:?})", sum.total, sum.asked_by);
+        let asked_by = sum.asked_by.as_deref().unwrap_or("nobody");
+        println!("40 + 2 = {} (asked by {asked_by})", sum.total);
         Ok::<(), Error>(())
     }
     .await;

@@ -5,6 +5,8 @@
 //! NATS queue group. Without `MICRO_NATS_URL` it serves in-process, which only this process can
 //! reach.
 
+use std::io::IsTerminal;
+
 use examples::{GreeterServer, MyGreeter};
 use micro_core::prelude::*;
 
@@ -13,6 +15,12 @@ async fn main() {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        // Colour only for a person at a terminal: never into a redirected log, nor with
+        // `NO_COLOR` set (https://no-color.org).
+        .with_ansi(
+            std::io::stdout().is_terminal()
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
         )
         .init();
     micro_nats::install();

@@ -168,3 +168,33 @@ async fn queue_groups_resolve_endpoint_then_service_then_default() {
     assert_eq!(groups("sleeper"), [("sleep".into(), "q".into())]);
     running.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_service_leaves_the_registry() {
+    let memory = Memory::new();
+    let running = Service::builder()
+        .backend(memory.backend())
+        .only_explicit()
+        .handle(SleeperServer::new(Impl))
+        .start()
+        .await
+        .unwrap();
+    let registry = memory.backend().client().registry().clone();
+    assert_eq!(registry.get_service("sleeper").await.unwrap().len(), 1);
+    drop(running);
+    // Deregistering runs on the runtime right after the drop.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !registry.get_service("sleeper").await.unwrap().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the dropped instance stayed registered"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // And calls find nobody.
+    let err = SleeperClient::new(&memory.client())
+        .sleep(1)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), 503, "{err}");
+}

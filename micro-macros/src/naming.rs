@@ -110,12 +110,10 @@ pub(crate) fn invalid_semver(version: &str) -> Option<&'static str> {
             }
         }
     }
-    if let Some(build) = build {
-        if !build.split('.').all(is_semver_ident) {
-            return Some(
-                "the build metadata must be dot-separated non-empty [0-9A-Za-z-] identifiers",
-            );
-        }
+    if let Some(build) = build
+        && !build.split('.').all(is_semver_ident)
+    {
+        return Some("the build metadata must be dot-separated non-empty [0-9A-Za-z-] identifiers");
     }
     None
 }
@@ -172,16 +170,15 @@ pub(crate) fn doc_text(attrs: &[syn::Attribute]) -> String {
         if !attr.path().is_ident("doc") {
             continue;
         }
-        if let syn::Meta::NameValue(nv) = &attr.meta {
-            if let syn::Expr::Lit(syn::ExprLit {
+        if let syn::Meta::NameValue(nv) = &attr.meta
+            && let syn::Expr::Lit(syn::ExprLit {
                 lit: syn::Lit::Str(s),
                 ..
             }) = &nv.value
-            {
-                let value = s.value();
-                for line in value.split('\n') {
-                    lines.push(line.strip_prefix(' ').unwrap_or(line).trim_end().to_owned());
-                }
+        {
+            let value = s.value();
+            for line in value.split('\n') {
+                lines.push(line.strip_prefix(' ').unwrap_or(line).trim_end().to_owned());
             }
         }
     }

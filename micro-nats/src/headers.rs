@@ -166,10 +166,10 @@ pub(crate) fn reply(
         Ok(reply) => {
             let mut headers = HeaderMap::new();
             for (k, v) in reply.metadata.iter() {
-                if !is_reserved(k) {
-                    if let Err(err) = insert(&mut headers, k, v) {
-                        tracing::warn!(error = %err, "dropping a reply header");
-                    }
+                if !is_reserved(k)
+                    && let Err(err) = insert(&mut headers, k, v)
+                {
+                    tracing::warn!(error = %err, "dropping a reply header");
                 }
             }
             if labelled || reply.content_type != request_ct {
@@ -236,15 +236,14 @@ pub(crate) fn read_reply(
     }
     let id = format!("{service}.{endpoint}");
     // Prefer the structured body: it keeps id, code, detail and status exactly.
-    if !body.is_empty() {
-        if let Ok(ct) = &content_type {
-            if let Ok(mut err) = ct.decode::<Error>(&body) {
-                if err.id.is_empty() {
-                    err.id = id;
-                }
-                return Err(err);
-            }
+    if !body.is_empty()
+        && let Ok(ct) = &content_type
+        && let Ok(mut err) = ct.decode::<Error>(&body)
+    {
+        if err.id.is_empty() {
+            err.id = id;
         }
+        return Err(err);
     }
     // A service in another language: only the convention's headers.
     let code = code

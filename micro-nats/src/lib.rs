@@ -97,11 +97,10 @@ impl Nats {
             .map_err(|e| error::connect_error(&e, options.urls()))?;
         let health = health::Health::watch(client.clone(), events).await;
         Ok(Nats {
-            transport: Arc::new(NatsTransport::with_health(
-                client.clone(),
-                subjects,
-                health.clone(),
-            )),
+            transport: Arc::new(
+                NatsTransport::with_health(client.clone(), subjects, health.clone())
+                    .with_intakes(options.get_intakes()),
+            ),
             broker: Arc::new(NatsBroker::with_health(client.clone(), health.clone())),
             registry: Arc::new(NatsRegistry::with_health(
                 client.clone(),

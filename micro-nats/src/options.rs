@@ -60,6 +60,8 @@ pub struct NatsOptions {
     url_credentials: Option<UrlCredentials>,
     connect_timeout: Duration,
     discovery_timeout: Duration,
+    /// Subscriptions per queue-group endpoint (`None`: one per runtime worker but one).
+    intakes: Option<usize>,
     errors: Vec<String>,
 }
 
@@ -101,10 +103,14 @@ impl Default for NatsOptions {
             url_credentials: None,
             connect_timeout: Duration::from_secs(2),
             discovery_timeout: Duration::from_millis(300),
+            intakes: None,
             errors: Vec::new(),
         }
     }
 }
+
+/// Subscriptions per endpoint at most.
+pub(crate) const MAX_INTAKES: usize = 64;
 
 fn non_empty(v: Option<&str>) -> Option<String> {
     v.map(str::trim)
@@ -142,6 +148,14 @@ impl NatsOptions {
         o.tls_cert = non_empty(config.get("nats-tls-cert")).map(PathBuf::from);
         o.tls_key = non_empty(config.get("nats-tls-key")).map(PathBuf::from);
         o.prefix = non_empty(config.get("nats-prefix"));
+        if let Some(raw) = non_empty(config.get("nats-intakes")) {
+            match raw.parse::<usize>() {
+                Ok(n) if (1..=MAX_INTAKES).contains(&n) => o.intakes = Some(n),
+                _ => o.errors.push(format!(
+                    "invalid MICRO_NATS_INTAKES `{raw}`: expected a number from 1 to {MAX_INTAKES}"
+                )),
+            }
+        }
         o
     }
 
@@ -255,6 +269,20 @@ impl NatsOptions {
         self.discovery_timeout
     }
 
+    /// How many subscriptions each instance makes per endpoint with a queue group, each served
+    /// by its own loop (`MICRO_NATS_INTAKES`); by default one per runtime worker but one (the
+    /// connection's own task keeps about one busy), at least one. Clamped to 1..=64.
+    #[must_use]
+    pub fn intakes(mut self, intakes: usize) -> Self {
+        self.intakes = Some(intakes.clamp(1, MAX_INTAKES));
+        self
+    }
+
+    /// The subscriptions per endpoint set with [`intakes`](Self::intakes), if any.
+    pub fn get_intakes(&self) -> Option<usize> {
+        self.intakes
+    }
+
     /// The subject scheme these options configure.
     pub fn subjects(&self) -> Result<Subjects, Error> {
         Subjects::new(self.prefix.as_deref())
@@ -284,10 +312,10 @@ impl NatsOptions {
             (&self.tls_cert, "MICRO_NATS_TLS_CERT"),
             (&self.tls_key, "MICRO_NATS_TLS_KEY"),
         ] {
-            if let Some(path) = path {
-                if let Err(e) = std::fs::metadata(path) {
-                    errors.push(format!("cannot read `{}` ({var}): {e}", path.display()));
-                }
+            if let Some(path) = path
+                && let Err(e) = std::fs::metadata(path)
+            {
+                errors.push(format!("cannot read `{}` ({var}): {e}", path.display()));
             }
         }
         if errors.is_empty() {

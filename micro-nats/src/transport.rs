@@ -40,6 +40,8 @@ pub struct NatsTransport {
     /// formats its subject: read without a lock, copied on the rare insert.
     resolved: Arc<ArcSwap<SubjectCache>>,
     health: Arc<Health>,
+    /// Subscriptions per queue-group endpoint; `None`: one per runtime worker but one.
+    intakes: Option<usize>,
 }
 
 /// service → endpoint → subject, with the number of subjects held so a full cache is seen
@@ -109,7 +111,16 @@ impl NatsTransport {
             subjects,
             resolved: Arc::default(),
             health,
+            intakes: None,
         }
+    }
+
+    /// Sets how many subscriptions each endpoint with a queue group gets (see
+    /// [`NatsOptions::intakes`](crate::NatsOptions::intakes)); `None`: one per runtime worker but one.
+    #[must_use]
+    pub fn with_intakes(mut self, intakes: Option<usize>) -> Self {
+        self.intakes = intakes.map(|n| n.clamp(1, MAX_SHARDS));
+        self
     }
 
     /// The subject scheme.
@@ -130,10 +141,10 @@ impl NatsTransport {
             (Cow::Borrowed(service), Cow::Borrowed(endpoint)) => Some((*service, *endpoint)),
             _ => None,
         };
-        if let Some((service, endpoint)) = statics {
-            if let Some(subject) = cache.get_static(service, endpoint) {
-                return Ok(subject.clone());
-            }
+        if let Some((service, endpoint)) = statics
+            && let Some(subject) = cache.get_static(service, endpoint)
+        {
+            return Ok(subject.clone());
         }
         if let Some(subject) = cache.get(service, endpoint) {
             let subject = subject.clone();
@@ -291,9 +302,7 @@ impl NatsTransport {
         // of an endpoint share its queue group, so the server spreads its requests over them.
         // An endpoint without a queue group gets every request on every subscription, so it has
         // one.
-        let workers = tokio::runtime::Handle::try_current()
-            .map_or(1, |runtime| runtime.metrics().num_workers())
-            .clamp(1, MAX_SHARDS);
+        let workers = self.intakes.unwrap_or_else(default_intakes);
         let mut subscribers = Vec::with_capacity(spec.endpoints.len() * workers);
         let mut names = Vec::with_capacity(spec.endpoints.len());
         for (index, endpoint) in spec.endpoints.iter().enumerate() {
@@ -354,6 +363,19 @@ impl NatsTransport {
 
 /// Intakes per endpoint at most, whatever the number of runtime workers.
 const MAX_SHARDS: usize = 64;
+
+/// Intakes per endpoint by default: one per runtime worker but one, at least one.
+///
+/// Under load the connection's own task (async-nats reads and writes the socket in one task)
+/// keeps about one worker busy; an intake loop more than the other workers can run only adds
+/// thread wake-ups. On the 2-core bench machine two intakes served 3–5% fewer calls than one
+/// (BENCHMARKS.md); a handler that computes for long is spawned onto every worker anyway.
+fn default_intakes() -> usize {
+    tokio::runtime::Handle::try_current()
+        .map_or(1, |runtime| runtime.metrics().num_workers())
+        .saturating_sub(1)
+        .clamp(1, MAX_SHARDS)
+}
 
 impl Transport for NatsTransport {
     fn request(&self, call: Call) -> BoxFuture<'_, Result<Reply, Error>> {
@@ -759,13 +781,13 @@ where
                     }
                     _ => {
                         // Nothing to yield: be woken by a drain request as well as by a message.
-                        if let Some(request) = &mut this.drain_rx {
-                            if let Poll::Ready(request) = Pin::new(request).poll(cx) {
-                                this.drain_rx = None;
-                                if request.is_ok() {
-                                    this.start_drain();
-                                    continue;
-                                }
+                        if let Some(request) = &mut this.drain_rx
+                            && let Poll::Ready(request) = Pin::new(request).poll(cx)
+                        {
+                            this.drain_rx = None;
+                            if request.is_ok() {
+                                this.start_drain();
+                                continue;
                             }
                         }
                         return Poll::Pending;

@@ -363,14 +363,14 @@ impl Gen {
             b"\xe2\x82\xac",
         ];
         let mut block = Vec::new();
-        if self.next() % 4 != 0 {
+        if !self.next().is_multiple_of(4) {
             block.extend_from_slice(b"NATS/1.0\r\n");
         }
         for _ in 0..(self.next() % 12) {
             block.extend_from_slice(self.pick(PIECES));
         }
         // Most blocks end as the protocol says; the rest end anywhere.
-        if self.next() % 3 != 0 {
+        if !self.next().is_multiple_of(3) {
             block.extend_from_slice(b"\r\n\r\n");
         }
         block

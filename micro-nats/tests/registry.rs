@@ -306,3 +306,22 @@ async fn watch_sees_instances_come_and_leave() {
         other => panic!("expected Removed, got {other:?}"),
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_service_stops_answering_srv() {
+    let server = NatsServer::start();
+    let service_side = connect(&server).await;
+    let running = serve_who(&service_side, "a").await;
+    let raw = raw(&server).await;
+    assert_eq!(gather(&raw, "$SRV.PING.who").await.len(), 1);
+    // Dropped, not stopped, while its connection stays open: no ghost answers discovery.
+    drop(running);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !gather(&raw, "$SRV.PING.who").await.is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the dropped instance still answers $SRV.PING"
+        );
+    }
+    drop(service_side);
+}

@@ -174,15 +174,15 @@ impl NatsServer {
         let deadline = Instant::now() + STARTUP_TIMEOUT;
         let addr = SocketAddrV4::new(Ipv4Addr::LOCALHOST, self.port);
         loop {
-            if let Some(child) = self.child.as_mut() {
-                if let Ok(Some(status)) = child.try_wait() {
-                    self.child = None;
-                    return Err(format!(
-                        "nats-server on port {} exited with {status}: {}",
-                        self.port,
-                        self.log_tail()
-                    ));
-                }
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                self.child = None;
+                return Err(format!(
+                    "nats-server on port {} exited with {status}: {}",
+                    self.port,
+                    self.log_tail()
+                ));
             }
             if TcpStream::connect_timeout(&addr.into(), Duration::from_millis(100)).is_ok() {
                 return Ok(());

@@ -54,14 +54,14 @@ pub(crate) async fn run(args: Args, g: &Globals) -> Result<(), CliError> {
             Some(nats) => nats_ping(nats, args.service.as_deref(), conn.discovery_timeout).await?,
             None => registry_ping(&conn, args.service.as_deref()).await?,
         };
-        if round.is_empty() {
-            if let Some(service) = &args.service {
-                // As `describe` and `stats` say: nothing by that name runs.
-                return Err(Error::not_found(format!(
+        if round.is_empty()
+            && let Some(service) = &args.service
+        {
+            // As `describe` and `stats` say: nothing by that name runs.
+            return Err(Error::not_found(format!(
                     "no instance of service `{service}` answered: no service named `{service}` is running"
                 ))
                 .into());
-            }
         }
         pongs.extend(round);
     }

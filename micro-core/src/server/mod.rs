@@ -8,10 +8,10 @@
 //!
 //! # Where a request runs
 //!
-//! A backend gives an instance one intake per endpoint and runtime worker (NATS: that many
-//! subscriptions in the endpoint's queue group, which the server spreads requests over), and
-//! each intake has a serve loop in a task of its own. So an instance takes requests in on every
-//! worker, and one endpoint's requests never wait behind another's.
+//! A backend gives each endpoint of an instance intakes of its own (NATS: one subscription per
+//! runtime worker but one, in the endpoint's queue group, which the server spreads requests
+//! over), and each intake has a serve loop in a task of its own. So an instance takes requests
+//! in on several workers, and one endpoint's requests never wait behind another's.
 //!
 //! In its loop, a request first runs for one poll, in the loop's own task. Most handlers finish
 //! there (they compute an answer, or await something already ready), and such a request costs

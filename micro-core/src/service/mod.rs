@@ -701,11 +701,33 @@ impl Running {
 
 impl Drop for Running {
     /// Dropping a running service without [`stop`](Running::stop) stops taking requests at
-    /// once (no graceful drain).
+    /// once (no graceful drain) and leaves the registry, so no ghost instance stays
+    /// discoverable (in the shared in-process registry, or answering `$SRV` on NATS) for as
+    /// long as the rest of the process lives.
     fn drop(&mut self) {
         self.watch.stopping.store(true, Ordering::Release);
         for l in &self.loops {
             l.abort();
+        }
+        // `stop` takes the instances; only a plain drop gets here with some.
+        let instances = std::mem::take(&mut self.instances);
+        if instances.is_empty() {
+            return;
+        }
+        let registry = self.backend.registry.clone();
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(async move {
+                    for instance in instances {
+                        if let Err(err) = registry.deregister(&instance.id).await {
+                            tracing::warn!(service = %instance.name, error = %err, "could not deregister");
+                        }
+                    }
+                });
+            }
+            // Outside a runtime (it is shutting down): its tasks, the `$SRV` responders among
+            // them, go with it.
+            Err(_) => tracing::debug!("dropped outside a runtime: not deregistering"),
         }
     }
 }

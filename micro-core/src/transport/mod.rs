@@ -316,9 +316,9 @@ impl Listener {
         }
     }
 
-    /// Several intakes of one instance (say, a subscription per endpoint and runtime worker),
+    /// Several intakes of one instance (say, several subscriptions per endpoint),
     /// each served by a loop in a task of its own, so that the instance's requests are taken in
-    /// and run on every worker, and an endpoint's requests never wait behind another's. Draining
+    /// and run on several workers, and an endpoint's requests never wait behind another's. Draining
     /// drains them all.
     pub fn sharded<S, R>(intakes: Vec<(S, Box<dyn Drain>)>) -> Self
     where

@@ -41,14 +41,13 @@ pub(crate) fn expand(def: &ServiceDef) -> TokenStream {
             // Patterns are not allowed without a body (E0642); parse.rs has reported them, so
             // do not let rustc report them again.
             for input in &mut f.sig.inputs {
-                if let FnArg::Typed(pat_ty) = input {
-                    if !matches!(&*pat_ty.pat, Pat::Ident(p) if p.by_ref.is_none() && p.mutability.is_none() && p.subpat.is_none())
-                    {
-                        *pat_ty.pat = Pat::Wild(syn::PatWild {
-                            attrs: Vec::new(),
-                            underscore_token: Default::default(),
-                        });
-                    }
+                if let FnArg::Typed(pat_ty) = input
+                    && !matches!(&*pat_ty.pat, Pat::Ident(p) if p.by_ref.is_none() && p.mutability.is_none() && p.subpat.is_none())
+                {
+                    *pat_ty.pat = Pat::Wild(syn::PatWild {
+                        attrs: Vec::new(),
+                        underscore_token: Default::default(),
+                    });
                 }
             }
         }

@@ -364,6 +364,19 @@ fn parse_output(cx: &Ctxt, sig: &syn::Signature) -> Output {
         }
         ReturnType::Type(_, ty) => (**ty).clone(),
     };
+    if let Some(err) = foreign_error_type(&ty) {
+        cx.error_spanned_by(
+            err,
+            format!(
+                "`{}` is not `micro_core::Error`: {RESULT_HELP}, the error that crosses the wire; \
+                 convert other errors in the handler, as in \
+                 `.map_err(|e| Error::internal(e.to_string()))`",
+                naming::tokens_to_string(err.to_token_stream())
+            ),
+        );
+        let ok = result_ok_type(&ty).unwrap_or_else(|| ty.clone());
+        return Output { ok, ty };
+    }
     match result_ok_type(&ty) {
         Some(ok) => {
             check_wire_type(cx, &ok, "return values");
@@ -386,19 +399,17 @@ fn parse_output(cx: &Ctxt, sig: &syn::Signature) -> Output {
 /// What to suggest as the `T` of `Result<T, Error>` for a return type that is not of that form:
 /// `String` for `String`, `T` for `Result<T, MyError>`, `String` for an alias `MyResult<String>`.
 fn suggested_ok(ty: &Type) -> String {
-    if let Type::Path(p) = ty {
-        if let Some(last) = p.path.segments.last() {
-            if last.ident.to_string().ends_with("Result") {
-                if let PathArguments::AngleBracketed(args) = &last.arguments {
-                    if let (Some(GenericArgument::Type(ok)), true) =
-                        (args.args.first(), last.ident != "Result")
-                    {
-                        return naming::tokens_to_string(ok.to_token_stream());
-                    }
-                }
-                return "T".to_owned();
-            }
+    if let Type::Path(p) = ty
+        && let Some(last) = p.path.segments.last()
+        && last.ident.to_string().ends_with("Result")
+    {
+        if let PathArguments::AngleBracketed(args) = &last.arguments
+            && let (Some(GenericArgument::Type(ok)), true) =
+                (args.args.first(), last.ident != "Result")
+        {
+            return naming::tokens_to_string(ok.to_token_stream());
         }
+        return "T".to_owned();
     }
     naming::tokens_to_string(ty.to_token_stream())
 }
@@ -425,6 +436,44 @@ pub(crate) fn result_ok_type(ty: &Type) -> Option<Type> {
         return None;
     };
     is_error_type(err).then(|| ok.clone())
+}
+
+/// The `E` of a `Result<T, E>` whose `E` is named `Error` but by a path outside micro
+/// (`std::io::Error`, `io::Error`, `anyhow::Error`): the last segment alone would pass for ours.
+fn foreign_error_type(ty: &Type) -> Option<&Type> {
+    let Type::Path(p) = ty else { return None };
+    let last = p.path.segments.last()?;
+    if last.ident != "Result" {
+        return None;
+    }
+    let PathArguments::AngleBracketed(generics) = &last.arguments else {
+        return None;
+    };
+    let Some(GenericArgument::Type(err)) = generics.args.iter().nth(1) else {
+        return None;
+    };
+    let Type::Path(path) = err else { return None };
+    let segments: Vec<String> = path
+        .path
+        .segments
+        .iter()
+        .map(|s| s.ident.to_string())
+        .collect();
+    match segments.as_slice() {
+        // `Error` as imported, or a path through micro or the user's own crate.
+        [_] => None,
+        [.., parent, last]
+            if last == "Error"
+                && matches!(
+                    parent.as_str(),
+                    "micro_core" | "micro" | "error" | "crate" | "self" | "super" | "prelude"
+                ) =>
+        {
+            None
+        }
+        [.., last] if last == "Error" => Some(err),
+        _ => None,
+    }
 }
 
 fn is_error_type(ty: &Type) -> bool {
