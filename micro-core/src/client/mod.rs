@@ -154,16 +154,14 @@ impl Client {
     }
 
     /// A clone whose calls go through `layer` (a tower `Layer`) before the transport. The first
-    /// layer added is the innermost.
+    /// layer added is the innermost. The layered service's error need only convert into
+    /// tower's `BoxError` (see [`middleware::from_tower`](crate::middleware::from_tower)).
     #[must_use]
     pub fn layer<L>(&self, layer: L) -> Client
     where
         L: tower_layer::Layer<Endpoint>,
-        L::Service: tower_service::Service<Call, Response = Reply, Error = Error>
-            + Clone
-            + Send
-            + Sync
-            + 'static,
+        L::Service: tower_service::Service<Call, Response = Reply> + Clone + Send + Sync + 'static,
+        <L::Service as tower_service::Service<Call>>::Error: Into<tower::BoxError>,
         <L::Service as tower_service::Service<Call>>::Future: Send + 'static,
     {
         let inner = self.stack.clone().unwrap_or_else(|| {

@@ -15,53 +15,55 @@ use crate::transport::{Call, Reply};
 /// The handler of one endpoint: a type-erased `tower::Service` from [`Call`] to [`Reply`].
 ///
 /// Because it is a plain `tower::Service`, any tower `Layer` (timeouts, concurrency limits,
-/// tracing, auth) wraps an endpoint without micro knowing about it.
+/// load shedding, tracing, auth) wraps an endpoint without micro knowing about it: a wrapped
+/// service's errors convert into [`Error`] (see [`from_tower`](crate::middleware::from_tower)),
+/// and its readiness (`poll_ready`) is passed on, so a layer around it sees when it is full.
 ///
-/// Unlike tower's `BoxCloneSyncService`, the wrapped service sits behind an `Arc` and is cloned
-/// by value for each call, so serving a call costs one allocation (its boxed future), not two.
+/// Generated endpoints are always ready and are called through a shared reference, so serving
+/// one of their calls costs one allocation (its boxed future); a wrapped tower service costs
+/// one more, the clone that `poll_ready` and `call` are made on.
 #[derive(Clone)]
 pub struct Endpoint {
-    inner: Arc<dyn ErasedEndpoint>,
+    inner: Inner,
+}
+
+#[derive(Clone)]
+enum Inner {
+    /// Always ready, called through `&self` (generated endpoints, [`endpoint_fn`]).
+    Shared(Arc<dyn ErasedEndpoint>),
+    /// A tower service whose readiness matters (a layer stack).
+    Tower(BoxCloneSyncService<Call, Reply, Error>),
 }
 
 trait ErasedEndpoint: Send + Sync {
     fn call(&self, call: Call) -> BoxFuture<'static, Result<Reply, Error>>;
 }
 
-impl<S> ErasedEndpoint for S
-where
-    S: tower_service::Service<Call, Response = Reply, Error = Error>
-        + Clone
-        + Send
-        + Sync
-        + 'static,
-    S::Future: Send + 'static,
-{
-    fn call(&self, call: Call) -> BoxFuture<'static, Result<Reply, Error>> {
-        // `oneshot` drives `poll_ready` before `call`, as a cloned tower service requires.
-        Box::pin(tower::ServiceExt::oneshot(self.clone(), call))
-    }
-}
-
 impl Endpoint {
-    /// Erases the type of a tower service from [`Call`] to [`Reply`].
+    /// Erases the type of a tower service from [`Call`] to [`Reply`] whose error converts into
+    /// a `BoxError` (tower's own layers' do): a micro [`Error`] stays itself, a tower timeout
+    /// becomes a `408`, a shed or overloaded request a `503`, anything else a `500`.
     pub fn new<S>(service: S) -> Self
     where
-        S: tower_service::Service<Call, Response = Reply, Error = Error>
-            + Clone
-            + Send
-            + Sync
-            + 'static,
+        S: tower_service::Service<Call, Response = Reply> + Clone + Send + Sync + 'static,
+        S::Error: Into<tower::BoxError>,
         S::Future: Send + 'static,
     {
+        let service = tower::ServiceExt::map_err(service, |err: S::Error| {
+            crate::middleware::from_tower(err.into())
+        });
         Endpoint {
-            inner: Arc::new(service),
+            inner: Inner::Tower(BoxCloneSyncService::new(service)),
         }
     }
 
-    /// Handles `call` without needing `&mut self`.
+    /// Handles `call` without needing `&mut self`: a wrapped tower service is cloned, made
+    /// ready and called, as a shared tower service requires.
     pub fn handle(&self, call: Call) -> BoxFuture<'static, Result<Reply, Error>> {
-        self.inner.call(call)
+        match &self.inner {
+            Inner::Shared(inner) => inner.call(call),
+            Inner::Tower(service) => Box::pin(tower::ServiceExt::oneshot(service.clone(), call)),
+        }
     }
 }
 
@@ -78,14 +80,19 @@ impl tower_service::Service<Call> for Endpoint {
 
     fn poll_ready(
         &mut self,
-        _cx: &mut std::task::Context<'_>,
+        cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Result<(), Error>> {
-        // Readiness of the wrapped service is driven per call, inside `handle`.
-        std::task::Poll::Ready(Ok(()))
+        match &mut self.inner {
+            Inner::Shared(_) => std::task::Poll::Ready(Ok(())),
+            Inner::Tower(service) => service.poll_ready(cx),
+        }
     }
 
     fn call(&mut self, call: Call) -> Self::Future {
-        self.handle(call)
+        match &mut self.inner {
+            Inner::Shared(inner) => inner.call(call),
+            Inner::Tower(service) => service.call(call),
+        }
     }
 }
 
@@ -139,7 +146,7 @@ where
     Fut: Future<Output = Result<Reply, Error>> + Send + 'static,
 {
     Endpoint {
-        inner: Arc::new(TryFnEndpoint { state, f }),
+        inner: Inner::Shared(Arc::new(TryFnEndpoint { state, f })),
     }
 }
 

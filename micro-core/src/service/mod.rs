@@ -133,7 +133,21 @@ pub fn install_backend(factory: &'static BackendFactory) {
 }
 
 /// Wraps one endpoint handler in a middleware layer.
-type EndpointLayer = Arc<dyn Fn(Endpoint) -> Endpoint + Send + Sync>;
+/// A layer to wrap endpoints in: every endpoint of every service, or one endpoint.
+#[derive(Clone)]
+struct EndpointLayer {
+    /// `(service, endpoint)` when the layer wraps one endpoint only.
+    only: Option<(String, String)>,
+    apply: Arc<dyn Fn(Endpoint) -> Endpoint + Send + Sync>,
+}
+
+impl EndpointLayer {
+    fn wraps(&self, service: &str, endpoint: &str) -> bool {
+        self.only
+            .as_ref()
+            .is_none_or(|(s, e)| s == service && e == endpoint)
+    }
+}
 
 struct SubscriberSpec {
     topic: String,
@@ -270,23 +284,53 @@ impl Service {
     }
 
     /// Wraps every endpoint of every service in `layer` (a tower `Layer`, see
-    /// [`middleware`](crate::middleware)); the last layer added is the outermost.
+    /// [`middleware`](crate::middleware)); the last layer added is the outermost. The layered
+    /// service's error need only convert into tower's `BoxError`, so tower's own layers
+    /// (timeouts, limits, load shedding) work as they are.
     #[must_use]
     pub fn layer<L>(mut self, layer: L) -> Self
     where
         L: tower_layer::Layer<Endpoint> + Send + Sync + 'static,
-        L::Service: tower_service::Service<
-                crate::transport::Call,
-                Response = crate::transport::Reply,
-                Error = Error,
-            > + Clone
+        L::Service: tower_service::Service<crate::transport::Call, Response = crate::transport::Reply>
+            + Clone
             + Send
             + Sync
             + 'static,
+        <L::Service as tower_service::Service<crate::transport::Call>>::Error:
+            Into<tower::BoxError>,
         <L::Service as tower_service::Service<crate::transport::Call>>::Future: Send + 'static,
     {
-        self.layers
-            .push(Arc::new(move |inner| Endpoint::new(layer.layer(inner))));
+        self.layers.push(EndpointLayer {
+            only: None,
+            apply: Arc::new(move |inner| Endpoint::new(layer.layer(inner))),
+        });
+        self
+    }
+
+    /// Wraps only endpoint `endpoint` of service `service` in `layer`, as
+    /// [`layer`](Service::layer) does for all of them (a per-endpoint timeout, say).
+    #[must_use]
+    pub fn layer_endpoint<L>(
+        mut self,
+        service: impl Into<String>,
+        endpoint: impl Into<String>,
+        layer: L,
+    ) -> Self
+    where
+        L: tower_layer::Layer<Endpoint> + Send + Sync + 'static,
+        L::Service: tower_service::Service<crate::transport::Call, Response = crate::transport::Reply>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        <L::Service as tower_service::Service<crate::transport::Call>>::Error:
+            Into<tower::BoxError>,
+        <L::Service as tower_service::Service<crate::transport::Call>>::Future: Send + 'static,
+    {
+        self.layers.push(EndpointLayer {
+            only: Some((service.into(), endpoint.into())),
+            apply: Arc::new(move |inner| Endpoint::new(layer.layer(inner))),
+        });
         self
     }
 
@@ -543,7 +587,13 @@ impl Running {
         let endpoints: Vec<Endpoint> = handler
             .endpoints()
             .into_iter()
-            .map(|e| layers.iter().fold(e, |inner, layer| layer(inner)))
+            .zip(descriptor.endpoints)
+            .map(|(e, d)| {
+                layers
+                    .iter()
+                    .filter(|layer| layer.wraps(descriptor.name, d.name))
+                    .fold(e, |inner, layer| (layer.apply)(inner))
+            })
             .collect();
         if endpoints.len() != descriptor.endpoints.len() {
             return Err(Error::internal(format!(
