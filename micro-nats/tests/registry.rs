@@ -314,7 +314,15 @@ async fn a_dropped_service_stops_answering_srv() {
     let running = serve_who(&service_side, "a").await;
     let raw = raw(&server).await;
     assert_eq!(gather(&raw, "$SRV.PING.who").await.len(), 1);
-    // Dropped, not stopped, while its connection stays open: no ghost answers discovery.
+    let caller = connect(&server).await;
+    let who = WhoClient::new(
+        &caller
+            .micro_client()
+            .with_timeout(Duration::from_millis(500)),
+    );
+    assert_eq!(who.who().await.unwrap(), "a");
+    // Dropped, not stopped, while its connection stays open: no ghost answers discovery or
+    // calls.
     drop(running);
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     while !gather(&raw, "$SRV.PING.who").await.is_empty() {
@@ -322,6 +330,17 @@ async fn a_dropped_service_stops_answering_srv() {
             std::time::Instant::now() < deadline,
             "the dropped instance still answers $SRV.PING"
         );
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        match who.who().await {
+            Err(err) if err.code() == 503 => break,
+            other => assert!(
+                std::time::Instant::now() < deadline,
+                "the dropped instance still serves: {other:?}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     drop(service_side);
 }

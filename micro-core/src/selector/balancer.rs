@@ -61,6 +61,8 @@ pub(crate) struct Picked {
     pool: Arc<Pool>,
     failures: u32,
     cool_down: Duration,
+    /// This call is the one trying a cooled-down instance again.
+    trial: bool,
 }
 
 impl Picked {
@@ -101,6 +103,11 @@ impl Picked {
 impl Drop for Picked {
     fn drop(&mut self) {
         self.member.outstanding.fetch_sub(1, Ordering::Relaxed);
+        // A trial call dropped before its outcome (the caller gave up) must not leave the
+        // instance waiting forever for a trial that will never report.
+        if self.trial {
+            lock(&self.member.health).trial = false;
+        }
     }
 }
 
@@ -211,18 +218,18 @@ impl Balancer {
             .filter(|&i| i < usable.len())
             .unwrap_or(0);
         let member = Arc::clone(usable[index]);
-        {
+        let trial = {
             let mut health = lock(&member.health);
-            if health.open_until.is_some() {
-                health.trial = true;
-            }
-        }
+            health.trial = health.open_until.is_some();
+            health.trial
+        };
         member.outstanding.fetch_add(1, Ordering::Relaxed);
         Ok(Picked {
             member,
             pool: Arc::clone(pool),
             failures: self.selection.failures,
             cool_down: self.selection.cool_down,
+            trial,
         })
     }
 }

@@ -329,13 +329,15 @@ impl Listener {
         Listener {
             serve: Box::new(move |dispatcher: Arc<Dispatcher>| {
                 Box::pin(async move {
-                    let loops: Vec<_> = streams
-                        .into_iter()
-                        .map(|requests| tokio::spawn(Arc::clone(&dispatcher).serve(requests)))
-                        .collect();
+                    // A set, so that dropping this future (a service dropped, or aborted past
+                    // its shutdown timeout) aborts every loop with it.
+                    let mut loops = tokio::task::JoinSet::new();
+                    for requests in streams {
+                        loops.spawn(Arc::clone(&dispatcher).serve(requests));
+                    }
                     // A loop never panics (handlers' panics are caught), so a join error can
-                    // only be a cancelled runtime, which ends the listener like the others.
-                    futures::future::join_all(loops).await;
+                    // only be a cancelled task, which ends like the others.
+                    while loops.join_next().await.is_some() {}
                 })
             }),
             drain: Some(Box::new(AllDrains(drains))),
