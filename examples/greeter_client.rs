@@ -7,9 +7,11 @@ use micro_core::prelude::*;
 #[tokio::main]
 async fn main() {
     micro_nats::install();
-    let name = std::env::args()
-        .skip(1)
-        .find(|a| !a.starts_with("--micro-"))
+    // The first argument that is not a `--micro-*` flag (nor a flag's value).
+    let name = micro_core::service::Config::app_args()
+        .into_iter()
+        .nth(1)
+        .map(|arg| arg.to_string_lossy().into_owned())
         .unwrap_or_else(|| "World".to_owned());
     let result = async {
         let client = Client::from_env().await?;

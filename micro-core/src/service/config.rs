@@ -1,6 +1,7 @@
 //! Runtime configuration from `MICRO_*` environment variables and `--micro-*` flags.
 
 use std::collections::BTreeMap;
+use std::ffi::OsString;
 use std::time::Duration;
 
 use crate::Error;
@@ -70,30 +71,62 @@ impl Default for Config {
 
 impl Config {
     /// Reads `MICRO_*` variables from the environment and `--micro-*` flags from the command line.
+    ///
+    /// Nothing here panics on input that is not UTF-8: other variables and arguments are
+    /// skipped whatever they hold, and a `MICRO_*` variable or `--micro-*` flag that is not
+    /// UTF-8 is an error [`validate`](Config::validate) reports. An application with its own
+    /// command-line parser gives it [`Config::app_args`], the command line without the
+    /// `--micro-*` flags.
     pub fn from_env() -> Self {
+        Self::from_sources(std::env::vars_os(), std::env::args_os().skip(1))
+    }
+
+    /// [`from_env`](Config::from_env) from given variables and arguments (without the program
+    /// name), for tests and for programs that assemble their own.
+    pub fn from_sources(
+        vars: impl IntoIterator<Item = (OsString, OsString)>,
+        args: impl IntoIterator<Item = OsString>,
+    ) -> Self {
         let mut raw = BTreeMap::new();
-        for (key, value) in std::env::vars() {
-            if let Some(rest) = key.strip_prefix("MICRO_") {
-                raw.insert(rest.to_ascii_lowercase().replace('_', "-"), value);
-            }
-        }
-        let mut args = std::env::args().skip(1);
-        while let Some(arg) = args.next() {
-            let Some(flag) = arg.strip_prefix("--micro-") else {
+        let mut errors = Vec::new();
+        for (key, value) in vars {
+            let Some(rest) = key.to_str().and_then(|k| k.strip_prefix("MICRO_")) else {
                 continue;
             };
-            match flag.split_once('=') {
-                Some((k, v)) => {
-                    raw.insert(k.to_owned(), v.to_owned());
+            match value.into_string() {
+                Ok(value) => {
+                    raw.insert(rest.to_ascii_lowercase().replace('_', "-"), value);
                 }
-                None => {
-                    if let Some(v) = args.next() {
-                        raw.insert(flag.to_owned(), v);
-                    }
-                }
+                Err(_) => errors.push(format!("MICRO_{rest} is not valid UTF-8")),
             }
         }
-        Self::from_pairs(raw)
+        let (flags, _) = split_args(args);
+        for flag in flags {
+            match flag {
+                Ok((key, value)) => {
+                    raw.insert(key, value);
+                }
+                Err(why) => errors.push(why),
+            }
+        }
+        let mut config = Self::from_pairs(raw);
+        config.errors.extend(errors);
+        config
+    }
+
+    /// The command line without the `--micro-*` flags and their values (the program name
+    /// first), for an application's own parser, such as clap's `Parser::parse_from`:
+    ///
+    /// ```no_run
+    /// let args = micro_core::service::Config::app_args();
+    /// // let cli = MyCli::parse_from(args);
+    /// # let _ = args;
+    /// ```
+    pub fn app_args() -> Vec<OsString> {
+        let mut all = std::env::args_os();
+        let program = all.next();
+        let (_, rest) = split_args(all);
+        program.into_iter().chain(rest).collect()
     }
 
     /// Builds a configuration from `key → value` pairs (keys as in the flags: `nats-url`).
@@ -205,6 +238,42 @@ impl Config {
 pub const MAX_CONCURRENCY: usize = tokio::sync::Semaphore::MAX_PERMITS;
 
 /// Parses `1500ms`, `30s`, `2m`, `1h` or a bare number of seconds (`2.5`): the duration syntax
+/// One `--micro-*` flag read from the command line: `(key, value)`, or why it could not be.
+type Flag = Result<(String, String), String>;
+
+/// Splits a command line (without the program name) into the `--micro-*` flags, as
+/// `--micro-key=value` or `--micro-key value`, and everything else, in order. A bare `--` ends
+/// the flags: what follows belongs to the application, `--micro-` or not.
+fn split_args(args: impl IntoIterator<Item = OsString>) -> (Vec<Flag>, Vec<OsString>) {
+    let mut flags = Vec::new();
+    let mut rest = Vec::new();
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        if arg == "--" {
+            rest.push(arg);
+            rest.extend(args);
+            break;
+        }
+        let Some(flag) = arg.to_str().and_then(|a| a.strip_prefix("--micro-")) else {
+            // Not ours, or not UTF-8 (then not ours either: our flags are ASCII).
+            rest.push(arg);
+            continue;
+        };
+        let flag = flag.to_owned();
+        match flag.split_once('=') {
+            Some((k, v)) => flags.push(Ok((k.to_owned(), v.to_owned()))),
+            None => match args.next().map(OsString::into_string) {
+                Some(Ok(v)) => flags.push(Ok((flag, v))),
+                Some(Err(_)) => flags.push(Err(format!(
+                    "the value of --micro-{flag} is not valid UTF-8"
+                ))),
+                None => flags.push(Err(format!("--micro-{flag} needs a value"))),
+            },
+        }
+    }
+    (flags, rest)
+}
+
 /// of every `MICRO_*` setting, shared with the `micro` command line.
 pub fn parse_duration(s: &str) -> Option<Duration> {
     let s = s.trim();
@@ -279,5 +348,89 @@ mod tests {
         assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
         assert_eq!(parse_duration("soon"), None);
         assert_eq!(parse_duration("5 parsecs"), None);
+    }
+}
+
+#[cfg(test)]
+mod source_tests {
+    use super::*;
+    use std::os::unix::ffi::OsStringExt;
+
+    fn os(s: &str) -> OsString {
+        OsString::from(s)
+    }
+
+    fn not_utf8() -> OsString {
+        OsString::from_vec(vec![0x66, 0x6f, 0xff, 0x6f])
+    }
+
+    #[test]
+    fn variables_and_flags_are_read_and_others_left_alone() {
+        let config = Config::from_sources(
+            [
+                (os("MICRO_NATS_URL"), os("nats://127.0.0.1:4999")),
+                (os("MICRO_CLIENT_TIMEOUT"), os("2s")),
+                (os("PATH"), os("/bin")),
+                // Somebody else's variable that is not UTF-8: skipped, no panic.
+                (not_utf8(), not_utf8()),
+                (os("HOME"), not_utf8()),
+            ],
+            [
+                os("serve"),
+                os("--micro-name=api"),
+                os("--micro-codec"),
+                os("msgpack"),
+                os("--verbose"),
+                not_utf8(),
+            ],
+        );
+        config.validate().unwrap();
+        assert_eq!(config.get("nats-url"), Some("nats://127.0.0.1:4999"));
+        assert_eq!(config.client_timeout, Some(Duration::from_secs(2)));
+        assert_eq!(config.name.as_deref(), Some("api"));
+        assert_eq!(config.codec, ContentType::MsgPack);
+    }
+
+    #[test]
+    fn our_settings_that_are_not_utf8_are_errors_not_panics() {
+        let config = Config::from_sources(
+            [(os("MICRO_NATS_URL"), not_utf8())],
+            [os("--micro-name"), not_utf8(), os("--micro-version")],
+        );
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("MICRO_NATS_URL is not valid UTF-8"), "{err}");
+        assert!(err.contains("--micro-name is not valid UTF-8"), "{err}");
+        assert!(err.contains("--micro-version needs a value"), "{err}");
+    }
+
+    #[test]
+    fn the_application_keeps_its_own_arguments() {
+        let (flags, rest) = split_args([
+            os("--port"),
+            os("8080"),
+            os("--micro-nats-url"),
+            os("nats://h:1"),
+            os("--micro-name=x"),
+            os("input.txt"),
+            os("--"),
+            os("--micro-name=literal"),
+        ]);
+        assert_eq!(
+            flags,
+            [
+                Ok(("nats-url".to_owned(), "nats://h:1".to_owned())),
+                Ok(("name".to_owned(), "x".to_owned())),
+            ]
+        );
+        assert_eq!(
+            rest,
+            [
+                os("--port"),
+                os("8080"),
+                os("input.txt"),
+                os("--"),
+                os("--micro-name=literal"),
+            ]
+        );
     }
 }
