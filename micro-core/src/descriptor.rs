@@ -103,8 +103,7 @@ pub struct EndpointDescriptor {
     /// This endpoint's queue group (`#[micro(queue_group = "...")]`), if it sets one.
     pub queue_group: Option<&'static str>,
     /// `#[micro(idempotent)]`: calling it twice has the effect of calling it once, so a client
-    /// may retry it after a timeout or a lost connection (see
-    /// [`RetryPolicy`](crate::client::RetryPolicy)).
+    /// may retry it after a timeout or a lost connection (the client's `RetryPolicy` decides).
     pub idempotent: bool,
 }
 

@@ -218,7 +218,7 @@ mod tests {
     use futures::StreamExt;
 
     use super::*;
-    use crate::server::stats::ServiceStats;
+    use crate::registry::stats::ServiceStats;
 
     fn registration(id: usize) -> Registration {
         Registration::new(

@@ -15,7 +15,9 @@ use futures::stream::BoxStream;
 use serde::{Deserialize, Serialize};
 
 use crate::Error;
-use crate::server::stats::ServiceStats;
+pub mod stats;
+
+use stats::ServiceStats;
 
 /// One running instance of a service, as INFO describes it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -26,7 +26,9 @@
 
 pub mod handler;
 mod limit;
-pub mod stats;
+/// The live counters STATS reads, kept by the serve loop (defined with the registry, which
+/// reports them).
+pub use crate::registry::stats;
 
 pub use handler::{Endpoint, EventHandler, Handler};
 

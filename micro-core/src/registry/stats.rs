@@ -9,8 +9,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
+use super::{EndpointStats, Instance, InstanceStats};
 use crate::Error;
-use crate::registry::{EndpointStats, Instance, InstanceStats};
 
 /// The counters of one service instance.
 #[derive(Debug)]
