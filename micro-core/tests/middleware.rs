@@ -263,6 +263,22 @@ async fn bearer_auth_refuses_a_wrong_or_missing_token() {
     running.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_bearer_token_admits_nobody() {
+    use micro_core::middleware::BearerAuthLayer;
+    let (memory, running) = slowpoke(|b| b.layer(BearerAuthLayer::new(""))).await;
+    let plain = memory.client();
+    for client in [
+        plain.clone(),
+        plain.with_metadata("authorization", "Bearer "),
+        plain.with_metadata("authorization", "Bearer"),
+    ] {
+        let err = SlowpokeClient::new(&client).quick().await.unwrap_err();
+        assert_eq!(err.code(), 401, "{err}");
+    }
+    running.stop().await;
+}
+
 /// Collects what a `tracing` subscriber writes.
 #[derive(Clone, Default)]
 struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);

@@ -27,7 +27,7 @@ impl std::fmt::Debug for BearerAuthLayer {
 }
 
 impl BearerAuthLayer {
-    /// Accepts calls carrying `authorization: Bearer <token>`.
+    /// Accepts calls carrying `authorization: Bearer <token>`; with an empty `token`, none.
     pub fn new(token: impl AsRef<[u8]>) -> Self {
         BearerAuthLayer {
             token: Arc::from(token.as_ref()),
@@ -68,8 +68,9 @@ impl<S> BearerAuth<S> {
             .and_then(|value| value.strip_prefix("Bearer "))
             .unwrap_or("");
         // `ct_eq` of slices of different lengths is false without comparing the bytes; the
-        // length of the token is not the secret.
-        bool::from(presented.as_bytes().ct_eq(&self.token))
+        // length of the token is not the secret. An empty token (an unset variable, say)
+        // admits nobody, rather than everybody who sends `Bearer ` with nothing after it.
+        !self.token.is_empty() && bool::from(presented.as_bytes().ct_eq(&self.token))
     }
 }
 
