@@ -185,3 +185,40 @@ async fn publish_refuses_invalid_topics() {
         assert_eq!(err.code(), 400, "{topic}: {err}");
     }
 }
+
+#[tokio::test]
+async fn a_layer_wraps_every_subscriber() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let counted = Arc::new(AtomicUsize::new(0));
+    let seen_by_layer = counted.clone();
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let memory = Memory::new();
+    let running = Service::builder()
+        .backend(memory.backend())
+        .only_explicit()
+        .subscribe("user.created", None, forwarder("layered", tx))
+        .layer_events(tower::util::MapRequestLayer::new(
+            move |event: micro_core::broker::Event| {
+                seen_by_layer.fetch_add(1, Ordering::SeqCst);
+                event
+            },
+        ))
+        .start()
+        .await
+        .unwrap();
+    let client = memory.client();
+    for id in 0..3 {
+        client
+            .publish("user.created", &UserCreated { id })
+            .await
+            .unwrap();
+    }
+    assert_eq!(recv_n(&mut rx, 3).await.len(), 3);
+    assert_eq!(
+        counted.load(Ordering::SeqCst),
+        3,
+        "the layer saw every event"
+    );
+    running.stop().await;
+}

@@ -133,6 +133,9 @@ pub fn install_backend(factory: &'static BackendFactory) {
 }
 
 /// Wraps one endpoint handler in a middleware layer.
+/// A layer around every subscriber's handler.
+type EventLayer = Arc<dyn Fn(EventHandler) -> EventHandler + Send + Sync>;
+
 /// A layer to wrap endpoints in: every endpoint of every service, or one endpoint.
 #[derive(Clone)]
 struct EndpointLayer {
@@ -193,6 +196,8 @@ pub struct Service {
     backend: Option<Backend>,
     handlers: Vec<Arc<dyn Handler>>,
     subscribers: Vec<SubscriberSpec>,
+    /// Layers around every subscriber, innermost first.
+    event_layers: Vec<EventLayer>,
     layers: Vec<EndpointLayer>,
     registered: bool,
 }
@@ -242,6 +247,7 @@ impl Service {
             handlers: Vec::new(),
             subscribers: Vec::new(),
             layers: Vec::new(),
+            event_layers: Vec::new(),
             registered: true,
         }
     }
@@ -331,6 +337,33 @@ impl Service {
             only: Some((service.into(), endpoint.into())),
             apply: Arc::new(move |inner| Endpoint::new(layer.layer(inner))),
         });
+        self
+    }
+
+    /// Wraps every subscriber's handler (`#[subscriber]` fns and [`subscribe`](Service::subscribe)d
+    /// ones) in `layer`, a tower `Layer` over [`EventHandler`]: logging, timeouts, concurrency
+    /// limits for events, as [`layer`](Service::layer) does for endpoints. The last layer added
+    /// is the outermost; its errors are logged with the topic, as a handler's are.
+    #[must_use]
+    pub fn layer_events<L>(mut self, layer: L) -> Self
+    where
+        L: tower_layer::Layer<EventHandler> + Send + Sync + 'static,
+        L::Service: tower_service::Service<crate::broker::Event, Response = ()>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        <L::Service as tower_service::Service<crate::broker::Event>>::Error: Into<tower::BoxError>,
+        <L::Service as tower_service::Service<crate::broker::Event>>::Future: Send + 'static,
+    {
+        self.event_layers.push(Arc::new(move |inner| {
+            EventHandler::new(tower::ServiceExt::map_err(
+                layer.layer(inner),
+                |err: <L::Service as tower_service::Service<crate::broker::Event>>::Error| {
+                    crate::middleware::from_tower(err.into())
+                },
+            ))
+        }));
         self
     }
 
@@ -428,7 +461,11 @@ impl Service {
                 return Err(err);
             }
         }
-        for sub in subscribers {
+        for mut sub in subscribers {
+            sub.handler = self
+                .event_layers
+                .iter()
+                .fold(sub.handler, |inner, layer| layer(inner));
             if let Err(err) = running.consume(&self.config, sub).await {
                 running.stop().await;
                 return Err(err);
