@@ -4,7 +4,8 @@
 //! ([`Endpoint`](crate::server::handler::Endpoint)), and so is the client's call path, so any
 //! tower layer is micro middleware. Add one to every endpoint a service serves with
 //! [`Service::layer`](crate::Service::layer), to one endpoint with
-//! [`Service::layer_endpoint`](crate::Service::layer_endpoint), or to a client with
+//! [`Service::layer_endpoint`](crate::Service::layer_endpoint), to every subscriber with
+//! [`Service::layer_events`](crate::Service::layer_events), or to a client with
 //! [`Client::layer`](crate::Client::layer).
 //!
 //! A layer's errors need only convert into tower's `BoxError`, so tower's own layers work as
