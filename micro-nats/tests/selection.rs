@@ -281,3 +281,52 @@ async fn with_retries_an_instance_that_leaves_costs_no_call() {
     assert_eq!(seen, BTreeMap::from([("a".into(), 40)]));
     a.running.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_selection_finds_an_instance_that_starts_after_the_first_call() {
+    let server = NatsServer::start();
+    let caller = connect(&server).await;
+    let client = LanesClient::new(
+        &caller
+            .micro_client()
+            .with_timeout(Duration::from_secs(5))
+            .with_selection(Selection::round_robin())
+            .with_retry(
+                RetryPolicy::new()
+                    .attempts(100)
+                    .backoff(Duration::from_millis(20), Duration::from_millis(50)),
+            ),
+    );
+    let starting = {
+        let url = server.url();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let nats = Nats::connect(micro_nats::NatsOptions::new().url(&url))
+                .await
+                .unwrap();
+            let running = Service::builder()
+                .backend(nats.backend())
+                .only_explicit()
+                .handle(LanesServer::new(LanesImpl {
+                    tag: "late".into(),
+                    delay: Duration::ZERO,
+                    failing: Arc::default(),
+                }))
+                .start()
+                .await
+                .unwrap();
+            (nats, running)
+        })
+    };
+    // Nothing runs at first; the selection looks again rather than waiting out its refresh
+    // period, so the call succeeds soon after the instance is up.
+    let started = std::time::Instant::now();
+    assert_eq!(client.tag().await.unwrap(), "late");
+    assert!(
+        started.elapsed() < Duration::from_millis(1_500),
+        "{:?}",
+        started.elapsed()
+    );
+    let (_nats, running) = starting.await.unwrap();
+    running.stop().await;
+}

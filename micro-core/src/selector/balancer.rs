@@ -179,7 +179,7 @@ impl Balancer {
     }
 
     fn choose(&self, pool: &Arc<Pool>, service: &str) -> Result<Picked, Error> {
-        let state = lock(&pool.state);
+        let mut state = lock(&pool.state);
         let now = Instant::now();
         let matching: Vec<&Arc<Member>> = state
             .members
@@ -187,7 +187,11 @@ impl Balancer {
             .filter(|m| self.selection.matches(&m.instance))
             .collect();
         if matching.is_empty() {
-            return Err(no_match(service, &self.selection, &state.members));
+            let err = no_match(service, &self.selection, &state.members);
+            // Look again on the next call rather than after the refresh period: an instance
+            // may be starting.
+            state.stale = true;
+            return Err(err);
         }
         let usable: Vec<&Arc<Member>> = matching
             .into_iter()
