@@ -286,7 +286,8 @@ impl NatsTransport {
             return Err(Error::timeout(format!(
                 "deadline exceeded before `{}` was sent",
                 call.id()
-            )));
+            ))
+            .with_delivery(micro_core::error::Delivery::NotSent));
         }
         let headers = headers::outgoing(
             call.content_type,

@@ -330,3 +330,74 @@ async fn a_selection_finds_an_instance_that_starts_after_the_first_call() {
     let (_nats, running) = starting.await.unwrap();
     running.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_selection_calls_the_subject_the_instance_announces() {
+    // The instance serves under a prefix its caller knows nothing of: the subject (and so the
+    // instance subject) comes from discovery, not from the caller's own naming.
+    let server = NatsServer::start();
+    let nats = Nats::connect(
+        micro_nats::NatsOptions::new()
+            .url(&server.url())
+            .prefix("team.prod")
+            .discovery_timeout(Duration::from_millis(250)),
+    )
+    .await
+    .expect("connects");
+    let running = Service::builder()
+        .backend(nats.backend())
+        .only_explicit()
+        .handle(LanesServer::new(LanesImpl {
+            tag: "prefixed".to_owned(),
+            delay: Duration::ZERO,
+            failing: Arc::new(AtomicBool::new(false)),
+        }))
+        .start()
+        .await
+        .expect("lanes starts");
+    let caller = connect(&server).await;
+    let client = caller
+        .micro_client()
+        .with_selection(Selection::round_robin());
+    let lanes = LanesClient::new(&client);
+    for _ in 0..3 {
+        assert_eq!(lanes.tag().await.expect("call"), "prefixed");
+    }
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_given_up_on_still_takes_the_instance_away() {
+    use futures::FutureExt as _;
+    let server = NatsServer::start();
+    let slow = start(&server, "slow", "1.0.0", "eu", Duration::from_secs(20)).await;
+    let raw = common::raw(&server).await;
+    // A request in flight keeps the graceful stop waiting.
+    let pending = raw.request("lanes.tag", "{}".into());
+    tokio::pin!(pending);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), &mut pending)
+            .await
+            .is_err(),
+        "the slow handler answered"
+    );
+    let Instance { running, _nats, .. } = slow;
+    // Polled once, then dropped, as a `select!` that gave up on it would.
+    assert!(running.stop().now_or_never().is_none());
+    // Gone from discovery and from its subjects: PING finds no one, and a request no responder.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let answer = raw.request("$SRV.PING.lanes", "".into()).await;
+        let fresh = raw.request("lanes.tag", "{}".into()).await;
+        if answer.is_err() && fresh.is_err() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still answering after the stop was dropped: ping {:?}, request {:?}",
+            answer.map(|m| m.payload),
+            fresh.map(|m| m.payload)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

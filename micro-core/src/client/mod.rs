@@ -319,27 +319,55 @@ impl Client {
     fn send_attempt(&self, call: Call) -> BoxFuture<'_, Result<Reply, Error>> {
         match &self.balancer {
             // A call pinned by its caller goes where it was told.
-            Some(balancer) if call.instance.is_none() => Box::pin(self.send_picked(call, balancer)),
+            Some(balancer) if call.instance.is_none() => {
+                Box::pin(async move { self.send_picked(call, balancer, &[]).await.0 })
+            }
             _ => self.send_once(call),
         }
     }
 
-    async fn send_picked(&self, mut call: Call, balancer: &Balancer) -> Result<Reply, Error> {
+    /// Sends `call` to the instance `balancer` picks, avoiding those in `avoid`; also yields
+    /// the id of the instance it went to (`None`: none was picked).
+    async fn send_picked(
+        &self,
+        mut call: Call,
+        balancer: &Balancer,
+        avoid: &[String],
+    ) -> (Result<Reply, Error>, Option<String>) {
         let picked = balancer
-            .pick(&call.service, &self.backend.registry)
-            .await
-            .map_err(|err| err.with_id(call.id()))?;
-        call.instance = Some(picked.id().to_owned().into());
+            .pick(
+                &call.service,
+                &call.endpoint,
+                &self.backend.registry,
+                avoid,
+                call.wait_deadline(),
+            )
+            .await;
+        let picked = match picked {
+            Ok(Some(picked)) => picked,
+            // The instances cannot be called alone: the shared subject it is.
+            Ok(None) => return (self.send_once(call).await, None),
+            Err(err) => return (Err(err.with_id(call.id())), None),
+        };
+        // The instance's own subject derives from the subject it announces for the endpoint,
+        // which may not be the one built from the names.
+        if call.subject.is_none() {
+            call.subject = Some(picked.subject().to_owned().into());
+        }
+        let id = picked.id().to_owned();
+        call.instance = Some(id.clone().into());
         let result = self.send_once(call).await;
         picked.finish(&result);
-        result
+        (result, Some(id))
     }
 
     /// Sends `call`, again after each failure `policy` says is safe and worth retrying, while
-    /// attempts, budget and deadline allow.
+    /// attempts, budget and deadline allow. With a selection, a retry goes to another instance
+    /// than those the call failed on, while there is another.
     async fn send_retrying(&self, call: Call, policy: &RetryPolicy) -> Result<Reply, Error> {
         let mut retrying = policy.start();
         let deadline = call.wait_deadline();
+        let mut failed_on: Vec<String> = Vec::new();
         loop {
             let mut attempt = call.clone();
             attempt.wait_until = retrying.attempt_until(deadline);
@@ -349,7 +377,19 @@ impl Client {
                     .metadata
                     .insert(crate::metadata::keys::ATTEMPT, retrying.attempt.to_string());
             }
-            let err = match self.send_attempt(attempt).await {
+            let result = match &self.balancer {
+                Some(balancer) if attempt.instance.is_none() => {
+                    let (result, instance) = self.send_picked(attempt, balancer, &failed_on).await;
+                    if result.is_err()
+                        && let Some(instance) = instance
+                    {
+                        failed_on.push(instance);
+                    }
+                    result
+                }
+                _ => self.send_once(attempt).await,
+            };
+            let err = match result {
                 Ok(reply) => return Ok(reply),
                 Err(err) => err,
             };
@@ -409,7 +449,8 @@ async fn send_layered(stack: Endpoint, call: Call) -> Result<Reply, Error> {
             "deadline exceeded before `{}.{}` was sent",
             call.service, call.endpoint
         ))
-        .with_id(call.id()));
+        .with_id(call.id())
+        .with_delivery(crate::error::Delivery::NotSent));
     }
     let Some(deadline) = call.wait_deadline() else {
         return stack.oneshot(call).await;

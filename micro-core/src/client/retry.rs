@@ -113,8 +113,16 @@ impl RetryPolicy {
     /// policy share one budget.
     #[must_use]
     pub fn budget(mut self, ttl: Duration, min_per_sec: u32, percent: f32) -> Self {
+        // Kept inside what tower's budget accepts (it asserts), whatever the caller passes: a
+        // NaN allows no retries beyond the reserve.
         let ttl = ttl.clamp(Duration::from_secs(1), Duration::from_secs(60));
-        self.budget = Arc::new(TpsBudget::new(ttl, min_per_sec, percent.clamp(0.0, 1.0)));
+        let percent = if percent.is_nan() {
+            0.0
+        } else {
+            percent.clamp(0.0, 1.0)
+        };
+        let min_per_sec = min_per_sec.min(i32::MAX as u32 - 1);
+        self.budget = Arc::new(TpsBudget::new(ttl, min_per_sec, percent));
         self
     }
 
@@ -213,6 +221,17 @@ mod tests {
 
     fn in_flight() -> Error {
         Error::timeout("no answer").with_delivery(Delivery::InFlight)
+    }
+
+    #[test]
+    fn any_budget_arguments_are_accepted() {
+        // tower's budget asserts on these; the policy must not pass them on.
+        for percent in [f32::NAN, f32::INFINITY, -1.0, 0.0, 2.0] {
+            for min in [0, u32::MAX] {
+                let _ = RetryPolicy::new().budget(Duration::ZERO, min, percent);
+                let _ = RetryPolicy::new().budget(Duration::MAX, min, percent);
+            }
+        }
     }
 
     #[test]

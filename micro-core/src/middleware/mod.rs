@@ -60,8 +60,8 @@ use crate::Error;
 use crate::error::Delivery;
 
 /// Turns the error of a tower service into micro's: a micro [`Error`] stays itself, tower's
-/// timeout is a `408`, an overloaded or shed request a `503` that reached no handler, a failed
-/// buffer a `503`, and anything else a `500` with its message.
+/// timeout is a `408` whose call may have run, an overloaded or shed request a `503` that
+/// reached no handler, a failed buffer a `503`, and anything else a `500` with its message.
 pub fn from_tower(err: BoxError) -> Error {
     match err.downcast::<Error>() {
         Ok(err) => *err,
@@ -79,7 +79,9 @@ pub(crate) fn from_tower_ref(err: &BoxError) -> Error {
 
 fn classify(err: &(dyn std::error::Error + Send + Sync + 'static)) -> Error {
     if err.is::<tower::timeout::error::Elapsed>() {
+        // Whatever ran inside the layer was cut off: its fate is unknown.
         Error::timeout("the call took longer than its timeout layer allows")
+            .with_delivery(Delivery::InFlight)
     } else if err.is::<tower::load_shed::error::Overloaded>() {
         Error::unavailable("overloaded: the call was shed; try again or another instance")
             .with_delivery(Delivery::NotSent)

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use super::{Candidate, Selection};
 use crate::Error;
 use crate::error::{Delivery, code};
-use crate::registry::{Instance, Registry};
+use crate::registry::{EndpointInfo, Instance, Registry};
+use crate::service::INSTANCE_SUBJECT;
 
 /// Picks instances for one client (and its clones) by a [`Selection`].
 #[derive(Debug)]
@@ -22,6 +23,9 @@ pub(crate) struct Balancer {
 #[derive(Debug, Default)]
 struct Pool {
     state: Mutex<PoolState>,
+    /// Held by the one call that fetches the instances while none are known, so a burst of
+    /// first calls makes one discovery request, not one each.
+    first_fetch: tokio::sync::Mutex<()>,
 }
 
 #[derive(Debug, Default)]
@@ -58,6 +62,9 @@ struct Health {
 #[derive(Debug)]
 pub(crate) struct Picked {
     member: Arc<Member>,
+    /// The subject the instance announces for the endpoint (its instance subject is this with
+    /// the id as one more token).
+    subject: String,
     pool: Arc<Pool>,
     failures: u32,
     cool_down: Duration,
@@ -69,6 +76,11 @@ impl Picked {
     /// The instance's id.
     pub(crate) fn id(&self) -> &str {
         &self.member.instance.id
+    }
+
+    /// The subject the instance serves the endpoint on.
+    pub(crate) fn subject(&self) -> &str {
+        &self.subject
     }
 
     /// Records the outcome of the call.
@@ -111,12 +123,17 @@ impl Drop for Picked {
     }
 }
 
-/// Whether a failed call counts against the instance: it could not be reached, did not answer
-/// in time, or failed on its side (5xx). A 4xx other than a timeout is the caller's doing.
+/// Whether a failed call counts against the instance: it was sent and no answer came in time
+/// (or the connection was lost with it), or the instance answered that it failed (5xx, or a
+/// timeout of its own). What failed before anything was sent says nothing of the instance (this
+/// client was disconnected, its own middleware shed the call, its deadline had passed), and a
+/// 4xx other than a timeout is the caller's doing.
 fn is_failure(err: &Error) -> bool {
-    err.delivery() != Delivery::Unknown
-        || err.code() >= code::INTERNAL
-        || err.code() == code::TIMEOUT
+    match err.delivery() {
+        Delivery::NotSent => false,
+        Delivery::InFlight => true,
+        _ => err.code() >= code::INTERNAL || err.code() == code::TIMEOUT,
+    }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -132,29 +149,55 @@ impl Balancer {
         }
     }
 
-    /// Picks the instance of `service` for the next call.
+    /// Picks the instance of `service` to call `endpoint` on, avoiding the instances in
+    /// `avoid` (those this call already failed on) while others are usable; `Ok(None)` when the
+    /// instances serving the endpoint cannot be called alone (they announce no instance
+    /// subject: not micro services), so the call goes to the shared subject instead. A first
+    /// discovery waits no longer than `deadline`.
     pub(crate) async fn pick(
         &self,
         service: &str,
+        endpoint: &str,
         registry: &Arc<dyn Registry>,
-    ) -> Result<Picked, Error> {
-        let pool = Arc::clone(lock(&self.pools).entry(service.to_owned()).or_default());
+        avoid: &[String],
+        deadline: Option<Instant>,
+    ) -> Result<Option<Picked>, Error> {
+        let pool = self.pool(service);
         let (fetched, stale) = {
             let state = lock(&pool.state);
             (state.fetched, state.stale)
         };
         match fetched {
             // Nothing known yet: this call waits for discovery.
-            None => {
-                let instances = registry.get_service(service).await?;
-                store(&pool, instances);
-            }
+            None => first_fetch(&pool, service, registry, deadline).await?,
             Some(at) if stale || at.elapsed() >= self.selection.refresh => {
                 self.refresh_in_background(&pool, service, registry);
             }
             Some(_) => {}
         }
-        self.choose(&pool, service)
+        self.choose(&pool, service, endpoint, avoid)
+    }
+
+    /// The pool of `service`, made on first use. The pools are bounded: a client asked to call
+    /// many names (a gateway) forgets the idle pools first.
+    fn pool(&self, service: &str) -> Arc<Pool> {
+        let mut pools = lock(&self.pools);
+        if let Some(pool) = pools.get(service) {
+            return Arc::clone(pool);
+        }
+        if pools.len() >= MAX_POOLS {
+            // A pool no call holds can go; when every one is in use, the oldest lookup wins
+            // nothing by staying, so drop any.
+            let idle = pools
+                .iter()
+                .find(|(_, pool)| Arc::strong_count(pool) == 1)
+                .or_else(|| pools.iter().next())
+                .map(|(name, _)| name.clone());
+            if let Some(name) = idle {
+                pools.remove(&name);
+            }
+        }
+        Arc::clone(pools.entry(service.to_owned()).or_default())
     }
 
     fn refresh_in_background(&self, pool: &Arc<Pool>, service: &str, registry: &Arc<dyn Registry>) {
@@ -168,34 +211,53 @@ impl Balancer {
         let (pool, registry, service) =
             (Arc::clone(pool), Arc::clone(registry), service.to_owned());
         tokio::spawn(async move {
+            // Cleared however the task ends (a panic in the registry, a runtime shutting down),
+            // so the pool is never left waiting for a refresh that will not come.
+            let _refreshing = Refreshing(&pool);
             match registry.get_service(&service).await {
                 Ok(instances) => store(&pool, instances),
                 Err(err) => {
                     tracing::debug!(service = %service, error = %err, "discovery failed; keeping the instances known");
-                    lock(&pool.state).refreshing = false;
                 }
             }
         });
     }
 
-    fn choose(&self, pool: &Arc<Pool>, service: &str) -> Result<Picked, Error> {
+    fn choose(
+        &self,
+        pool: &Arc<Pool>,
+        service: &str,
+        endpoint: &str,
+        avoid: &[String],
+    ) -> Result<Option<Picked>, Error> {
         let mut state = lock(&pool.state);
         let now = Instant::now();
-        let matching: Vec<&Arc<Member>> = state
+        let matching: Vec<(&Arc<Member>, &EndpointInfo)> = state
             .members
             .iter()
             .filter(|m| self.selection.matches(&m.instance))
+            .filter_map(|m| {
+                let info = m.instance.endpoints.iter().find(|e| e.name == endpoint)?;
+                Some((m, info))
+            })
             .collect();
         if matching.is_empty() {
-            let err = no_match(service, &self.selection, &state.members);
+            let err = no_match(service, endpoint, &self.selection, &state.members);
             // Look again on the next call rather than after the refresh period: an instance
             // may be starting.
             state.stale = true;
             return Err(err);
         }
-        let usable: Vec<&Arc<Member>> = matching
+        let addressable: Vec<(&Arc<Member>, &EndpointInfo)> = matching
             .into_iter()
-            .filter(|m| {
+            .filter(|(_, info)| info.metadata.contains_key(INSTANCE_SUBJECT))
+            .collect();
+        if addressable.is_empty() {
+            return Ok(None);
+        }
+        let usable: Vec<(&Arc<Member>, &EndpointInfo)> = addressable
+            .into_iter()
+            .filter(|(m, _)| {
                 let health = lock(&m.health);
                 match health.open_until {
                     None => true,
@@ -211,9 +273,17 @@ impl Balancer {
             ))
             .with_delivery(Delivery::NotSent));
         }
+        // A retry goes elsewhere while there is elsewhere to go: the instance it failed on may
+        // have gone, and discovery may not know yet.
+        let fresh: Vec<(&Arc<Member>, &EndpointInfo)> = usable
+            .iter()
+            .copied()
+            .filter(|(m, _)| !avoid.contains(&m.instance.id))
+            .collect();
+        let usable = if fresh.is_empty() { usable } else { fresh };
         let candidates: Vec<Candidate<'_>> = usable
             .iter()
-            .map(|m| Candidate::new(&m.instance, m.outstanding.load(Ordering::Relaxed)))
+            .map(|(m, _)| Candidate::new(&m.instance, m.outstanding.load(Ordering::Relaxed)))
             .collect();
         let index = self
             .selection
@@ -221,20 +291,65 @@ impl Balancer {
             .select(&candidates)
             .filter(|&i| i < usable.len())
             .unwrap_or(0);
-        let member = Arc::clone(usable[index]);
+        let (member, info) = usable[index];
+        let (member, subject) = (Arc::clone(member), info.subject.clone());
         let trial = {
             let mut health = lock(&member.health);
             health.trial = health.open_until.is_some();
             health.trial
         };
         member.outstanding.fetch_add(1, Ordering::Relaxed);
-        Ok(Picked {
+        Ok(Some(Picked {
             member,
+            subject,
             pool: Arc::clone(pool),
             failures: self.selection.failures,
             cool_down: self.selection.cool_down,
             trial,
-        })
+        }))
+    }
+}
+
+/// Pools a client keeps at most.
+const MAX_POOLS: usize = 1024;
+
+/// Clears a pool's `refreshing` flag when dropped.
+struct Refreshing<'a>(&'a Pool);
+
+impl Drop for Refreshing<'_> {
+    fn drop(&mut self) {
+        lock(&self.0.state).refreshing = false;
+    }
+}
+
+/// Fetches the instances of a pool that knows none, once for all the calls waiting, and no
+/// longer than `deadline`.
+async fn first_fetch(
+    pool: &Pool,
+    service: &str,
+    registry: &Arc<dyn Registry>,
+    deadline: Option<Instant>,
+) -> Result<(), Error> {
+    let fetch = async {
+        let _only = pool.first_fetch.lock().await;
+        // Another call may have fetched while this one waited its turn.
+        if lock(&pool.state).fetched.is_some() {
+            return Ok(());
+        }
+        let instances = registry.get_service(service).await?;
+        store(pool, instances);
+        Ok(())
+    };
+    match deadline {
+        None => fetch.await,
+        Some(deadline) => tokio::time::timeout_at(deadline.into(), fetch)
+            .await
+            .unwrap_or_else(|_| {
+                Err(Error::timeout(format!(
+                    "finding the instances of `{service}` took until the call's deadline"
+                ))
+                .with_delivery(Delivery::NotSent))
+            }),
     }
 }
 
@@ -265,7 +380,12 @@ fn store(pool: &Pool, instances: Vec<Instance>) {
 }
 
 /// No instance passes the filters: a 503 naming what runs.
-fn no_match(service: &str, selection: &Selection, members: &[Arc<Member>]) -> Error {
+fn no_match(
+    service: &str,
+    endpoint: &str,
+    selection: &Selection,
+    members: &[Arc<Member>],
+) -> Error {
     let mut wanted = Vec::new();
     if let Some(req) = &selection.version {
         wanted.push(format!("version {req}"));
@@ -282,7 +402,12 @@ fn no_match(service: &str, selection: &Selection, members: &[Arc<Member>]) -> Er
             .collect();
         format!("running: {}", list.join(", "))
     };
-    let detail = if wanted.is_empty() {
+    let serving = members
+        .iter()
+        .any(|m| m.instance.endpoints.iter().any(|e| e.name == endpoint));
+    let detail = if !members.is_empty() && !serving {
+        format!("no instance of service `{service}` serves `{endpoint}` ({running})")
+    } else if wanted.is_empty() {
         format!("no instance of service `{service}` is running")
     } else {
         format!(

@@ -7,6 +7,13 @@
 //! lets a [`Selector`] choose, and sends the call to that instance alone
 //! ([`Call::instance`](crate::transport::Call::instance), on NATS the instance's own subject).
 //!
+//! Only instances that list the endpoint are candidates, and only those announcing an instance
+//! subject can be called alone (instances in other languages that announce none are called on
+//! the shared subject instead). With a [`RetryPolicy`](crate::client::RetryPolicy), a retry
+//! avoids the instances the call already failed on while others are usable. The breaker counts
+//! what an instance did (no answer in time, a lost connection, a 5xx), never an error raised
+//! before the call was sent.
+//!
 //! ```
 //! use std::time::Duration;
 //! use micro_core::selector::Selection;

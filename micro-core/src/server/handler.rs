@@ -4,6 +4,7 @@ use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 
+use futures::FutureExt as _;
 use futures::future::BoxFuture;
 use tower::util::BoxCloneSyncService;
 
@@ -163,11 +164,19 @@ where
     Fut: Future<Output = Result<Reply, Error>> + Send + 'static,
 {
     fn call(&self, call: Call) -> BoxFuture<'static, Result<Reply, Error>> {
+        // What the handler's own calls knew of their delivery is not its caller's: a nested
+        // call that was never sent (`?` passes its error on) does not mean this request was not
+        // handled, and a caller that believed so would retry a handler that ran.
         match (self.f)(Arc::clone(&self.state), call) {
-            Ok(future) => Box::pin(future),
-            Err(err) => Box::pin(std::future::ready(Err(err))),
+            Ok(future) => Box::pin(future.map(|result| result.map_err(answered))),
+            Err(err) => Box::pin(std::future::ready(Err(answered(err)))),
         }
     }
+}
+
+/// An error as its caller sees it once a handler answered with it.
+fn answered(err: Error) -> Error {
+    err.with_delivery(crate::error::Delivery::Unknown)
 }
 
 /// Builds a subscriber from an async fn of the decoded event: the event is decoded with its own

@@ -47,6 +47,7 @@ use tokio_util::task::TaskTracker;
 use tower::ServiceExt as _;
 
 use crate::broker::Subscription;
+use crate::error::Delivery;
 use crate::transport::{Call, Incoming, Reply, Respond};
 use crate::{Context, Error};
 pub(crate) use limit::Limit;
@@ -318,7 +319,8 @@ impl Dispatcher {
             return Err(Error::timeout(format!(
                 "deadline exceeded before `{}.{}` was handled",
                 call.service, call.endpoint
-            )));
+            ))
+            .with_delivery(Delivery::NotSent));
         }
         // Cloned, not taken: the handler (or a tower layer around it) may read the call's own.
         // Most calls over NATS carry no metadata, and an empty one needs no clone call.
@@ -349,9 +351,12 @@ impl Dispatcher {
         match outcome {
             Some(Ok(result)) => result,
             Some(Err(panic)) => Err(self.panicked(index, panic.as_ref())),
-            None => Err(Error::timeout(format!(
-                "`{id}` did not finish before its deadline"
-            ))),
+            // The handler ran and was cut off: for a caller in this process, that is a request
+            // in flight whose fate is unknown (an idempotent one may be retried).
+            None => Err(
+                Error::timeout(format!("`{id}` did not finish before its deadline"))
+                    .with_delivery(Delivery::InFlight),
+            ),
         }
     }
 
@@ -522,7 +527,7 @@ impl Dispatcher {
     pub async fn dispatch(&self, endpoint: usize, call: Call) -> Result<Reply, Error> {
         let stopping = || {
             Error::unavailable(format!("`{}` is stopping", call.service))
-                .with_delivery(crate::error::Delivery::NotSent)
+                .with_delivery(Delivery::NotSent)
         };
         let _slot = match self.limit.try_take() {
             Some(slot) => slot,
@@ -533,11 +538,14 @@ impl Dispatcher {
                     match tokio::time::timeout_at(deadline.into(), self.limit.take()).await {
                         Ok(slot) => slot,
                         Err(_) => {
+                            // No handler ran: safe to send again, to this or another
+                            // instance.
                             return Err(Error::timeout(format!(
                                 "`{}.{}` waited for a free slot until its deadline",
                                 call.service, call.endpoint
                             ))
-                            .with_id(call.id()));
+                            .with_id(call.id())
+                            .with_delivery(Delivery::NotSent));
                         }
                     }
                 }

@@ -237,7 +237,6 @@ impl Config {
 /// The largest concurrency limit a service accepts; far more than any machine can run at once.
 pub const MAX_CONCURRENCY: usize = tokio::sync::Semaphore::MAX_PERMITS;
 
-/// Parses `1500ms`, `30s`, `2m`, `1h` or a bare number of seconds (`2.5`): the duration syntax
 /// One `--micro-*` flag read from the command line: `(key, value)`, or why it could not be.
 type Flag = Result<(String, String), String>;
 
@@ -259,9 +258,21 @@ fn split_args(args: impl IntoIterator<Item = OsString>) -> (Vec<Flag>, Vec<OsStr
             rest.push(arg);
             continue;
         };
-        let flag = flag.to_owned();
-        match flag.split_once('=') {
-            Some((k, v)) => flags.push(Ok((k.to_owned(), v.to_owned()))),
+        let (key, value) = match flag.split_once('=') {
+            Some((k, v)) => (k, Some(v)),
+            None => (flag, None),
+        };
+        // Spelt as the variables are read (`--micro-NATS_URL` is `--micro-nats-url`), so a
+        // flag overrides its variable however it is written.
+        let key = key.to_ascii_lowercase().replace('_', "-");
+        if key.is_empty() {
+            // `--micro-` alone names no setting: it must not take the next argument with it.
+            flags.push(Err(format!("`{flag}` names no setting (`--micro-<key>`)")));
+            continue;
+        }
+        let flag = key;
+        match value {
+            Some(v) => flags.push(Ok((flag, v.to_owned()))),
             None => match args.next().map(OsString::into_string) {
                 Some(Ok(v)) => flags.push(Ok((flag, v))),
                 Some(Err(_)) => flags.push(Err(format!(
@@ -274,6 +285,7 @@ fn split_args(args: impl IntoIterator<Item = OsString>) -> (Vec<Flag>, Vec<OsStr
     (flags, rest)
 }
 
+/// Parses `1500ms`, `30s`, `2m`, `1h` or a bare number of seconds (`2.5`): the duration syntax
 /// of every `MICRO_*` setting, shared with the `micro` command line.
 pub fn parse_duration(s: &str) -> Option<Duration> {
     let s = s.trim();
@@ -432,5 +444,25 @@ mod source_tests {
                 os("--micro-name=literal"),
             ]
         );
+    }
+
+    #[test]
+    fn a_flag_overrides_its_variable_however_it_is_spelt() {
+        for flag in ["--micro-NATS_URL", "--micro-nats_url", "--micro-Nats-Url"] {
+            let config = Config::from_sources(
+                [(os("MICRO_NATS_URL"), os("nats://from-env:1"))],
+                [os(flag), os("nats://from-flag:2")],
+            );
+            config.validate().unwrap();
+            assert_eq!(config.get("nats-url"), Some("nats://from-flag:2"), "{flag}");
+        }
+    }
+
+    #[test]
+    fn a_bare_prefix_is_an_error_and_keeps_the_next_argument() {
+        let (flags, rest) = split_args([os("--micro-"), os("input.txt"), os("--micro-=x")]);
+        assert_eq!(flags.len(), 2);
+        assert!(flags.iter().all(Result::is_err), "{flags:?}");
+        assert_eq!(rest, [os("input.txt")]);
     }
 }

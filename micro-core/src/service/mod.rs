@@ -423,10 +423,6 @@ impl Service {
     /// Starts serving and returns a handle to stop it.
     pub async fn start(self) -> Result<Running, Error> {
         self.config.validate()?;
-        let backend = match self.backend {
-            Some(b) => b,
-            None => Backend::from_config(&self.config).await?,
-        };
         let mut handlers = self.handlers;
         let mut subscribers = self.subscribers;
         if self.registered {
@@ -442,6 +438,11 @@ impl Service {
                 });
             }
         }
+        check_layer_targets(&self.layers, &handlers)?;
+        let backend = match self.backend {
+            Some(b) => b,
+            None => Backend::from_config(&self.config).await?,
+        };
         let mut running = Running {
             client: backend.client().with_options(client_options(&self.config)),
             backend: backend.clone(),
@@ -737,29 +738,26 @@ impl Running {
     /// Stops gracefully: leaves the registry, stops taking requests and events, and waits for
     /// those in flight to finish and be answered. All of it is bounded by the shutdown timeout;
     /// past it, the serve loops are aborted.
+    ///
+    /// A stop whose future is dropped before it finishes (a `select!` that gave up on it) still
+    /// leaves the registry and aborts the loops, as dropping a running service does.
     pub async fn stop(mut self) {
         self.watch.stopping.store(true, Ordering::Release);
-        let registry = self.backend.registry.clone();
-        let instances = std::mem::take(&mut self.instances);
+        let mut leaving = Leaving {
+            instances: std::mem::take(&mut self.instances),
+            registry: self.backend.registry.clone(),
+        };
         let drains = std::mem::take(&mut self.drains);
-        let mut loops = std::mem::take(&mut self.loops);
+        let mut loops = AbortOnDrop(std::mem::take(&mut self.loops));
         let tracker = self.tracker.clone();
         let graceful = async {
             // Leave the registry first (all at once), so nobody is sent here any more.
-            let leaving = instances.iter().map(|instance| {
-                let registry = registry.clone();
-                async move {
-                    if let Err(err) = registry.deregister(&instance.id).await {
-                        tracing::warn!(service = %instance.name, error = %err, "could not deregister");
-                    }
-                }
-            });
-            futures::future::join_all(leaving).await;
+            leaving.now().await;
             for drain in drains {
                 drain.drain().await;
             }
             // The loops end once their drained intakes have yielded what was buffered.
-            for l in &mut loops {
+            for l in &mut loops.0 {
                 let _ = l.await;
             }
             tracker.close();
@@ -779,10 +777,8 @@ impl Running {
             self.watch.cut_off.cancel();
             self.tracker.close();
             let _ = tokio::time::timeout(CUT_OFF_GRACE, self.tracker.wait()).await;
-            for l in &loops {
-                l.abort();
-            }
         }
+        // `loops` aborts what is still running as it goes.
     }
 }
 
@@ -797,11 +793,52 @@ impl Drop for Running {
             l.abort();
         }
         // `stop` takes the instances; only a plain drop gets here with some.
+        drop(Leaving {
+            instances: std::mem::take(&mut self.instances),
+            registry: self.backend.registry.clone(),
+        });
+    }
+}
+
+/// Serve and consume loops, aborted when dropped (a finished one is not affected).
+struct AbortOnDrop(Vec<JoinHandle<()>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        for l in &self.0 {
+            l.abort();
+        }
+    }
+}
+
+/// Instances still to leave the registry: [`now`](Self::now) or, if dropped before, in a task
+/// of their own.
+struct Leaving {
+    instances: Vec<Instance>,
+    registry: Arc<dyn Registry>,
+}
+
+impl Leaving {
+    /// Deregisters every instance, all at once.
+    async fn now(&mut self) {
+        let registry = &self.registry;
+        let leaving = self.instances.iter().map(|instance| async move {
+            if let Err(err) = registry.deregister(&instance.id).await {
+                tracing::warn!(service = %instance.name, error = %err, "could not deregister");
+            }
+        });
+        futures::future::join_all(leaving).await;
+        self.instances.clear();
+    }
+}
+
+impl Drop for Leaving {
+    fn drop(&mut self) {
         let instances = std::mem::take(&mut self.instances);
         if instances.is_empty() {
             return;
         }
-        let registry = self.backend.registry.clone();
+        let registry = self.registry.clone();
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {
                 runtime.spawn(async move {
@@ -817,6 +854,41 @@ impl Drop for Running {
             Err(_) => tracing::debug!("dropped outside a runtime: not deregistering"),
         }
     }
+}
+
+/// A layer meant for one endpoint that names none of those served is a mistake (a typo would
+/// leave the endpoint without its timeout or auth, silently): refused before anything starts.
+fn check_layer_targets(
+    layers: &[EndpointLayer],
+    handlers: &[Arc<dyn Handler>],
+) -> Result<(), Error> {
+    for (service, endpoint) in layers.iter().filter_map(|l| l.only.as_ref()) {
+        let served = handlers.iter().any(|h| {
+            let d = h.descriptor();
+            d.name == service.as_str() && d.endpoint(endpoint).is_some()
+        });
+        if !served {
+            let known: Vec<String> = handlers
+                .iter()
+                .flat_map(|h| {
+                    let d = h.descriptor();
+                    d.endpoints
+                        .iter()
+                        .map(move |e| format!("{}.{}", d.name, e.name))
+                })
+                .collect();
+            return Err(Error::bad_request(format!(
+                "layer_endpoint(\"{service}\", \"{endpoint}\"): this process serves no such \
+                 endpoint (it serves: {})",
+                if known.is_empty() {
+                    "nothing".to_owned()
+                } else {
+                    known.join(", ")
+                }
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The call options a configuration sets.

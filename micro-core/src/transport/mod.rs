@@ -396,10 +396,11 @@ pub trait Transport: Send + Sync + fmt::Debug + 'static {
     }
 
     /// The address on which only instance `instance` serves `service.endpoint`, announced in
-    /// discovery (endpoint metadata `instance_subject`) for clients in other languages; `None`
-    /// for a transport without addresses (in-process).
+    /// discovery (endpoint metadata `instance_subject`) so that callers, ours and other
+    /// languages', know the instance can be called alone ([`Call::instance`]); `None` for a
+    /// transport that cannot pin a call to an instance. By default the endpoint's subject with
+    /// the instance id as one more token.
     fn instance_subject(&self, service: &str, endpoint: &str, instance: &str) -> Option<String> {
-        let _ = (service, endpoint, instance);
-        None
+        Some(format!("{}.{instance}", self.subject(service, endpoint)))
     }
 }
