@@ -19,10 +19,10 @@ use bytes::Bytes;
 use clap::Parser;
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
-use micro_core::codec::ContentType;
-use micro_core::memory::Memory;
-use micro_core::prelude::*;
-use micro_nats::{Nats, NatsOptions};
+use micro::codec::ContentType;
+use micro::memory::Memory;
+use micro::nats::{Nats, NatsOptions};
+use micro::prelude::*;
 use serde::{Deserialize, Serialize};
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region};
 use test_support::NatsServer;
@@ -243,7 +243,7 @@ async fn serve_raw(client: async_nats::Client) -> Result<(), Error> {
 }
 
 /// Serves both the raw baseline and the micro service on one NATS server.
-async fn serve_all(url: &str) -> Result<(Nats, micro_core::service::Running), Error> {
+async fn serve_all(url: &str) -> Result<(Nats, micro::service::Running), Error> {
     // From the environment, so `MICRO_NATS_INTAKES` can be compared; the URL is the bench's.
     let nats = Nats::connect(NatsOptions::from_env().url(url)).await?;
     serve_raw(nats.client().clone()).await?;

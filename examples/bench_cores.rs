@@ -22,8 +22,8 @@ use bytes::Bytes;
 use clap::Parser;
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
-use micro_core::prelude::*;
-use micro_nats::{Nats, NatsOptions};
+use micro::nats::{Nats, NatsOptions};
+use micro::prelude::*;
 use test_support::NatsServer;
 
 /// The served workloads.

@@ -2,13 +2,12 @@
 //! `MICRO_NATS_URL=nats://127.0.0.1:4222 cargo run --example greeter_client -- Ada`.
 
 use examples::GreeterClient;
-use micro_core::prelude::*;
+use micro::prelude::*;
 
 #[tokio::main]
 async fn main() {
-    micro_nats::install();
     // The first argument that is not a `--micro-*` flag (nor a flag's value).
-    let name = micro_core::service::Config::app_args()
+    let name = micro::service::Config::app_args()
         .into_iter()
         .nth(1)
         .map(|arg| arg.to_string_lossy().into_owned())

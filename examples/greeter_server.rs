@@ -8,7 +8,7 @@
 use std::io::IsTerminal;
 
 use examples::{GreeterServer, MyGreeter};
-use micro_core::prelude::*;
+use micro::prelude::*;
 
 #[tokio::main]
 async fn main() {
@@ -23,7 +23,6 @@ async fn main() {
                 && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
         )
         .init();
-    micro_nats::install();
     if let Err(err) = Service::from_env()
         .handle(GreeterServer::new(MyGreeter))
         .run()

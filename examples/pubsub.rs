@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use micro_core::prelude::*;
+use micro::prelude::*;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
@@ -30,7 +30,6 @@ async fn main() -> Result<(), Error> {
     let (tx, mut rx) = mpsc::unbounded_channel();
     let _ = SEEN.set(tx);
 
-    micro_nats::install();
     let running = Service::from_env().start().await?;
     let client = running.client();
     for (id, email) in [(1, "ada@example.com"), (2, "grace@example.com")] {

@@ -4,7 +4,7 @@
 //! registers it, so `Service::from_env().start()` serves it without being told; the generated
 //! `GreeterClient` calls it. With `MICRO_NATS_URL` set, the same program runs over NATS.
 
-use micro_core::prelude::*;
+use micro::prelude::*;
 
 /// Greets people.
 #[service(name = "greeter", version = "1.0.0")]
@@ -40,7 +40,6 @@ impl Greeter for MyGreeter {
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    micro_nats::install();
     let running = Service::from_env().start().await?;
     let greeter = GreeterClient::new(&running.client().with_metadata("x-user", "quickstart"));
 

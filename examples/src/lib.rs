@@ -1,6 +1,6 @@
 //! Service definitions shared by the examples, so servers and clients import one definition.
 
-use micro_core::prelude::*;
+use micro::prelude::*;
 use serde::{Deserialize, Serialize};
 
 /// A sum of two numbers, with who asked.

@@ -217,17 +217,6 @@ impl Error {
     }
 }
 
-impl fmt::Debug for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Error")
-            .field("id", &self.id)
-            .field("code", &self.code)
-            .field("detail", &self.detail)
-            .field("status", &self.status)
-            .finish()
-    }
-}
-
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if !self.id.is_empty() {
@@ -238,6 +227,25 @@ impl fmt::Display for Error {
             write!(f, ": {}", self.detail)?;
         }
         Ok(())
+    }
+}
+
+/// One line, as [`Display`](fmt::Display), so that `main` returning `Result<(), Error>` prints
+/// `Error: 503 Service Unavailable: no NATS server answers at ...` instead of a struct dump; the
+/// alternate form (`{:#?}`) shows every field.
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if f.alternate() {
+            f.debug_struct("Error")
+                .field("id", &self.id)
+                .field("code", &self.code)
+                .field("detail", &self.detail)
+                .field("status", &self.status)
+                .field("delivery", &self.delivery)
+                .finish()
+        } else {
+            fmt::Display::fmt(self, f)
+        }
     }
 }
 

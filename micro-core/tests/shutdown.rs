@@ -198,3 +198,31 @@ async fn a_dropped_service_leaves_the_registry() {
         .unwrap_err();
     assert_eq!(err.code(), 503, "{err}");
 }
+
+/// A service served in-process (inline calls) keeps running until stopped: its serve loop must
+/// not end on its own, or `run()` returns at once with "connection lost".
+#[tokio::test]
+async fn an_in_process_service_keeps_serving_until_stopped() {
+    #[service(name = "steady", version = "1.0.0")]
+    trait Steady {
+        async fn ok(&self) -> Result<bool, Error>;
+    }
+    struct Impl;
+    impl Steady for Impl {
+        async fn ok(&self) -> Result<bool, Error> {
+            Ok(true)
+        }
+    }
+    let memory = Memory::new();
+    let running = Service::builder()
+        .backend(memory.backend())
+        .only_explicit()
+        .handle(SteadyServer::new(Impl))
+        .start()
+        .await
+        .unwrap();
+    let lost = tokio::time::timeout(Duration::from_millis(300), running.lost()).await;
+    assert!(lost.is_err(), "the serve loop ended: {:?}", lost.ok());
+    assert!(SteadyClient::new(&running.client()).ok().await.unwrap());
+    running.stop().await;
+}

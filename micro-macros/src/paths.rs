@@ -1,5 +1,6 @@
-//! Where generated code finds the runtime: `::micro_core::__private`, or `<crate>::__private`
-//! when the user renamed the dependency with `crate = "..."` (tokio and serde do the same).
+//! Where generated code finds the runtime: `::micro_core::__private` or `::micro::__private`,
+//! whichever the program depends on, or `<crate>::__private` when the user names the path with
+//! `crate = "..."` (tokio and serde do the same).
 
 use proc_macro2::{Group, Span, TokenStream, TokenTree};
 use quote::{ToTokens, quote};
@@ -11,11 +12,13 @@ pub(crate) struct Runtime {
 }
 
 impl Runtime {
-    /// The runtime behind `krate` (the `crate = "..."` argument), or `::micro_core`.
+    /// The runtime behind `krate` (the `crate = "..."` argument), or the one the program
+    /// depends on: `micro-core` when it is a dependency, else the `micro` facade (under whatever
+    /// name the program gave either in its Cargo.toml).
     pub(crate) fn new(krate: Option<&syn::Path>) -> Self {
         let krate = match krate {
             Some(path) => path.to_token_stream(),
-            None => quote!(::micro_core),
+            None => dependency(),
         };
         Runtime { krate }
     }
@@ -37,6 +40,29 @@ impl Runtime {
         let private = self.private().to_string();
         format!("{}::serde", private.replace(' ', ""))
     }
+}
+
+/// The path of the runtime crate in the program being compiled, from its Cargo.toml.
+fn dependency() -> TokenStream {
+    use proc_macro_crate::{FoundCrate, crate_name};
+    let named = |found: FoundCrate, itself: &str| {
+        // A crate's own tests, examples and doc tests are crates of their own: they reach it by
+        // its name, as any dependent does.
+        let name = match found {
+            FoundCrate::Itself => itself.to_owned(),
+            FoundCrate::Name(name) => name,
+        };
+        let ident = syn::Ident::new(&name, Span::call_site());
+        quote!(::#ident)
+    };
+    if let Ok(found) = crate_name("micro-core") {
+        return named(found, "micro_core");
+    }
+    if let Ok(found) = crate_name("micro") {
+        return named(found, "micro");
+    }
+    // No Cargo.toml to read (a build outside cargo): the runtime's own name.
+    quote!(::micro_core)
 }
 
 /// `tokens` with every span set to `span`.

@@ -60,6 +60,7 @@ pub(crate) fn disconnected(what: &str) -> Error {
 
 /// Connecting at start-up failed.
 pub(crate) fn connect_error(err: &ConnectError, urls: &[String]) -> Error {
+    let first_url = urls.first();
     let urls = urls.join(", ");
     match err.kind() {
         ConnectErrorKind::AuthorizationViolation | ConnectErrorKind::Authentication => {
@@ -79,11 +80,39 @@ pub(crate) fn connect_error(err: &ConnectError, urls: &[String]) -> Error {
         | ConnectErrorKind::TimedOut
         | ConnectErrorKind::Io
         | ConnectErrorKind::MaxReconnects => Error::unavailable(format!(
-            "no NATS server answers at {urls} ({err}); start one with \
-             `nats-server -a 127.0.0.1 -p 4222` (install it with `apt-get install nats-server`) \
-             or point MICRO_NATS_URL at a running server"
+            "no NATS server answers at {urls} ({err}); {}",
+            start_hint(first_url)
         )),
     }
+}
+
+/// What to do about a server that does not answer at `url`: start one there when it is this
+/// machine, else check that one runs there.
+fn start_hint(url: Option<&String>) -> String {
+    let addr = url.and_then(|u| u.parse::<async_nats::ServerAddr>().ok());
+    match addr {
+        Some(addr) if is_local(addr.host()) => format!(
+            "start one with `nats-server -a {} -p {}` (install it with `apt-get install \
+             nats-server`) or point MICRO_NATS_URL at a running server",
+            addr.host(),
+            addr.port()
+        ),
+        Some(addr) => format!(
+            "check that a NATS server runs at {}:{} and is reachable from here, or point \
+             MICRO_NATS_URL at one that is",
+            addr.host(),
+            addr.port()
+        ),
+        None => "point MICRO_NATS_URL at a running server".to_owned(),
+    }
+}
+
+fn is_local(host: &str) -> bool {
+    host == "localhost"
+        || host
+            .trim_matches(|c| c == '[' || c == ']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Subscribing to `subject` failed.
@@ -99,4 +128,22 @@ pub(crate) fn publish_error(err: &PublishError, subject: &str) -> Error {
 /// Flushing the connection failed.
 pub(crate) fn flush_error(err: &FlushError) -> Error {
     Error::unavailable(format!("cannot flush the NATS connection: {err}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_start_hint_names_the_configured_address() {
+        let hint = start_hint(Some(&"nats://127.0.0.1:4999".to_owned()));
+        assert!(hint.contains("nats-server -a 127.0.0.1 -p 4999"), "{hint}");
+        let hint = start_hint(Some(&"localhost".to_owned()));
+        assert!(hint.contains("-a localhost -p 4222"), "{hint}");
+        let hint = start_hint(Some(&"nats://nats.example.com:7422".to_owned()));
+        assert!(
+            hint.contains("nats.example.com:7422") && !hint.contains("nats-server -a"),
+            "{hint}"
+        );
+    }
 }

@@ -62,7 +62,8 @@ async fn no_server_is_an_error_naming_the_url_and_how_to_start_one() {
     assert_eq!(err.code(), 503, "{err}");
     assert!(err.detail().contains(&url), "{err}");
     assert!(
-        err.detail().contains("nats-server -a 127.0.0.1 -p 4222"),
+        err.detail()
+            .contains(&format!("nats-server -a 127.0.0.1 -p {port}")),
         "{err}"
     );
     assert!(

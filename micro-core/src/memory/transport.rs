@@ -158,6 +158,8 @@ struct RouteGuard {
     routes: Arc<ArcSwap<Routes>>,
     service: String,
     id: String,
+    /// For an instance called inline: the sender that keeps its listener open until drained.
+    keep_open: std::sync::Mutex<Option<mpsc::Sender<Incoming<OneshotResponder>>>>,
 }
 
 impl RouteGuard {
@@ -198,6 +200,10 @@ impl Drain for Arc<RouteGuard> {
         // when the last in-progress sender is dropped, and the listener ends after yielding what
         // was buffered.
         self.remove();
+        self.keep_open
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
         Box::pin(async {})
     }
 }
@@ -225,13 +231,16 @@ impl Transport for MemoryTransport {
                 .enumerate()
                 .map(|(i, e)| (e.name.to_string(), i))
                 .collect();
+            // Calls made inline never go through the channel, but the listener must still last
+            // until drained: the guard keeps a sender until then.
+            let (target, keep_open) = match spec.dispatch {
+                Some(dispatch) => (Target::Inline(dispatch), Some(tx)),
+                None => (Target::Queue(tx), None),
+            };
             let instance = Arc::new(InstanceRoute {
                 id: spec.instance_id.clone(),
                 endpoints,
-                target: match spec.dispatch {
-                    Some(dispatch) => Target::Inline(dispatch),
-                    None => Target::Queue(tx),
-                },
+                target,
             });
             self.routes.rcu(|routes| {
                 let mut routes = Routes::clone(routes);
@@ -250,6 +259,7 @@ impl Transport for MemoryTransport {
                 routes: self.routes.clone(),
                 service: spec.service.into_owned(),
                 id: spec.instance_id,
+                keep_open: std::sync::Mutex::new(keep_open),
             });
             let held = guard.clone();
             let incoming = stream::poll_fn(move |cx| {

@@ -92,8 +92,9 @@ impl Backend {
         match factory {
             Some(factory) => (factory.connect)(config.clone()).await,
             None => Err(Error::bad_request(format!(
-                "backend `{name}` is not linked into this binary: add the `micro-{name}` crate to \
-                 Cargo.toml and call `micro_{name}::install()` at the start of `main`"
+                "backend `{name}` is not linked into this binary: depend on the `micro` crate \
+                 with its `{name}` feature (on by default) instead of `micro-core` alone, or \
+                 call `micro_{name}::install()` at the start of `main`"
             ))),
         }
     }
