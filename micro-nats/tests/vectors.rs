@@ -59,6 +59,8 @@ pub trait Vectors {
     async fn reject(&self, reason: String) -> Result<(), Error>;
     /// Sleeps `millis`, then answers them.
     async fn slow(&self, millis: u64) -> Result<u64, Error>;
+    /// Panics.
+    async fn panics(&self) -> Result<(), Error>;
 }
 
 struct VectorsImpl;
@@ -82,6 +84,9 @@ impl Vectors for VectorsImpl {
     async fn slow(&self, millis: u64) -> Result<u64, Error> {
         tokio::time::sleep(Duration::from_millis(millis)).await;
         Ok(millis)
+    }
+    async fn panics(&self) -> Result<(), Error> {
+        panic!("out of order")
     }
 }
 
@@ -314,14 +319,29 @@ fn cases() -> Vec<Case> {
         ),
         case(
             "17-error-deadline-while-running.json",
-            "Micro-Timeout of 300 ms on a call that takes 5 s: 408 when the deadline passes \
+            "Micro-Timeout of 1 s on a call that takes 10 s: 408 when the deadline passes \
              while the handler runs.",
             "vectors.slow",
-            &[("Micro-Timeout", "300000")],
-            br#"{"millis":5000}"#,
+            &[("Micro-Timeout", "1000000")],
+            br#"{"millis":10000}"#,
         ),
         case(
-            "18-unknown-endpoint.json",
+            "18-timeout-unparsable.json",
+            "A Micro-Timeout that is not a whole number of microseconds is ignored: the call \
+             runs without a deadline.",
+            "vectors.slow",
+            &[("Micro-Timeout", "soon")],
+            br#"{"millis":1}"#,
+        ),
+        case(
+            "19-error-handler-panicked.json",
+            "The handler panicked: 500 naming the endpoint; the instance keeps serving.",
+            "vectors.panics",
+            &[],
+            b"{}",
+        ),
+        case(
+            "20-unknown-endpoint.json",
             "An endpoint nobody serves has no subscriber: the reply is nats-server's own \
              \"no responders\" status message (503, no headers, no body), not one of ours.",
             "vectors.nope",
@@ -329,7 +349,7 @@ fn cases() -> Vec<Case> {
             b"{}",
         ),
         case(
-            "19-ping-all.json",
+            "21-ping-all.json",
             "$SRV.PING: every instance answers (here one). JSON, no headers; the request body \
              is ignored.",
             "$SRV.PING",
@@ -337,28 +357,28 @@ fn cases() -> Vec<Case> {
             b"",
         ),
         case(
-            "20-ping-service.json",
+            "22-ping-service.json",
             "$SRV.PING.<service>.",
             "$SRV.PING.vectors",
             &[],
             b"",
         ),
         case(
-            "21-ping-instance.json",
+            "23-ping-instance.json",
             "$SRV.PING.<service>.<id>: one instance.",
             "$SRV.PING.vectors.{{id}}",
             &[],
             b"",
         ),
         case(
-            "22-info.json",
+            "24-info.json",
             "$SRV.INFO.<service>: endpoints with subjects, queue group and metadata.",
             "$SRV.INFO.vectors",
             &[],
             b"",
         ),
         case(
-            "23-stats.json",
+            "25-stats.json",
             "$SRV.STATS.<service>, after the calls of the vectors before it (in file order): \
              refused requests count as requests and errors; last_error is \"<code>:<detail>\".",
             "$SRV.STATS.vectors",
@@ -800,7 +820,7 @@ async fn our_client_and_registry_accept_every_reply_vector() {
     let vectors = committed();
     let info = vectors
         .iter()
-        .find(|(file, _)| file == "22-info.json")
+        .find(|(file, _)| file == "24-info.json")
         .map(|(_, v)| denormalise(&v.reply.body()))
         .expect("an INFO vector");
     let mut checked = 0;
@@ -898,12 +918,24 @@ async fn our_client_and_registry_accept_every_reply_vector() {
                 assert_eq!(error_json(&err), error_body(&vector, ContentType::Json));
                 false
             }
-            "18-unknown-endpoint.json" => {
+            "18-timeout-unparsable.json" => {
+                // Our client always sends whole microseconds (vector 17's form); the reply is
+                // an ordinary one.
+                assert_eq!(json.slow(1).await.unwrap(), 1);
+                false
+            }
+            "19-error-handler-panicked.json" => {
+                let err = json.panics().await.unwrap_err();
+                assert_eq!(err.code(), 500, "{err}");
+                assert_eq!(error_json(&err), error_body(&vector, ContentType::Json));
+                true
+            }
+            "20-unknown-endpoint.json" => {
                 // nats-server's status message, which a responder cannot send; our client's
                 // reading of it (503) is tested with the transport.
                 continue;
             }
-            "19-ping-all.json" | "20-ping-service.json" | "21-ping-instance.json" => {
+            "21-ping-all.json" | "22-ping-service.json" | "23-ping-instance.json" => {
                 // A watch pings, then asks the instances it finds for their INFO.
                 fake.lock().expect("fake lock").info = Some((Vec::new(), info.clone()));
                 let mut changes = nats
@@ -925,7 +957,7 @@ async fn our_client_and_registry_accept_every_reply_vector() {
                 }
                 false
             }
-            "22-info.json" => {
+            "24-info.json" => {
                 let instances = nats.registry().get_service("vectors").await.unwrap();
                 assert_eq!(instances.len(), 1, "{instances:?}");
                 let instance = &instances[0];
@@ -950,10 +982,10 @@ async fn our_client_and_registry_accept_every_reply_vector() {
                     })
                     .collect();
                 assert_eq!(endpoints, announced);
-                assert_eq!(endpoints.len(), 6);
+                assert_eq!(endpoints.len(), 7);
                 false
             }
-            "23-stats.json" => {
+            "25-stats.json" => {
                 let stats = nats.registry().stats(Some("vectors")).await.unwrap();
                 assert_eq!(stats.len(), 1, "{stats:?}");
                 let expected: Value =
