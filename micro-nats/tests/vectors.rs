@@ -4,11 +4,14 @@
 //! - `the_service_answers_every_vector_byte_for_byte` sends each vector's request, as raw bytes
 //!   on a raw NATS connection, to a real service over a private nats-server and compares the
 //!   reply (status line, every header line, the body) with the vector's, after the documented
-//!   normalisation. With `MICRO_BLESS_VECTORS=1` it rewrites the files instead.
+//!   normalisation; and records each event vector from what our client publishes, as a raw
+//!   subscriber receives it. With `MICRO_BLESS_VECTORS=1` it rewrites the files instead.
 //! - `our_client_and_registry_accept_every_reply_vector` replays the committed replies from a
 //!   fake responder: the generated client must send exactly the vector's request (where it is
 //!   one our client makes) and decode the reply to the expected value or error; the registry
 //!   must read the PING, INFO and STATS vectors.
+//! - `our_subscribers_accept_every_event_vector` publishes each committed event and checks what
+//!   a subscriber decodes.
 
 mod common;
 
@@ -21,6 +24,7 @@ use base64::Engine as _;
 use bytes::Bytes;
 use common::connect;
 use futures::StreamExt;
+use micro_core::broker::Broker;
 use micro_core::codec::ContentType;
 use micro_core::prelude::*;
 use micro_core::registry::{Change, Registry, WatchOptions};
@@ -95,8 +99,18 @@ impl Vectors for VectorsImpl {
 #[serde(deny_unknown_fields)]
 struct Vector {
     description: String,
+    /// The request, or for an event the published message.
     request: Message,
-    reply: Message,
+    /// The reply; absent for an event, which has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    reply: Option<Message>,
+}
+
+impl Vector {
+    /// The reply of a request vector.
+    fn reply(&self) -> &Message {
+        self.reply.as_ref().expect("a request vector has a reply")
+    }
 }
 
 /// A message: the request (with its subject) or the reply.
@@ -388,6 +402,59 @@ fn cases() -> Vec<Case> {
     ]
 }
 
+/// The event of the event vectors.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UserCreated {
+    /// The user's id.
+    pub id: u64,
+    /// Their address.
+    pub email: String,
+}
+
+fn user() -> UserCreated {
+    UserCreated {
+        id: 7,
+        email: "ada@example.com".to_owned(),
+    }
+}
+
+/// An event case: our client publishes [`user`] on `topic` in this codec with this metadata.
+struct EventCase {
+    file: &'static str,
+    description: &'static str,
+    topic: &'static str,
+    content_type: ContentType,
+    metadata: &'static [(&'static str, &'static str)],
+}
+
+/// Every event case, in file order (after the request cases).
+fn events() -> Vec<EventCase> {
+    vec![
+        EventCase {
+            file: "26-event-json.json",
+            description: "An event: a publish to the topic as subject, the event as the body, \
+                          no reply subject. JSON, no headers.",
+            topic: "user.created",
+            content_type: ContentType::Json,
+            metadata: &[],
+        },
+        EventCase {
+            file: "27-event-msgpack.json",
+            description: "An event in MessagePack: a map, so it needs no Content-Type.",
+            topic: "user.created",
+            content_type: ContentType::MsgPack,
+            metadata: &[],
+        },
+        EventCase {
+            file: "28-event-metadata.json",
+            description: "An event with metadata: one header per entry.",
+            topic: "user.created",
+            content_type: ContentType::Json,
+            metadata: &[("tenant", "acme")],
+        },
+    ]
+}
+
 fn vectors_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors")
 }
@@ -553,11 +620,14 @@ fn to_file(vector: &Vector) -> String {
         }
         format!("{{\n{}\n  }}", fields.join(",\n"))
     };
+    let reply = match &vector.reply {
+        Some(reply) => format!(",\n  \"reply\": {}", message(reply)),
+        None => String::new(),
+    };
     let text = format!(
-        "{{\n  \"description\": {},\n  \"request\": {},\n  \"reply\": {}\n}}\n",
+        "{{\n  \"description\": {},\n  \"request\": {}{reply}\n}}\n",
         string(&vector.description),
         message(&vector.request),
-        message(&vector.reply)
     );
     // The file must read back as the same vector.
     let back: Vector = serde_json::from_str(&text).expect("a vector file is JSON");
@@ -614,7 +684,7 @@ fn exchange(raw: &mut RawNats, index: usize, case: &Case, id: &str) -> RawMessag
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_service_answers_every_vector_byte_for_byte() {
     let server = NatsServer::start();
-    let (_nats, running) = start(&server).await;
+    let (nats, running) = start(&server).await;
     let id = running.instances()[0].id.clone();
     let port = server.port();
     let cases = cases();
@@ -644,7 +714,7 @@ async fn the_service_answers_every_vector_byte_for_byte() {
                             .collect(),
                         &case.body,
                     ),
-                    reply: Message::new(None, status, sorted(headers), &body),
+                    reply: Some(Message::new(None, status, sorted(headers), &body)),
                 };
                 (case.file, vector)
             })
@@ -653,6 +723,54 @@ async fn the_service_answers_every_vector_byte_for_byte() {
     .await
     .expect("the exchange ran");
     running.stop().await;
+
+    // Events: what our client publishes, as a raw subscriber receives it.
+    let mut raw = tokio::task::spawn_blocking(move || {
+        let mut raw = RawNats::connect(port).expect("raw connection");
+        raw.subscribe("user.>", 2).expect("subscribes");
+        raw.sync().expect("subscribed");
+        raw
+    })
+    .await
+    .expect("the raw subscriber connected");
+    let mut recorded = recorded;
+    for event in events() {
+        let mut client = nats.micro_client().with_content_type(event.content_type);
+        for (key, value) in event.metadata {
+            client = client.with_metadata(*key, *value);
+        }
+        client
+            .publish(event.topic, &user())
+            .await
+            .unwrap_or_else(|e| panic!("{}: cannot publish: {e}", event.file));
+        let (back, message) = tokio::task::spawn_blocking(move || {
+            let message = raw.next_message(Duration::from_secs(10));
+            (raw, message)
+        })
+        .await
+        .expect("the raw subscriber read");
+        raw = back;
+        let message =
+            message.unwrap_or_else(|e| panic!("{}: no event within 10 s: {e}", event.file));
+        assert_eq!(
+            message.reply, None,
+            "{}: an event has no reply subject",
+            event.file
+        );
+        let (status, headers) = parse_block(&message.headers);
+        assert_eq!(status, None, "{}", event.file);
+        let vector = Vector {
+            description: event.description.to_owned(),
+            request: Message::new(
+                Some(&message.subject),
+                None,
+                sorted(headers),
+                &message.payload,
+            ),
+            reply: None,
+        };
+        recorded.push((event.file, vector));
+    }
 
     let dir = vectors_dir();
     let on_disk: BTreeSet<String> = std::fs::read_dir(&dir)
@@ -715,6 +833,70 @@ fn committed() -> Vec<(String, Vector)> {
 
 /// Headers as `[name, value]` pairs.
 type Headers = Vec<(String, String)>;
+
+/// Reads every committed event vector.
+fn committed_events() -> Vec<(EventCase, Vector)> {
+    events()
+        .into_iter()
+        .map(|event| {
+            let path = vectors_dir().join(event.file);
+            let text = std::fs::read_to_string(&path)
+                .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+            let vector: Vector = serde_json::from_str(&text)
+                .unwrap_or_else(|e| panic!("{} is not a vector: {e}", path.display()));
+            (event, vector)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn our_subscribers_accept_every_event_vector() {
+    let server = NatsServer::start();
+    let nats = connect(&server).await;
+    let mut subscription = nats
+        .broker()
+        .subscribe("user.>", None)
+        .await
+        .expect("subscribes");
+    let publisher = common::raw(&server).await;
+    common::sync(&publisher).await;
+    for (event, vector) in committed_events() {
+        assert!(
+            vector.reply.is_none(),
+            "{}: an event has no reply",
+            event.file
+        );
+        let request = &vector.request;
+        let subject = request.subject.clone().expect("an event has a subject");
+        let body = Bytes::from(request.body());
+        if request.headers.is_empty() {
+            publisher.publish(subject, body).await.expect("publishes");
+        } else {
+            let mut map = async_nats::HeaderMap::new();
+            for (name, value) in &request.headers {
+                map.append(name.as_str(), value.as_str());
+            }
+            publisher
+                .publish_with_headers(subject, map, body)
+                .await
+                .expect("publishes");
+        }
+        let received = tokio::time::timeout(Duration::from_secs(5), subscription.next())
+            .await
+            .unwrap_or_else(|_| panic!("{}: no event within 5 s", event.file))
+            .expect("the subscription goes on");
+        assert_eq!(received.topic, event.topic, "{}", event.file);
+        assert_eq!(received.content_type, event.content_type, "{}", event.file);
+        assert_eq!(
+            received.decode::<UserCreated>().expect("the event decodes"),
+            user(),
+            "{}",
+            event.file
+        );
+        let metadata: Vec<(&str, &str)> = received.metadata.iter().collect();
+        assert_eq!(metadata, event.metadata, "{}", event.file);
+    }
+}
 
 /// What the fake responder saw and what it answers.
 #[derive(Default)]
@@ -801,7 +983,7 @@ fn denormalise(body: &[u8]) -> Vec<u8> {
 
 /// The error a vector's reply body holds, as JSON, for comparing with what our client rebuilt.
 fn error_body(vector: &Vector, ct: ContentType) -> Value {
-    ct.decode(&vector.reply.body())
+    ct.decode(&vector.reply().body())
         .expect("an error reply's body is the structured error")
 }
 
@@ -821,7 +1003,7 @@ async fn our_client_and_registry_accept_every_reply_vector() {
     let info = vectors
         .iter()
         .find(|(file, _)| file == "24-info.json")
-        .map(|(_, v)| denormalise(&v.reply.body()))
+        .map(|(_, v)| denormalise(&v.reply().body()))
         .expect("an INFO vector");
     let mut checked = 0;
     for (file, vector) in vectors {
@@ -830,8 +1012,8 @@ async fn our_client_and_registry_accept_every_reply_vector() {
             f.seen.clear();
             f.info = None;
             f.reply = Some((
-                vector.reply.headers.clone(),
-                denormalise(&vector.reply.body()),
+                vector.reply().headers.clone(),
+                denormalise(&vector.reply().body()),
             ));
         }
         // Whether our client makes exactly this request: then what it sent must be the
@@ -964,7 +1146,7 @@ async fn our_client_and_registry_accept_every_reply_vector() {
                 assert_eq!(instance.id, FAKE_ID);
                 assert_eq!(instance.version, "1.0.0");
                 let expected: Value =
-                    serde_json::from_slice(&denormalise(&vector.reply.body())).unwrap();
+                    serde_json::from_slice(&denormalise(&vector.reply().body())).unwrap();
                 let endpoints: Vec<(String, String)> = instance
                     .endpoints
                     .iter()
@@ -989,7 +1171,7 @@ async fn our_client_and_registry_accept_every_reply_vector() {
                 let stats = nats.registry().stats(Some("vectors")).await.unwrap();
                 assert_eq!(stats.len(), 1, "{stats:?}");
                 let expected: Value =
-                    serde_json::from_slice(&denormalise(&vector.reply.body())).unwrap();
+                    serde_json::from_slice(&denormalise(&vector.reply().body())).unwrap();
                 let got: Vec<Value> = stats[0]
                     .endpoints
                     .iter()
