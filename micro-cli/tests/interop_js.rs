@@ -64,13 +64,13 @@ async fn micro_lists_describes_and_calls_a_javascript_service() {
         .find(|l| l.starts_with("jsecho "))
         .unwrap_or_else(|| panic!("jsecho not listed:\n{listed}"));
     let cells: Vec<&str> = row.split_whitespace().collect();
-    assert_eq!(cells[..4], ["jsecho", "2.0.0", "1", "4"], "{row}");
+    assert_eq!(cells[..4], ["jsecho", "2.0.0", "1", "5"], "{row}");
     assert!(row.ends_with("Echoes and adds, in JavaScript."), "{row}");
     let listed: Value = serde_json::from_str(&ok(&micro(&url, &["--json", "services"]).await))
         .expect("services --json is JSON");
     assert_eq!(
         listed,
-        json!([{"name": "jsecho", "versions": ["2.0.0"], "instances": 1, "endpoints": 4,
+        json!([{"name": "jsecho", "versions": ["2.0.0"], "instances": 1, "endpoints": 5,
                 "description": "Echoes and adds, in JavaScript."}])
     );
 
@@ -85,6 +85,7 @@ async fn micro_lists_describes_and_calls_a_javascript_service() {
         "add  (subject jsmath.add, queue q)",
         "fail  (subject jsmath.fail, queue q)",
         "throws  (subject jsmath.throws, queue q)",
+        "hello  (subject jsecho.hello, queue q)",
     ] {
         assert!(
             described.contains(expected),
@@ -112,7 +113,8 @@ async fn micro_lists_describes_and_calls_a_javascript_service() {
             ("echo", "echo"),
             ("add", "jsmath.add"),
             ("fail", "jsmath.fail"),
-            ("throws", "jsmath.throws")
+            ("throws", "jsmath.throws"),
+            ("hello", "jsecho.hello")
         ]
     );
 
@@ -128,6 +130,8 @@ async fn micro_lists_describes_and_calls_a_javascript_service() {
         serde_json::from_str::<Value>(&echoed).expect("JSON"),
         json!({"x": [1, 2]})
     );
+    let hello = ok(&micro(&url, &["call", "jsecho", "hello", r#"{"name":"Ada"}"#]).await);
+    assert_eq!(hello, "\"Hello Ada\"\n");
 
     // Its errors, rebuilt from the headers alone: `respondError(422, ...)` and a thrown
     // `ServiceError(409, ...)`.
@@ -162,7 +166,13 @@ async fn micro_lists_describes_and_calls_a_javascript_service() {
         .collect();
     assert_eq!(
         counts,
-        [("echo", 1), ("add", 1), ("fail", 1), ("throws", 1)]
+        [
+            ("echo", 1),
+            ("add", 1),
+            ("fail", 1),
+            ("throws", 1),
+            ("hello", 1)
+        ]
     );
     let throws = &endpoints[3];
     assert_eq!(throws["num_errors"], 1);

@@ -3,8 +3,8 @@
 //!
 //! - its service client pings, inspects and reads the stats of our service, calls it with plain
 //!   JSON and reads an error reply with its own `ServiceError` (`tests/interop-js/client.mjs`);
-//! - our registry reads the INFO and STATS of a service written with it
-//!   (`tests/interop-js/jsecho.mjs`). `micro` (the CLI) lists, describes and calls that
+//! - our generated client calls a service written with it (`tests/interop-js/jsecho.mjs`) and
+//!   rebuilds its header-only errors, and our registry reads its INFO and STATS. `micro` (the CLI) lists, describes and calls that
 //!   service in `micro-cli/tests/interop_js.rs`.
 //!
 //! Needs `MICRO_INTEROP_NODE_DIR`: `tests/interop-js` after `npm ci` (`scripts/test.sh` does
@@ -43,6 +43,13 @@ impl JsInterop for JsInteropImpl {
         }
         Ok("ok".to_owned())
     }
+}
+
+/// The JavaScript service's endpoint on `jsecho.hello`, described as a micro trait.
+#[service(name = "jsecho", version = "2.0.0")]
+pub trait JsEcho {
+    /// Greets `name`; refuses an empty one with 422.
+    async fn hello(&self, name: String) -> Result<String, Error>;
 }
 
 fn endpoint<'a>(entry: &'a Value, name: &str) -> &'a Value {
@@ -164,7 +171,7 @@ async fn the_javascript_service_client_reads_our_service() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn our_registry_reads_a_javascript_service() {
+async fn our_client_and_registry_read_a_javascript_service() {
     let Some(dir) = node_dir() else { return };
     let server = NatsServer::start();
     let url = server.url();
@@ -183,6 +190,14 @@ async fn our_registry_reads_a_javascript_service() {
     assert_eq!(&reply.payload[..], b"42");
 
     let nats = connect(&server).await;
+    let client = JsEchoClient::new(&nats.micro_client());
+    assert_eq!(client.hello("Ada".into()).await.unwrap(), "Hello Ada");
+    // `respondError` sends only the convention's headers: rebuilt from them.
+    let err = client.hello(String::new()).await.unwrap_err();
+    assert_eq!(err.code(), 422, "{err}");
+    assert_eq!(err.detail(), "name must not be empty");
+    assert_eq!(err.id(), "jsecho.hello");
+
     let instances = nats.registry().get_service("jsecho").await.unwrap();
     assert_eq!(instances.len(), 1, "{instances:?}");
     let instance = &instances[0];
@@ -205,6 +220,7 @@ async fn our_registry_reads_a_javascript_service() {
             ("add", "jsmath.add"),
             ("fail", "jsmath.fail"),
             ("throws", "jsmath.throws"),
+            ("hello", "jsecho.hello"),
         ]
     );
 
@@ -217,6 +233,12 @@ async fn our_registry_reads_a_javascript_service() {
         .find(|e| e.name == "add")
         .expect("add in STATS");
     assert_eq!(add.num_requests, 1);
+    let hello = stats[0]
+        .endpoints
+        .iter()
+        .find(|e| e.name == "hello")
+        .expect("hello in STATS");
+    assert_eq!(hello.num_requests, 2);
     assert!(stats[0].started > UNIX_EPOCH);
     // Closing stdin stops the JavaScript service (the guard kills it otherwise).
     drop(child.0.stdin.take());

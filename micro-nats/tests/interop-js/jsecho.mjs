@@ -34,6 +34,17 @@ math.addEndpoint("throws", () => {
   throw new ServiceError(409, "conflict here");
 });
 
+// An endpoint on `<service>.<endpoint>` (`jsecho.hello`), the subject micro's generated
+// clients call; it refuses an empty name with a 422 sent as headers only, as this library does.
+service.addGroup("jsecho").addEndpoint("hello", (err, msg) => {
+  const { name } = msg.json();
+  if (!name) {
+    msg.respondError(422, "name must not be empty");
+    return;
+  }
+  msg.respond(JSON.stringify(`Hello ${name}`));
+});
+
 await nc.flush();
 console.log(`ready ${service.info().id}`);
 
