@@ -3,7 +3,8 @@
 #
 # - nats-server (Debian package) for the integration tests, each of which starts its own server
 #   on a free loopback port;
-# - a Python virtualenv with nats-py under target/ for the interop tests.
+# - a Python virtualenv with nats-py under target/ for the interop tests;
+# - the npm packages of the JavaScript interop tests (`npm ci`, node_modules next to them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,6 +36,17 @@ if [ -f micro-nats/tests/interop/requirements.txt ]; then
   fi
   "$venv/bin/pip" install -q -r micro-nats/tests/interop/requirements.txt
   export MICRO_INTEROP_PYTHON="$PWD/$venv/bin/python"
+fi
+
+# JavaScript interop tests (micro-nats/tests/interop-js, @nats-io/services from npm): the
+# locked packages installed next to the scripts that import them.
+if [ -f micro-nats/tests/interop-js/package-lock.json ]; then
+  if ! command -v npm >/dev/null 2>&1; then
+    echo "missing: node and npm (Node 20 or later) for the JavaScript interop tests" >&2
+    exit 1
+  fi
+  (cd micro-nats/tests/interop-js && npm ci --silent --no-audit --no-fund)
+  export MICRO_INTEROP_NODE_DIR="$PWD/micro-nats/tests/interop-js"
 fi
 
 cargo test --workspace --all-targets --locked

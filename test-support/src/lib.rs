@@ -13,6 +13,7 @@
 //! ```
 
 mod cluster;
+pub mod node;
 mod raw;
 
 pub use cluster::NatsCluster;
