@@ -28,6 +28,9 @@ pub mod code {
     pub const PAYLOAD_TOO_LARGE: u16 = 413;
     /// The `Content-Type` names a codec the receiver does not speak.
     pub const UNSUPPORTED_MEDIA_TYPE: u16 = 415;
+    /// The caller gave up on the request and the handler was stopped (nginx's 499, "client
+    /// closed request"); counted in STATS, never sent.
+    pub const CLIENT_CLOSED: u16 = 499;
     /// The handler failed.
     pub const INTERNAL: u16 = 500;
     /// The endpoint exists but does nothing yet.
@@ -279,6 +282,7 @@ pub fn status_text(code: u16) -> Cow<'static, str> {
         415 => "Unsupported Media Type",
         422 => "Unprocessable Entity",
         429 => "Too Many Requests",
+        499 => "Client Closed Request",
         500 => "Internal Server Error",
         501 => "Not Implemented",
         502 => "Bad Gateway",

@@ -225,16 +225,33 @@ impl NatsTransport {
             body,
             ..
         } = call;
-        let mut request = Request::new().payload(body);
+        // The request's own reply token, so that a caller who gives up can name it.
+        let token = nuid::next();
+        let mut request = Request::new()
+            .payload(body)
+            .reply_token(token.as_str().to_owned());
         if let Some(headers) = headers {
             request = request.headers(headers);
         }
         if timeout.is_some() {
             request = request.timeout(timeout);
         }
+        let mut cancel = CancelOnDrop {
+            client: &self.client,
+            service: service.clone(),
+            token: Some(token),
+        };
         Box::pin(
             self.client
                 .send_request(subject, request)
+                // The guard lives in the closure: dropped unrun (the caller gave up), it tells
+                // the server; run, it is disarmed unless the wait ran out.
+                .map(move |sent| {
+                    if !matches!(&sent, Err(err) if err.kind() == async_nats::client::RequestErrorKind::TimedOut) {
+                        cancel.disarm();
+                    }
+                    sent
+                })
                 .map(move |sent| match sent {
                     Ok(message) if health::malformed(&message).is_some() => {
                         Err(malformed_reply(&message, &service, &endpoint))
@@ -341,6 +358,17 @@ impl NatsTransport {
             // Borrowed from the descriptor: naming a request's endpoint costs nothing.
             names.push(endpoint.name.clone());
         }
+        // Cancellations from callers who gave up, for the requests this instance runs. An
+        // intake of its own, so it is drained with the others, and it yields no request.
+        if spec.dispatch.is_some() {
+            let subject = cancel_subject(&spec.service);
+            let subscriber = self
+                .client
+                .subscribe(subject.clone())
+                .await
+                .map_err(|e| subscribe_error(&e, &subject))?;
+            subscribers.push((CANCELS, subscriber));
+        }
         // The subscriptions reach the server before `listen` returns, so a call made right after
         // a service starts finds it.
         barrier(&self.client).await?;
@@ -353,7 +381,12 @@ impl NatsTransport {
             .map(|subscriber| {
                 let (client, health) = (Arc::clone(&client), self.health.clone());
                 let (service, names) = (spec.service.clone(), Arc::clone(&names));
+                let dispatch = spec.dispatch.clone();
                 pump(&self.client, vec![subscriber], move |index, message| {
+                    if index == CANCELS {
+                        cancel(dispatch.as_deref(), &message);
+                        return None;
+                    }
                     to_incoming(&client, &health, &service, &names, index, message)
                 })
             })
@@ -361,6 +394,23 @@ impl NatsTransport {
         Ok(Listener::sharded(intakes))
     }
 }
+
+/// The endpoint index the cancellation subscription's messages carry.
+const CANCELS: usize = usize::MAX;
+
+/// Cancels the request a cancellation names, if this instance runs it. Anything else on the
+/// subject (an unknown or malformed key) is ignored: the key is all there is to act on.
+fn cancel(dispatch: Option<&micro_core::server::Dispatcher>, message: &Message) {
+    let (Some(dispatch), Ok(key)) = (dispatch, std::str::from_utf8(&message.payload)) else {
+        return;
+    };
+    if key.len() <= MAX_CANCEL_KEY && dispatch.cancel(key) {
+        tracing::debug!(key, "request cancelled by its caller");
+    }
+}
+
+/// The longest key a cancellation may carry (a NUID has 22 characters).
+const MAX_CANCEL_KEY: usize = 64;
 
 /// Intakes per endpoint at most, whatever the number of runtime workers.
 const MAX_SHARDS: usize = 64;
@@ -376,6 +426,48 @@ fn default_intakes() -> usize {
         .map_or(1, |runtime| runtime.metrics().num_workers())
         .saturating_sub(1)
         .clamp(1, MAX_SHARDS)
+}
+
+/// The subject every instance of `service` hears cancellations on (see PROTOCOL.md,
+/// "Cancellation"). `$` keeps it apart from every endpoint subject: no service name has one.
+pub(crate) fn cancel_subject(service: &str) -> String {
+    format!("$MICRO.CANCEL.{service}")
+}
+
+/// Tells the instances of a service that the request with this reply token was given up on,
+/// unless disarmed (`token` taken) first. Costs nothing until then: the message is built and
+/// sent, in a task of its own, only when the caller gives up.
+struct CancelOnDrop<'a> {
+    client: &'a Client,
+    service: Cow<'static, str>,
+    token: Option<nuid::NUIDStr>,
+}
+
+impl CancelOnDrop<'_> {
+    /// The request finished: nothing to cancel.
+    fn disarm(&mut self) {
+        self.token = None;
+    }
+}
+
+impl Drop for CancelOnDrop<'_> {
+    fn drop(&mut self) {
+        let Some(token) = self.token.take() else {
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let client = self.client.clone();
+        let subject = cancel_subject(&self.service);
+        let token = Bytes::copy_from_slice(token.as_bytes());
+        runtime.spawn(async move {
+            // Best effort: a cancellation that cannot be sent leaves the handler to its deadline.
+            if let Err(err) = client.publish(subject, token).await {
+                tracing::debug!(error = %err, "could not send a cancellation");
+            }
+        });
+    }
 }
 
 impl Transport for NatsTransport {
@@ -504,6 +596,15 @@ struct NatsResponder {
 }
 
 impl Respond for NatsResponder {
+    fn cancel_key(&self) -> Option<&str> {
+        // The caller's NUID: async-nats's shared inbox ends every reply subject with the
+        // request's own token (our clients choose it, see `send`).
+        self.reply_to
+            .rsplit('.')
+            .next()
+            .filter(|key| !key.is_empty())
+    }
+
     fn respond(
         self,
         reply: Result<Reply, Error>,

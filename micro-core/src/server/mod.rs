@@ -47,7 +47,7 @@ use tokio_util::task::TaskTracker;
 use tower::ServiceExt as _;
 
 use crate::broker::Subscription;
-use crate::error::Delivery;
+use crate::error::{Delivery, code};
 use crate::transport::{Call, Incoming, Reply, Respond};
 use crate::{Context, Error};
 pub(crate) use limit::Limit;
@@ -69,6 +69,36 @@ pub struct Dispatcher {
     /// Requests, and bytes of their bodies, queued by all of this instance's serve loops while
     /// every slot is busy: the queue's bounds are the instance's, however many loops it has.
     pub(crate) queued: Queued,
+    /// The requests running in tasks of their own that a caller can cancel, by their key
+    /// ([`Respond::cancel_key`]). A request that finishes in its first poll is never here.
+    pub(crate) cancels: Cancels,
+}
+
+/// Cancellation tokens of the requests in flight, by key.
+#[derive(Debug, Default)]
+pub(crate) struct Cancels(std::sync::Mutex<std::collections::HashMap<Box<str>, CancellationToken>>);
+
+impl Cancels {
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<Box<str>, CancellationToken>> {
+        // A map of tokens stays consistent whatever panicked while holding it.
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Removes a request's entry from [`Cancels`] however its task ends.
+struct Cancellable<'a> {
+    cancels: &'a Cancels,
+    key: Box<str>,
+}
+
+impl Drop for Cancellable<'_> {
+    fn drop(&mut self) {
+        self.cancels.lock().remove(&self.key);
+    }
 }
 
 /// Counters of the requests queued while saturated, shared by an instance's serve loops.
@@ -271,14 +301,33 @@ impl Dispatcher {
         responder: R,
         slot: Slot<'_>,
     ) {
+        // Registered before the task exists, so a cancellation can never come between.
+        let cancel = responder.cancel_key().map(|key| {
+            let token = CancellationToken::new();
+            self.cancels.lock().insert(key.into(), token.clone());
+            (Box::<str>::from(key), token)
+        });
         let request = Waiting {
             index,
             handler,
             started,
             responder,
             slot: slot.into_owned(&self.limit),
+            cancel,
         };
         self.tracker.spawn(Arc::clone(self).wait_for(request));
+    }
+
+    /// Cancels the request in flight named `key` (its caller gave up on it): its handler's
+    /// future is dropped and no reply is sent. Whether there was such a request.
+    pub fn cancel(&self, key: &str) -> bool {
+        match self.cancels.lock().get(key) {
+            Some(token) => {
+                token.cancel();
+                true
+            }
+            None => false,
+        }
     }
 
     /// Finishes, in a task of its own, a request that waits for something.
@@ -289,9 +338,36 @@ impl Dispatcher {
             started,
             responder,
             slot,
+            cancel,
         } = request;
+        let (_registered, cancelled) = match cancel {
+            Some((key, token)) => (
+                Some(Cancellable {
+                    cancels: &self.cancels,
+                    key,
+                }),
+                Some(token),
+            ),
+            None => (None, None),
+        };
+        let cancelled = async {
+            match &cancelled {
+                Some(token) => token.cancelled().await,
+                None => std::future::pending().await,
+            }
+        };
         let outcome = tokio::select! {
             biased;
+            () = cancelled => {
+                // The caller is gone: the handler's future is dropped here, and nobody waits
+                // for a reply. Counted as an error so STATS shows work that was thrown away.
+                let err = Error::new(code::CLIENT_CLOSED, format!(
+                    "`{}` was cancelled by its caller", self.id(index)
+                ));
+                let _ = self.conclude(index, started, Err(err));
+                drop(slot);
+                return;
+            }
             outcome = handler.run() => outcome,
             () = self.cut_off.cancelled() => Some(Ok(Err(Error::unavailable(format!(
                 "`{}` was cut off: the service is shutting down and its shutdown timeout passed",
@@ -496,6 +572,8 @@ struct Waiting<R> {
     started: Instant,
     responder: R,
     slot: OwnedSlot,
+    /// Its key and token when its caller can cancel it.
+    cancel: Option<(Box<str>, CancellationToken)>,
 }
 
 #[cfg(test)]
@@ -513,6 +591,7 @@ impl Dispatcher {
             tracker: TaskTracker::new(),
             cut_off: CancellationToken::new(),
             queued: Queued::default(),
+            cancels: Cancels::default(),
         })
     }
 }

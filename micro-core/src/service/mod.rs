@@ -684,6 +684,7 @@ impl Running {
             tracker: self.tracker.clone(),
             cut_off: self.watch.cut_off.clone(),
             queued: Default::default(),
+            cancels: Default::default(),
         });
         let spec = ListenSpec {
             service: descriptor.name.into(),

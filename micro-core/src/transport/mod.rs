@@ -199,6 +199,13 @@ pub trait Respond: Send + 'static {
         self,
         reply: Result<Reply, Error>,
     ) -> impl std::future::Future<Output = Result<(), Error>> + Send;
+
+    /// What names this request in a caller's cancellation (over NATS, the last token of its
+    /// reply subject; see PROTOCOL.md), or `None` when it cannot be cancelled. Read only for a
+    /// request that is still running after its first poll.
+    fn cancel_key(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// A request that reached a listening service, answered through `R`.

@@ -721,7 +721,11 @@ impl Client {
             let (sender, receiver) = oneshot::channel();
 
             let payload = request.payload.unwrap_or_default();
-            let respond = self.new_inbox().into();
+            let respond = match request.reply_token {
+                Some(token) => format!("{}.{}", self.inbox_prefix, token),
+                None => self.new_inbox(),
+            }
+            .into();
             let headers = request.headers;
 
             self.sender
@@ -1078,6 +1082,9 @@ pub struct Request {
     pub headers: Option<HeaderMap>,
     pub timeout: Option<Option<Duration>>,
     pub inbox: Option<String>,
+    /// micro patch: the last token of the reply subject on the shared (multiplexed) inbox,
+    /// chosen by the caller so that it can name the request later (see PATCHES.md).
+    pub reply_token: Option<String>,
 }
 
 impl Request {
@@ -1167,6 +1174,15 @@ impl Request {
     /// ```
     pub fn inbox(mut self, inbox: String) -> Request {
         self.inbox = Some(inbox);
+        self
+    }
+
+    /// micro patch: sets the last token of the reply subject on the shared inbox (the request
+    /// is answered on `<inbox prefix>.<connection token>.<reply_token>`). It must be unique
+    /// among the requests in flight on the connection and a single subject token. Ignored
+    /// with [`inbox`](Request::inbox).
+    pub fn reply_token(mut self, token: String) -> Request {
+        self.reply_token = Some(token);
         self
     }
 }
