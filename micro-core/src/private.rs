@@ -45,6 +45,8 @@ pub struct SubscriberRegistration {
     pub name: &'static str,
     /// Makes the handler.
     pub make: fn() -> EventHandler,
+    /// Builds the JSON Schema of the event type.
+    pub event_schema: fn() -> serde_json::Value,
 }
 
 inventory::collect!(SubscriberRegistration);

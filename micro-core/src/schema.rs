@@ -425,6 +425,34 @@ pub fn fit(endpoints: &mut [EndpointInfo]) {
     }
 }
 
+/// One `#[subscriber]` fn linked into this binary, with the JSON Schema of the events it takes.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct EventSchema {
+    /// The topic it subscribes to (wildcards allowed).
+    pub topic: &'static str,
+    /// Its queue group, if any.
+    pub queue: Option<&'static str>,
+    /// The fn's path.
+    pub handler: &'static str,
+    /// The JSON Schema (2020-12) of the event type.
+    pub schema: Value,
+}
+
+/// The event schemas of every `#[subscriber]` linked into this binary, for tools and for
+/// publishers to check against (subscribers announce nothing in INFO: they are not endpoints
+/// of a service).
+pub fn subscriber_schemas() -> Vec<EventSchema> {
+    crate::__private::registered_subscribers()
+        .map(|r| EventSchema {
+            topic: r.topic,
+            queue: r.queue,
+            handler: r.name,
+            schema: (r.event_schema)(),
+        })
+        .collect()
+}
+
 /// A schema generator with micro's settings: JSON Schema 2020-12, describing what a value
 /// deserializes from (`deserialize`) or serializes to.
 pub(crate) fn generator(deserialize: bool) -> schemars::SchemaGenerator {

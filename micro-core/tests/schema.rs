@@ -75,3 +75,34 @@ async fn in_process_instances_are_checked_too() {
     same.stop().await;
     first.stop().await;
 }
+
+/// An order was placed.
+#[derive(Debug, serde::Serialize, serde::Deserialize, JsonSchema)]
+#[schemars(crate = "micro_core::schemars")]
+pub struct OrderPlaced {
+    /// The order's id.
+    pub id: u64,
+}
+
+#[subscriber(topic = "order.placed")]
+async fn on_order(_event: OrderPlaced) -> Result<(), Error> {
+    Ok(())
+}
+
+#[test]
+fn subscribers_carry_the_schema_of_their_event() {
+    let all = micro_core::schema::subscriber_schemas();
+    let order = all
+        .iter()
+        .find(|s| s.topic == "order.placed")
+        .expect("the subscriber is registered");
+    assert!(order.handler.ends_with("::on_order"), "{}", order.handler);
+    assert_eq!(order.queue, None);
+    let schema = &order.schema;
+    assert_eq!(schema["$schema"], micro_core::schema::DIALECT);
+    assert_eq!(schema["title"], "OrderPlaced");
+    assert_eq!(schema["description"], "An order was placed.");
+    assert_eq!(schema["properties"]["id"]["type"], "integer");
+    assert_eq!(schema["properties"]["id"]["description"], "The order's id.");
+    assert_eq!(schema["required"], serde_json::json!(["id"]));
+}
