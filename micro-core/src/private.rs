@@ -134,8 +134,8 @@ pub const fn assert_wire_type<T: WireType>() {}
 /// A type's schema comes from its `JsonSchema` impl when it has one, else it is the "anything"
 /// schema naming the Rust type, so a service whose types derive no schema still compiles. The
 /// choice is autoref specialisation: `(&Probe::<T>::new()).micro_schema(..)` finds
-/// [`ViaJsonSchema`] on `Probe<T>` when `T: JsonSchema`, and otherwise [`ViaName`] one autoref
-/// further, on `&Probe<T>`.
+/// [`ViaJsonSchema`](schema::ViaJsonSchema) on `Probe<T>` when `T: JsonSchema`, and otherwise
+/// [`ViaName`](schema::ViaName) one autoref further, on `&Probe<T>`.
 pub mod schema {
     use std::marker::PhantomData;
 

@@ -324,7 +324,8 @@ const SCHEMA_MAPS: &[&str] = &[
     "dependentSchemas",
 ];
 
-/// `schema` without its [annotations](ANNOTATIONS): what two instances must agree on.
+/// `schema` without its annotation keywords (`title`, `description`, `examples`, ...): what two
+/// instances must agree on.
 pub fn shape(schema: &Value) -> Value {
     match schema {
         Value::Object(map) => Value::Object(
