@@ -155,8 +155,7 @@ impl fmt::Display for Mismatch {
 /// from this one's.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "service `{service}` {version}: running instances announce different schemas: {}; \
-     give this build another service name or version, or set {SCHEMA_CHECK_VAR}=warn to start anyway",
+    "service `{service}` {version}: running instances announce different schemas: {}",
     list(.mismatches)
 )]
 #[non_exhaustive]
@@ -175,6 +174,16 @@ fn list(mismatches: &[Mismatch]) -> String {
         .map(Mismatch::to_string)
         .collect::<Vec<_>>()
         .join("; ")
+}
+
+impl Incompatible {
+    /// The `409` a refused start returns: the differences and what to do about them.
+    pub fn refusal(&self) -> crate::Error {
+        crate::Error::conflict(format!(
+            "{self}; give this build another service name or version, or set \
+             {SCHEMA_CHECK_VAR}=warn to start anyway"
+        ))
+    }
 }
 
 impl From<Incompatible> for crate::Error {
@@ -201,6 +210,50 @@ pub fn check(ours: &Instance, others: &[Instance]) -> Result<(), Incompatible> {
             version: ours.version.clone(),
             mismatches,
         })
+    }
+}
+
+/// Compares the schemas a client was compiled with (`descriptor`, e.g.
+/// `GreeterClient::DESCRIPTOR`) with those of every running instance of its service, of any
+/// version (a client's calls go to any of them unless a `Selection` says otherwise): a `409`
+/// naming each endpoint whose request or reply differs, or the discovery error.
+///
+/// ```
+/// # use micro_core::prelude::*;
+/// # #[service(name = "checked", version = "1.0.0")]
+/// # pub trait Checked { async fn get(&self) -> Result<u8, Error>; }
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Error> {
+/// let client = micro_core::memory::Memory::new().client();
+/// micro_core::schema::check_running(client.registry().as_ref(), CheckedClient::DESCRIPTOR).await?;
+/// # Ok(()) }
+/// ```
+pub async fn check_running(
+    registry: &dyn crate::registry::Registry,
+    descriptor: &crate::descriptor::ServiceDescriptor,
+) -> Result<(), crate::Error> {
+    let mut ours = Instance::new(descriptor.name, "(this client)", descriptor.version);
+    ours.endpoints = descriptor
+        .endpoints
+        .iter()
+        .map(|e| {
+            let mut info = EndpointInfo::new(e.name, "", "");
+            info.metadata = e.metadata();
+            info
+        })
+        .collect();
+    let running = registry.get_service(descriptor.name).await?;
+    let mismatches: Vec<Mismatch> = running.iter().flat_map(|o| compare(&ours, o)).collect();
+    if mismatches.is_empty() {
+        Ok(())
+    } else {
+        let incompatible = Incompatible {
+            service: ours.name,
+            version: ours.version,
+            mismatches,
+        };
+        Err(crate::Error::conflict(format!(
+            "{incompatible}; this client was built from another definition of the service"
+        )))
     }
 }
 
@@ -559,7 +612,10 @@ mod tests {
         assert!(text.contains("endpoint `add` response"), "{text}");
         assert!(text.contains(r#"{"type":"integer"}"#), "{text}");
         assert!(text.contains(r#"{"type":"object"}"#), "{text}");
-        assert!(text.contains("MICRO_SCHEMA_CHECK=warn"), "{text}");
+        assert!(
+            err.refusal().detail().contains("MICRO_SCHEMA_CHECK=warn"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -265,3 +265,31 @@ async fn an_instance_with_other_schemas_is_refused_unless_told_to_warn() {
     v2.stop().await;
     first.stop().await;
 }
+
+#[tokio::test]
+async fn a_client_checks_its_compiled_descriptor_against_running_instances() {
+    let server = NatsServer::start();
+    let nats = connect(&server).await;
+    let client = nats.micro_client();
+    let registry = client.registry().as_ref();
+    // Nothing runs: nothing to disagree with.
+    micro_core::schema::check_running(registry, OtherCalcClient::DESCRIPTOR)
+        .await
+        .unwrap();
+    let running = start(&nats, Service::builder(), CalcServer::new(Impl))
+        .await
+        .unwrap();
+    micro_core::schema::check_running(registry, CalcClient::DESCRIPTOR)
+        .await
+        .unwrap();
+    micro_core::schema::check_running(registry, RewordedClient::DESCRIPTOR)
+        .await
+        .unwrap();
+    let err = micro_core::schema::check_running(registry, OtherCalcClient::DESCRIPTOR)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), 409);
+    assert!(err.detail().contains("endpoint `add` response"), "{err}");
+    assert!(err.detail().contains(&running.instances()[0].id), "{err}");
+    running.stop().await;
+}

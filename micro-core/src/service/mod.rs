@@ -873,7 +873,7 @@ async fn check_schemas(
             );
             Ok(())
         }
-        (Err(incompatible), _) => Err(incompatible.into()),
+        (Err(incompatible), _) => Err(incompatible.refusal()),
     }
 }
 
