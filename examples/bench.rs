@@ -77,7 +77,8 @@ unsafe impl GlobalAlloc for Counting {
 }
 
 /// The reply of the hello workload.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(crate = "micro::schemars")]
 pub struct HelloReply {
     /// `Hello <name>`.
     pub msg: String,

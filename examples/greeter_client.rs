@@ -14,6 +14,9 @@ async fn main() {
         .unwrap_or_else(|| "World".to_owned());
     let result = async {
         let client = Client::from_env().await?;
+        // Fail with a clear 409 now, rather than with decode errors later, if the running
+        // greeter was built from another definition than the one compiled in here.
+        micro::schema::check_running(client.registry().as_ref(), GreeterClient::DESCRIPTOR).await?;
         let greeter = GreeterClient::new(&client.with_metadata("x-user", "greeter_client"));
         println!("{}", greeter.hello(name).await?);
         let sum = greeter.add(40, 2).await?;

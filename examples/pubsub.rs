@@ -7,9 +7,12 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 /// The event published when a user signs up.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+#[schemars(crate = "micro::schemars")]
 struct UserCreated {
+    /// The new user's id.
     id: u64,
+    /// Where the welcome mail goes.
     email: String,
 }
 

@@ -7,7 +7,9 @@
 use micro::prelude::*;
 
 /// Greets people.
-#[service(name = "greeter", version = "1.0.0")]
+// Named `quickstart`, not `greeter`: the `greeter_server` example serves `greeter` 1.0.0 with
+// another `add`, and two shapes under one name and version would share its subjects.
+#[service(name = "quickstart", version = "1.0.0")]
 pub trait Greeter {
     /// Says hello to `name`.
     async fn hello(&self, name: String) -> Result<String, Error>;

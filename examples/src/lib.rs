@@ -4,7 +4,10 @@ use micro::prelude::*;
 use serde::{Deserialize, Serialize};
 
 /// A sum of two numbers, with who asked.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+// `JsonSchema` gives INFO (and `micro describe`) the fields and their docs; the `crate` path
+// lets the derive work through micro-core's re-export, without a direct dependency.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(crate = "micro::schemars")]
 pub struct Sum {
     /// `a + b`.
     pub total: i64,

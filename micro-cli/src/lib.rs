@@ -11,7 +11,8 @@
 //!   HTTP API (`POST /{service}/{endpoint}`, `GET /services`, `GET /stats`, `GET /healthz`) and
 //!   serves the dashboard under `/ui`;
 //! - [`web`]: the dashboard's page, script and style sheet, embedded in the binary;
-//! - [`view`]: the JSON shapes of discovery data that the command line and the gateway share.
+//! - [`view`]: the JSON shapes of discovery data that the command line and the gateway share;
+//! - [`schema`]: fields, types and example bodies read from the endpoints' JSON Schemas.
 //!
 //! The gateway works over any backend; on the in-process one it needs no server:
 //!
@@ -32,6 +33,7 @@ pub mod cmd;
 pub mod connect;
 pub mod error;
 pub mod output;
+pub mod schema;
 pub mod view;
 pub mod web;
 

@@ -2,14 +2,18 @@
 //!
 //! They are built from the registry's [`Instance`]s and [`InstanceStats`], which mirror the NATS
 //! services protocol's INFO and STATS replies; endpoint documentation comes from the endpoint
-//! metadata keys `doc`, `request` (a JSON object of field name to Rust type) and `response`.
+//! metadata keys `doc`, `request_schema` and `response_schema` (JSON Schemas, read with
+//! [`crate::schema`]), and, from micro services, `request` and `response` (Rust types).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use micro_core::registry::{Instance, InstanceStats, ServiceSummary};
+use micro_core::schema::{REQUEST_SCHEMA, RESPONSE_SCHEMA};
 use serde::Serialize;
 use serde_json::Value;
+
+use crate::schema::{self, FieldView};
 
 /// One line of `micro services` / `GET /services`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -102,7 +106,17 @@ pub struct EndpointView {
     pub request: Option<Value>,
     /// Its response type (metadata `response`).
     pub response: Option<String>,
-    /// A request body to start from, derived from `request`.
+    /// The JSON Schema of its request (metadata `request_schema`).
+    pub request_schema: Option<Value>,
+    /// The JSON Schema of its reply (metadata `response_schema`).
+    pub response_schema: Option<Value>,
+    /// The request's fields, from `request_schema`.
+    pub request_fields: Vec<FieldView>,
+    /// The reply's type in short (`string`, `Sum`), from `response_schema`.
+    pub response_type: Option<String>,
+    /// The reply's fields when it is an object, from `response_schema`.
+    pub response_fields: Vec<FieldView>,
+    /// A request body the endpoint accepts, built from `request_schema`; `None` without one.
     pub example: Option<Value>,
     /// All endpoint metadata.
     pub metadata: BTreeMap<String, String>,
@@ -156,12 +170,31 @@ fn endpoints(instances: &[Instance], stats: &[InstanceStats]) -> Vec<EndpointVie
             .metadata
             .get("request")
             .map(|r| serde_json::from_str::<Value>(r).unwrap_or_else(|_| Value::String(r.clone())));
+        let parse = |key: &str| {
+            e.metadata
+                .get(key)
+                .and_then(|text| serde_json::from_str::<Value>(text).ok())
+                .filter(|s| s.is_object() || s.is_boolean())
+        };
+        let request_schema = parse(REQUEST_SCHEMA);
+        let response_schema = parse(RESPONSE_SCHEMA);
         let mut view = EndpointView {
             name: e.name.clone(),
             subject: e.subject.clone(),
             queue_group: e.queue_group.clone(),
             doc: e.metadata.get("doc").cloned(),
-            example: request.as_ref().map(example_body),
+            example: request_schema.as_ref().map(schema::example),
+            request_fields: request_schema
+                .as_ref()
+                .map(schema::fields)
+                .unwrap_or_default(),
+            response_type: response_schema.as_ref().map(schema::type_name),
+            response_fields: response_schema
+                .as_ref()
+                .map(schema::fields)
+                .unwrap_or_default(),
+            request_schema,
+            response_schema,
             request,
             response: e.metadata.get("response").cloned(),
             metadata: e.metadata.clone(),
@@ -251,117 +284,6 @@ fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
-/// A request body to start editing from, derived from a request shape (field name → Rust type):
-/// strings `""`, numbers `0`, `bool` `false`, `Option<..>` `null`, sequences `[]`, maps and
-/// other types `{}`.
-///
-/// ```
-/// let shape = serde_json::json!({"name": "String", "age": "u32", "tags": "Vec<String>",
-///                                "nick": "Option<String>", "admin": "bool"});
-/// assert_eq!(
-///     micro_cli::view::example_body(&shape),
-///     serde_json::json!({"name": "", "age": 0, "tags": [], "nick": null, "admin": false}),
-/// );
-/// ```
-pub fn example_body(shape: &Value) -> Value {
-    match shape {
-        Value::Object(fields) => Value::Object(
-            fields
-                .iter()
-                .map(|(k, ty)| {
-                    let v = match ty {
-                        Value::String(ty) => example_value(ty),
-                        other => example_body(other),
-                    };
-                    (k.clone(), v)
-                })
-                .collect(),
-        ),
-        Value::String(ty) => example_value(ty),
-        _ => Value::Object(Default::default()),
-    }
-}
-
-/// Type strings longer than this (in bytes) get a `null` example: they come from INFO metadata
-/// that any NATS participant can send.
-const MAX_TYPE_LEN: usize = 1024;
-
-/// Types nested deeper than this (`Box<Box<…>>`, `((…))`) get a `null` example, so a crafted
-/// type string cannot exhaust the stack.
-const MAX_TYPE_DEPTH: usize = 16;
-
-/// The example value of one Rust type as written in a trait; `null` for a type string too long
-/// or too deeply nested to be a real signature.
-pub fn example_value(ty: &str) -> Value {
-    if ty.len() > MAX_TYPE_LEN {
-        return Value::Null;
-    }
-    example_value_at(ty, 0)
-}
-
-fn example_value_at(ty: &str, depth: usize) -> Value {
-    if depth > MAX_TYPE_DEPTH {
-        return Value::Null;
-    }
-    let ty: String = ty.chars().filter(|c| !c.is_whitespace()).collect();
-    let ty = ty.trim_start_matches('&').trim_start_matches("mut");
-    if ty == "()" {
-        return Value::Null;
-    }
-    if let Some(inner) = ty.strip_prefix('(').and_then(|t| t.strip_suffix(')')) {
-        return Value::Array(
-            split_generics(inner)
-                .iter()
-                .map(|t| example_value_at(t, depth + 1))
-                .collect(),
-        );
-    }
-    if ty.starts_with('[') {
-        return Value::Array(Vec::new());
-    }
-    let (path, args) = match ty.find('<') {
-        Some(i) => (
-            &ty[..i],
-            ty[i + 1..].strip_suffix('>').unwrap_or(&ty[i + 1..]),
-        ),
-        None => (ty, ""),
-    };
-    let name = path.rsplit("::").next().unwrap_or(path);
-    match name {
-        "String" | "str" | "char" | "Cow" | "PathBuf" | "Path" => Value::String(String::new()),
-        "i8" | "i16" | "i32" | "i64" | "i128" | "isize" | "u8" | "u16" | "u32" | "u64" | "u128"
-        | "usize" | "f32" | "f64" => Value::from(0),
-        "bool" => Value::Bool(false),
-        "Option" => Value::Null,
-        "Vec" | "VecDeque" | "HashSet" | "BTreeSet" | "LinkedList" | "BinaryHeap" => {
-            Value::Array(Vec::new())
-        }
-        "Box" | "Arc" | "Rc" => example_value_at(args, depth + 1),
-        _ => Value::Object(Default::default()),
-    }
-}
-
-/// Splits `A, B<C, D>, E` at top-level commas.
-fn split_generics(s: &str) -> Vec<&str> {
-    let mut out = Vec::new();
-    let (mut depth, mut start) = (0i32, 0);
-    for (i, c) in s.char_indices() {
-        match c {
-            '<' | '(' | '[' => depth += 1,
-            '>' | ')' | ']' => depth -= 1,
-            ',' if depth == 0 => {
-                out.push(&s[start..i]);
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    if start < s.len() {
-        out.push(&s[start..]);
-    }
-    out
-}
-
 /// Formats a time as RFC 3339 in UTC with millisecond precision: `2026-11-24T04:05:29.409Z`.
 pub fn rfc3339(t: SystemTime) -> String {
     let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
@@ -408,44 +330,6 @@ pub fn human_duration(secs: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn examples_from_rust_types() {
-        for (ty, want) in [
-            ("String", json!("")),
-            ("i64", json!(0)),
-            ("f64", json!(0)),
-            ("bool", json!(false)),
-            ("Option<String>", json!(null)),
-            ("Vec<u8>", json!([])),
-            ("std::collections::HashMap<String, i64>", json!({})),
-            ("(i64, String)", json!([0, ""])),
-            ("Box<bool>", json!(false)),
-            ("MyStruct", json!({})),
-            ("()", json!(null)),
-        ] {
-            assert_eq!(example_value(ty), want, "{ty}");
-        }
-    }
-
-    #[test]
-    fn crafted_deep_types_are_null_not_a_stack_overflow() {
-        let start = std::time::Instant::now();
-        // Far past the length cap.
-        for (open, close) in [("Box<", ">"), ("(", ",u8)")] {
-            let deep = format!("{}u8{}", open.repeat(100_000), close.repeat(100_000));
-            assert_eq!(example_value(&deep), Value::Null);
-        }
-        // Under the length cap but past the depth limit (`false` without the limit).
-        let nested = format!("{}bool{}", "Box<".repeat(40), ">".repeat(40));
-        assert!(nested.len() <= MAX_TYPE_LEN);
-        assert_eq!(example_value(&nested), Value::Null);
-        // Real nesting still works.
-        assert_eq!(example_value("Box<Arc<Option<i64>>>"), json!(null));
-        assert_eq!(example_value("Arc<Box<(i64, bool)>>"), json!([0, false]));
-        assert!(start.elapsed() < Duration::from_secs(1));
-    }
 
     #[test]
     fn rfc3339_of_known_instants() {

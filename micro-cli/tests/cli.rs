@@ -148,9 +148,10 @@ async fn describe_shows_instances_and_endpoints() {
         &f.instance_id(),
         "hello  (subject greeter.hello, queue q)",
         "Says hello to `name`.",
-        r#"request:  {"name":"String"}"#,
-        "response: String",
-        r#"try:      micro call greeter hello '{"name":""}'"#,
+        "    request:\n      name: string (required)\n",
+        "response: string",
+        r#"try:      micro call greeter hello '{"name":"World"}'"#,
+        "    request:  {}\n    response: map of string\n",
     ] {
         assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
     }
@@ -162,6 +163,16 @@ async fn describe_shows_instances_and_endpoints() {
     assert_eq!(d["instances"][0]["version"], json!("1.0.0"));
     assert!(d["instances"][0]["uptime_secs"].is_u64(), "{d}");
     assert_eq!(d["endpoints"][0]["request"], json!({"name": "String"}));
+    assert_eq!(d["endpoints"][0]["example"], json!({"name": "World"}));
+    assert_eq!(
+        d["endpoints"][0]["request_fields"],
+        json!([{"name": "name", "type": "string", "required": true, "description": null}])
+    );
+    assert_eq!(d["endpoints"][0]["response_type"], json!("string"));
+    assert_eq!(
+        d["endpoints"][0]["request_schema"]["required"],
+        json!(["name"])
+    );
 
     let out = f.run(&["describe", "nosuch"]).await;
     assert_error(

@@ -124,6 +124,13 @@ async fn the_dashboard_lists_the_service_and_calls_an_endpoint() {
     assert!(dom.contains("Hello Chromium"), "{dom}");
     assert!(dom.contains("Says hello to `name`."), "{dom}");
 
+    // Without a body, the form is prefilled from the request schema, and that call succeeds;
+    // the fields of the request are listed.
+    let dom = browse(addr, "?service=greeter&endpoint=hello&send=1", dump_dom()).await;
+    assert!(dom.contains(r#"data-last-call="ok""#), "{dom}");
+    assert!(dom.contains("Hello World"), "{dom}");
+    assert!(dom.contains(r#"data-field="name""#), "{dom}");
+
     // An error reply is shown as such.
     let query = "?service=greeter&endpoint=hello&body=%7B%22name%22%3A%22%22%7D&send=1";
     let dom = browse(addr, query, dump_dom()).await;

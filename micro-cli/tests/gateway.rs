@@ -291,7 +291,8 @@ async fn discovery_routes_describe_the_service() {
     assert_eq!(hello["doc"], json!("Says hello to `name`."));
     assert_eq!(hello["request"], json!({"name": "String"}));
     assert_eq!(hello["response"], json!("String"));
-    assert_eq!(hello["example"], json!({"name": ""}));
+    assert_eq!(hello["example"], json!({"name": "World"}));
+    assert_eq!(hello["request_fields"][0]["name"], json!("name"));
 
     post(f.addr, "/greeter/hello", r#"{"name":"counted"}"#).await;
     let stats = http(f.addr, "GET", "/stats", &[], b"").await.json();

@@ -66,6 +66,7 @@ pub mod metadata;
 pub mod middleware;
 pub mod prelude;
 pub mod registry;
+pub mod schema;
 pub mod selector;
 pub mod server;
 pub mod service;
@@ -87,3 +88,8 @@ pub use metadata::Metadata;
 pub use service::Service;
 
 pub use micro_macros::{service, subscriber};
+
+/// The JSON Schema crate micro builds endpoint schemas with, re-exported so a service needs no
+/// direct dependency: `#[derive(micro_core::schemars::JsonSchema)]` with
+/// `#[schemars(crate = "micro_core::schemars")]`.
+pub use schemars;

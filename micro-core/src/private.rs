@@ -45,6 +45,8 @@ pub struct SubscriberRegistration {
     pub name: &'static str,
     /// Makes the handler.
     pub make: fn() -> EventHandler,
+    /// Builds the JSON Schema of the event type.
+    pub event_schema: fn() -> serde_json::Value,
 }
 
 inventory::collect!(SubscriberRegistration);
@@ -126,3 +128,89 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> WireType for T {}
 
 /// Compile-time check that `T` can cross the wire.
 pub const fn assert_wire_type<T: WireType>() {}
+
+/// What generated code builds endpoint and event schemas with.
+///
+/// A type's schema comes from its `JsonSchema` impl when it has one, else it is the "anything"
+/// schema naming the Rust type, so a service whose types derive no schema still compiles. The
+/// choice is autoref specialisation: `(&Probe::<T>::new()).micro_schema(..)` finds
+/// [`ViaJsonSchema`](schema::ViaJsonSchema) on `Probe<T>` when `T: JsonSchema`, and otherwise
+/// [`ViaName`](schema::ViaName) one autoref further, on `&Probe<T>`.
+pub mod schema {
+    use std::marker::PhantomData;
+
+    pub use schemars::SchemaGenerator as Generator;
+    pub use serde_json::Value;
+
+    /// Stands for the type `T` in method resolution.
+    #[derive(Debug)]
+    pub struct Probe<T>(PhantomData<fn() -> T>);
+
+    impl<T> Probe<T> {
+        /// A probe for `T`.
+        pub const fn new() -> Self {
+            Probe(PhantomData)
+        }
+    }
+
+    impl<T> Default for Probe<T> {
+        fn default() -> Self {
+            Self::new()
+        }
+    }
+
+    /// The schema of a type with a `JsonSchema` impl.
+    pub trait ViaJsonSchema {
+        /// `T`'s subschema (a `$ref` into `generator`'s definitions for named types).
+        fn micro_schema(&self, generator: &mut Generator, rust: &'static str) -> Value;
+
+        /// `T`'s schema as a document of its own.
+        fn micro_root_schema(&self, deserialize: bool, rust: &'static str) -> Value;
+    }
+
+    impl<T: schemars::JsonSchema> ViaJsonSchema for Probe<T> {
+        fn micro_schema(&self, generator: &mut Generator, _rust: &'static str) -> Value {
+            generator.subschema_for::<T>().to_value()
+        }
+
+        fn micro_root_schema(&self, deserialize: bool, _rust: &'static str) -> Value {
+            generator(deserialize)
+                .into_root_schema_for::<T>()
+                .to_value()
+        }
+    }
+
+    /// The schema of a type without one: anything, with the Rust type named.
+    pub trait ViaName {
+        /// The "anything" schema describing `rust`.
+        fn micro_schema(&self, generator: &mut Generator, rust: &'static str) -> Value;
+
+        /// The same as a document of its own.
+        fn micro_root_schema(&self, deserialize: bool, rust: &'static str) -> Value;
+    }
+
+    impl<T> ViaName for &Probe<T> {
+        fn micro_schema(&self, _generator: &mut Generator, rust: &'static str) -> Value {
+            crate::schema::unknown(rust)
+        }
+
+        fn micro_root_schema(&self, deserialize: bool, rust: &'static str) -> Value {
+            root(generator(deserialize), crate::schema::unknown(rust))
+        }
+    }
+
+    /// A generator for what is deserialized (requests, events) or serialized (replies).
+    pub fn generator(deserialize: bool) -> Generator {
+        crate::schema::generator(deserialize)
+    }
+
+    /// A root schema document around `schema`.
+    pub fn root(generator: Generator, schema: Value) -> Value {
+        crate::schema::root(generator, schema)
+    }
+
+    /// The request object of an endpoint from its arguments: `(name, required, schema)`.
+    pub fn request(generator: Generator, doc: &str, fields: Vec<(&str, bool, Value)>) -> Value {
+        crate::schema::request_object(generator, doc, fields)
+    }
+}

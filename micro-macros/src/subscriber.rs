@@ -222,6 +222,7 @@ fn generate(def: &SubscriberDef, item: &syn::ItemFn) -> TokenStream {
     let handler = quote_spanned! {event.span()=>
         #private::subscriber_fn::<#event, _, _>(#ident)
     };
+    let event_rust = naming::tokens_to_string(quote::ToTokens::to_token_stream(event));
     quote! {
         #item
 
@@ -230,12 +231,21 @@ fn generate(def: &SubscriberDef, item: &syn::ItemFn) -> TokenStream {
                 #handler
             }
 
+            // The event's JSON Schema, from its `JsonSchema` impl when it has one (see
+            // `__private::schema`); built only when asked for.
+            #[allow(unused_imports)]
+            fn __micro_event_schema() -> #private::schema::Value {
+                use #private::schema::{ViaJsonSchema as _, ViaName as _};
+                (&#private::schema::Probe::<#event>::new()).micro_root_schema(true, #event_rust)
+            }
+
             #private::inventory::submit! {
                 #private::SubscriberRegistration {
                     topic: #topic,
                     queue: #queue,
                     name: ::core::concat!(::core::module_path!(), #name),
                     make: __micro_make,
+                    event_schema: __micro_event_schema,
                 }
             }
         };

@@ -5,6 +5,7 @@ use micro_core::Error;
 use crate::CliError;
 use crate::cmd::Globals;
 use crate::output::{print, print_json, table};
+use crate::schema::FieldView;
 use crate::view::{ServiceDetail, human_duration, service_detail};
 
 /// Show a service's instances and endpoints.
@@ -44,6 +45,30 @@ pub(crate) async fn run(args: Args, g: &Globals) -> Result<(), CliError> {
     print(&render(&detail))
 }
 
+/// Endpoint metadata keys [`render`] shows in its own way.
+const SHOWN: &[&str] = &[
+    "doc",
+    "kind",
+    "request",
+    "response",
+    micro_core::schema::REQUEST_SCHEMA,
+    micro_core::schema::RESPONSE_SCHEMA,
+];
+
+/// One line per field: `name: type (required)  description`.
+fn push_fields(out: &mut String, fields: &[FieldView]) {
+    for f in fields {
+        out.push_str(&format!("      {}: {}", f.name, f.ty));
+        if f.required {
+            out.push_str(" (required)");
+        }
+        if let Some(doc) = &f.description {
+            out.push_str(&format!("  {}", doc.lines().next().unwrap_or_default()));
+        }
+        out.push('\n');
+    }
+}
+
 fn render(d: &ServiceDetail) -> String {
     let mut out = format!("{} {}\n", d.name, d.versions.join(","));
     if !d.description.is_empty() {
@@ -81,16 +106,27 @@ fn render(d: &ServiceDetail) -> String {
                 out.push_str(&format!("    {line}\n"));
             }
         }
-        if let Some(req) = &e.request {
-            out.push_str(&format!("    request:  {req}\n"));
+        match (&e.request_schema, &e.request) {
+            (Some(_), _) if e.request_fields.is_empty() => out.push_str("    request:  {}\n"),
+            (Some(_), _) => {
+                out.push_str("    request:\n");
+                push_fields(&mut out, &e.request_fields);
+            }
+            (None, Some(req)) => out.push_str(&format!("    request:  {req}\n")),
+            (None, None) => {}
         }
-        if let Some(resp) = &e.response {
-            out.push_str(&format!("    response: {resp}\n"));
+        match (&e.response_type, &e.response) {
+            (Some(ty), _) => {
+                out.push_str(&format!("    response: {ty}\n"));
+                push_fields(&mut out, &e.response_fields);
+            }
+            (None, Some(resp)) => out.push_str(&format!("    response: {resp}\n")),
+            (None, None) => {}
         }
         // Metadata micro does not interpret (another implementation's `description`,
-        // `format`, ...), shown as it is.
+        // `format`, ...), shown as it is; the schemas are shown above, as fields.
         for (k, v) in &e.metadata {
-            if !["doc", "kind", "request", "response"].contains(&k.as_str()) {
+            if !SHOWN.contains(&k.as_str()) {
                 out.push_str(&format!("    {k}: {v}\n"));
             }
         }

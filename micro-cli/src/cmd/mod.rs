@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod call;
+pub mod check;
 pub mod describe;
 pub mod ping;
 pub mod publish;
@@ -51,6 +52,9 @@ pub enum Command {
     Describe(describe::Args),
     /// Call an endpoint with a JSON body and print the reply.
     Call(call::Args),
+    /// Check that the running instances of each version of a service agree on their request
+    /// and response schemas.
+    Check(check::Args),
     /// Publish a JSON event on a topic.
     Publish(publish::Args),
     /// Print the events published on a topic, one JSON line each, until Ctrl-C or `--count`.
@@ -83,6 +87,7 @@ impl Cli {
             Command::Services(args) => services::run(args, &g).await,
             Command::Describe(args) => describe::run(args, &g).await,
             Command::Call(args) => call::run(args, &g).await,
+            Command::Check(args) => check::run(args, &g).await,
             Command::Publish(args) => publish::run(args, &g).await,
             Command::Subscribe(args) => subscribe::run(args, &g).await,
             Command::Stats(args) => stats::run(args, &g).await,

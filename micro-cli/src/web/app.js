@@ -124,8 +124,24 @@
           el('span', { class: 'stats', 'data-requests': st.requests }, `${plural(st.requests, 'request')} · ${plural(st.errors, 'error')} · avg ${nanos(st.avg)}`),
           el('button', { type: 'button', class: 'secondary try', onclick: () => selectEndpoint(e.name) }, 'Try')),
         e.doc ? el('div', { class: 'doc' }, e.doc) : null,
-        el('div', { class: 'muted' }, el('code', {}, `${JSON.stringify(e.request ?? {})} → ${e.response ?? '?'}`)));
+        shape(e));
     }));
+  }
+
+  // The request and reply of an endpoint: their fields from the JSON Schemas in INFO, or the
+  // bare shapes a service without schemas announces.
+  function shape(e) {
+    if (!e.request_schema && !e.response_schema) {
+      return el('div', { class: 'muted' }, el('code', {}, `${JSON.stringify(e.request ?? {})} → ${e.response ?? '?'}`));
+    }
+    const fields = (list) => el('ul', { class: 'fields' }, ...list.map((f) => el('li', { 'data-field': f.name },
+      el('code', {}, f.name), ': ', el('span', { class: 'mono' }, f.type), f.required ? ' (required)' : '',
+      f.description ? el('span', { class: 'muted' }, ' — ' + f.description) : null)));
+    return el('div', { class: 'shape' },
+      el('div', { class: 'muted' }, 'request', e.request_fields.length ? null : el('code', {}, ' {}')),
+      e.request_fields.length ? fields(e.request_fields) : null,
+      el('div', { class: 'muted' }, 'response ', el('code', {}, e.response_type ?? '?')),
+      e.response_fields.length ? fields(e.response_fields) : null);
   }
 
   async function loadService(name) {
@@ -177,7 +193,7 @@
     $('call').dataset.service = d.name;
     $('call').dataset.endpoint = e.name;
     $('call-target').textContent = `${d.name}.${e.name}`;
-    $('call-shape').textContent = `request ${JSON.stringify(e.request ?? {})} → ${e.response ?? '?'}`;
+    $('call-shape').replaceChildren(shape(e));
     $('body').value = JSON.stringify(e.example ?? {}, null, 2);
     $('result').hidden = true;
     $('call-status').textContent = '';

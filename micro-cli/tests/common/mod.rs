@@ -22,29 +22,71 @@ static FAIL: [FieldDescriptor; 2] = [
 ];
 static SLOW: [FieldDescriptor; 1] = [FieldDescriptor::new("ms", "u64")];
 static ENDPOINTS: [EndpointDescriptor; 4] = [
-    EndpointDescriptor::unary("hello", "hello", "Says hello to `name`.", &HELLO, "String"),
+    EndpointDescriptor::unary("hello", "hello", "Says hello to `name`.", &HELLO, "String")
+        .with_schemas(hello_request, string_reply),
     EndpointDescriptor::unary(
         "fail",
         "fail",
         "Fails with the given code and detail.",
         &FAIL,
         "()",
-    ),
+    )
+    .with_schemas(fail_request, null_reply),
     EndpointDescriptor::unary(
         "slow",
         "slow",
         "Answers after `ms` milliseconds.",
         &SLOW,
         "String",
-    ),
+    )
+    .with_schemas(slow_request, string_reply),
     EndpointDescriptor::unary(
         "meta",
         "meta",
         "Returns the call's metadata.",
         &[],
         "BTreeMap<String, String>",
-    ),
+    )
+    .with_schemas(meta_request, meta_reply),
 ];
+
+// The schemas `#[service]` would generate for these shapes.
+const DIALECT: &str = "https://json-schema.org/draft/2020-12/schema";
+
+fn hello_request() -> Value {
+    json!({"$schema": DIALECT, "type": "object", "description": "Says hello to `name`.",
+           "properties": {"name": {"type": "string"}}, "required": ["name"]})
+}
+
+fn fail_request() -> Value {
+    json!({"$schema": DIALECT, "type": "object",
+           "properties": {"code": {"type": "integer", "format": "uint16", "minimum": 0, "maximum": 65535},
+                          "detail": {"type": "string"}},
+           "required": ["code", "detail"]})
+}
+
+fn slow_request() -> Value {
+    json!({"$schema": DIALECT, "type": "object",
+           "properties": {"ms": {"type": "integer", "format": "uint64", "minimum": 0}},
+           "required": ["ms"]})
+}
+
+fn meta_request() -> Value {
+    json!({"$schema": DIALECT, "type": "object", "properties": {}})
+}
+
+fn string_reply() -> Value {
+    json!({"$schema": DIALECT, "title": "String", "type": "string"})
+}
+
+fn null_reply() -> Value {
+    json!({"$schema": DIALECT, "title": "null", "type": "null"})
+}
+
+fn meta_reply() -> Value {
+    json!({"$schema": DIALECT, "title": "Map_of_string", "type": "object",
+           "additionalProperties": {"type": "string"}})
+}
 /// `greeter` 1.0.0: hello, fail, slow, meta.
 pub static GREETER: ServiceDescriptor =
     ServiceDescriptor::new("greeter", "1.0.0", "Greets people.", "Greeter", &ENDPOINTS);

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::Error;
 use crate::codec::ContentType;
+use crate::schema::SchemaCheck;
 
 /// Settings of a [`Service`](crate::Service) and of the backend it connects to.
 ///
@@ -25,6 +26,7 @@ use crate::codec::ContentType;
 /// | `MICRO_SHUTDOWN_TIMEOUT` | `30s` | how long a stop waits for requests in flight |
 /// | `MICRO_CLIENT_TIMEOUT` | none (calls wait 5 s, no deadline sent) | deadline of every client call, sent along |
 /// | `MICRO_CODEC` | `json` | codec of client calls and events: `json` or `msgpack` |
+/// | `MICRO_SCHEMA_CHECK` | `refuse` | a running instance of the same name and version with other schemas: `refuse` to start, `warn` and start, or `off` (do not look) |
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct Config {
@@ -47,6 +49,9 @@ pub struct Config {
     pub client_timeout: Option<Duration>,
     /// Codec of client calls and events.
     pub codec: ContentType,
+    /// What a start does when running instances of the same name and version announce other
+    /// schemas (see [`schema::check`](crate::schema::check)).
+    pub schema_check: SchemaCheck,
     raw: BTreeMap<String, String>,
     errors: Vec<String>,
 }
@@ -63,6 +68,7 @@ impl Default for Config {
             shutdown_timeout: Duration::from_secs(30),
             client_timeout: None,
             codec: ContentType::Json,
+            schema_check: SchemaCheck::default(),
             raw: BTreeMap::new(),
             errors: Vec::new(),
         }
@@ -201,6 +207,10 @@ impl Config {
                     "{var}: expected `json` or `msgpack`, got `{value}`"
                 )),
             },
+            "schema-check" => match value.parse::<SchemaCheck>() {
+                Ok(check) => self.schema_check = check,
+                Err(err) => self.errors.push(format!("{var}: {err}")),
+            },
             _ => {}
         }
         self.raw.insert(key, value);
@@ -318,6 +328,7 @@ mod tests {
             ("client-timeout", "2s"),
             ("codec", "msgpack"),
             ("nats-url", "nats://127.0.0.1:4222"),
+            ("schema-check", "warn"),
         ]);
         c.validate().unwrap();
         assert_eq!(c.metadata.get("tier").map(String::as_str), Some("gold"));
@@ -326,6 +337,12 @@ mod tests {
         assert_eq!(c.shutdown_timeout, Duration::from_millis(1500));
         assert_eq!(c.client_timeout, Some(Duration::from_secs(2)));
         assert_eq!(c.codec, ContentType::MsgPack);
+        assert_eq!(c.schema_check, SchemaCheck::Warn);
+        assert!(
+            Config::from_pairs([("schema-check", "maybe")])
+                .validate()
+                .is_err()
+        );
         assert_eq!(c.backend_name(), "nats");
         assert_eq!(Config::default().backend_name(), "memory");
     }

@@ -30,6 +30,7 @@ use crate::client::CallOptions;
 use crate::memory::Memory;
 use crate::registry::stats::ServiceStats;
 use crate::registry::{EndpointInfo, Instance, Registration, Registry};
+use crate::schema::{self, SchemaCheck};
 use crate::server::handler::{Endpoint, EventHandler, Handler};
 use crate::server::{Dispatcher, Limit, consume};
 use crate::transport::{Drain, EndpointSpec, ListenSpec, Transport};
@@ -414,6 +415,14 @@ impl Service {
         self
     }
 
+    /// Sets what a start does when running instances of the same name and version announce
+    /// other schemas: refuse (the default), warn, or not look (`MICRO_SCHEMA_CHECK`).
+    #[must_use]
+    pub fn schema_check(mut self, check: SchemaCheck) -> Self {
+        self.config.schema_check = check;
+        self
+    }
+
     /// Sets how long a stop waits for requests in flight.
     #[must_use]
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
@@ -515,6 +524,10 @@ pub struct Running {
     shutdown_timeout: Duration,
     watch: LoopWatch,
 }
+
+/// The longest a start waits for discovery to compare schemas: the NATS registry answers at
+/// once when nothing else runs and within its discovery timeout (300 ms) otherwise.
+pub const SCHEMA_CHECK_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// How long a stop waits for the 503 replies of requests cut off by the shutdown timeout.
 const CUT_OFF_GRACE: Duration = Duration::from_secs(1);
@@ -645,7 +658,7 @@ impl Running {
         let id = nuid::next().to_string();
         let queue_group = config.queue_group.clone();
         let transport = &self.backend.transport;
-        let instance = Instance {
+        let mut instance = Instance {
             name: descriptor.name.to_owned(),
             id: id.clone(),
             version: version.to_owned(),
@@ -671,6 +684,13 @@ impl Running {
                 })
                 .collect(),
         };
+        schema::fit(&mut instance.endpoints);
+        check_schemas(
+            self.backend.registry.as_ref(),
+            config.schema_check,
+            &instance,
+        )
+        .await?;
         let stats = Arc::new(ServiceStats::new(endpoints.len()));
         let dispatcher = Arc::new(Dispatcher {
             ids: descriptor
@@ -891,6 +911,44 @@ fn check_layer_targets(
         }
     }
     Ok(())
+}
+
+/// Compares `instance`'s schemas with those of the instances of its name and version that
+/// run now, before it serves: refuses (or warns about) a difference. Discovery that fails
+/// or takes longer than [`SCHEMA_CHECK_TIMEOUT`] skips the check rather than the start.
+async fn check_schemas(
+    registry: &dyn Registry,
+    mode: SchemaCheck,
+    instance: &Instance,
+) -> Result<(), Error> {
+    if mode == SchemaCheck::Off {
+        return Ok(());
+    }
+    let lookup = registry.get_service(&instance.name);
+    let running = match tokio::time::timeout(SCHEMA_CHECK_TIMEOUT, lookup).await {
+        Ok(Ok(running)) => running,
+        Ok(Err(err)) => {
+            tracing::debug!(service = %instance.name, error = %err, "schema check skipped: discovery failed");
+            return Ok(());
+        }
+        Err(_) => {
+            tracing::debug!(service = %instance.name, "schema check skipped: discovery timed out");
+            return Ok(());
+        }
+    };
+    match (schema::check(instance, &running), mode) {
+        (Ok(()), _) => Ok(()),
+        (Err(incompatible), SchemaCheck::Warn) => {
+            tracing::warn!(
+                service = %instance.name,
+                error = %incompatible,
+                "starting despite different schemas ({}=warn)",
+                schema::SCHEMA_CHECK_VAR
+            );
+            Ok(())
+        }
+        (Err(incompatible), _) => Err(incompatible.refusal()),
+    }
 }
 
 /// The call options a configuration sets.

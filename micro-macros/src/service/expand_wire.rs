@@ -108,6 +108,7 @@ pub(crate) fn descriptor(def: &ServiceDef) -> TokenStream {
             .as_ref()
             .map(|q| quote!(.with_queue_group(#q)));
         let idempotent = method.idempotent.then(|| quote!(.idempotent()));
+        let (request_fn, response_fn) = schema_fn_idents(method);
         quote! {
             #(#cfgs)*
             #private::EndpointDescriptor::unary(
@@ -116,21 +117,75 @@ pub(crate) fn descriptor(def: &ServiceDef) -> TokenStream {
                 #doc,
                 &[#(#fields),*],
                 #response,
-            )#queue_group #idempotent
+            )#queue_group #idempotent .with_schemas(#request_fn, #response_fn)
         }
     });
+    let schema_fns = def.methods.iter().map(|method| schema_fns(def, method));
     let queue_group = def
         .queue_group
         .as_ref()
         .map(|q| quote!(.with_queue_group(#q)));
     quote! {
-        &#private::ServiceDescriptor::new(
-            #name,
-            #version,
-            #doc,
-            #trait_name,
-            &[#(#endpoints),*],
-        )#queue_group
+        {
+            #(#schema_fns)*
+            &#private::ServiceDescriptor::new(
+                #name,
+                #version,
+                #doc,
+                #trait_name,
+                &[#(#endpoints),*],
+            )#queue_group
+        }
+    }
+}
+
+/// The names of the fns that build `method`'s request and response schemas.
+fn schema_fn_idents(method: &Method) -> (Ident, Ident) {
+    let name = naming::unraw(&method.ident);
+    (
+        format_ident!("__micro_request_schema_{}", name),
+        format_ident!("__micro_response_schema_{}", name),
+    )
+}
+
+/// The two fns that build `method`'s schemas, each type's from its `JsonSchema` impl if it has
+/// one (autoref specialisation, see `__private::schema`). They run when an instance starts.
+fn schema_fns(def: &ServiceDef, method: &Method) -> TokenStream {
+    let private = def.runtime.private();
+    let cfgs = &method.cfgs;
+    let doc = &method.doc;
+    let (request_fn, response_fn) = schema_fn_idents(method);
+    let fields = method.args.iter().map(|arg| {
+        let name = naming::unraw(&arg.ident);
+        let ty = &arg.ty;
+        let rust = naming::tokens_to_string(ty.to_token_stream());
+        let required = !arg.optional;
+        quote! {
+            (
+                #name,
+                #required,
+                (&#private::schema::Probe::<#ty>::new()).micro_schema(&mut generator, #rust),
+            )
+        }
+    });
+    let ok = &method.output.ok;
+    let ok_rust = naming::tokens_to_string(ok.to_token_stream());
+    quote! {
+        #(#cfgs)*
+        #[allow(unused_imports, unused_mut)]
+        fn #request_fn() -> #private::schema::Value {
+            use #private::schema::{ViaJsonSchema as _, ViaName as _};
+            let mut generator = #private::schema::generator(true);
+            let fields: #private::Vec<_> = ::core::convert::From::from([#(#fields),*]);
+            #private::schema::request(generator, #doc, fields)
+        }
+
+        #(#cfgs)*
+        #[allow(unused_imports)]
+        fn #response_fn() -> #private::schema::Value {
+            use #private::schema::{ViaJsonSchema as _, ViaName as _};
+            (&#private::schema::Probe::<#ok>::new()).micro_root_schema(false, #ok_rust)
+        }
     }
 }
 

@@ -150,3 +150,32 @@ async def test_nats_micro_and_rust_instances_share_a_queue_group(nc, rust_servic
     await svc.stop()
     assert results == [2] * 40
     assert 0 < len(seen) < 40, "both the Python and the Rust instance answered"
+
+
+@pytest.mark.asyncio
+async def test_info_schemas_are_valid_json_schema_2020_12(nc, rust_service):
+    """Another language's validator reads our schemas: each is a valid 2020-12 document, real
+    calls and replies validate against them, and a wrong body does not."""
+    from jsonschema import Draft202012Validator
+
+    info = json.loads((await nc.request("$SRV.INFO.interop", b"", timeout=2)).data)
+    schemas = {}
+    for e in info["endpoints"]:
+        for key in ("request_schema", "response_schema"):
+            schema = json.loads(e["metadata"][key])
+            assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+            Draft202012Validator.check_schema(schema)
+            schemas[(e["name"], key)] = Draft202012Validator(schema)
+
+    request = {"a": 2, "b": 40}
+    schemas[("add", "request_schema")].validate(request)
+    reply = json.loads((await nc.request("interop.add", json.dumps(request).encode(), timeout=2)).data)
+    schemas[("add", "response_schema")].validate(reply)
+    for wrong in ({"a": "two", "b": 40}, {"a": 2}, {"a": 1.5, "b": 1}):
+        assert not schemas[("add", "request_schema")].is_valid(wrong), wrong
+    assert not schemas[("add", "response_schema")].is_valid("42")
+
+    schemas[("check", "request_schema")].validate({"fail": False})
+    assert not schemas[("check", "request_schema")].is_valid({"fail": "no"})
+    ok = json.loads((await nc.request("interop.check", b'{"fail": false}', timeout=2)).data)
+    schemas[("check", "response_schema")].validate(ok)
