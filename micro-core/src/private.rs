@@ -20,6 +20,7 @@ pub use crate::descriptor::{EndpointDescriptor, FieldDescriptor, ServiceDescript
 pub use crate::server::handler::{
     Endpoint, EventHandler, Handler, endpoint_fn, endpoint_try_fn, event_fn as subscriber_fn,
 };
+pub use crate::service::State;
 pub use crate::transport::{Call, Reply};
 pub use crate::{Client, Error};
 
@@ -28,8 +29,9 @@ pub use crate::{Client, Error};
 pub struct ServiceRegistration {
     /// The Rust type that implements the service (for diagnostics).
     pub type_name: &'static str,
-    /// Makes the handler, with the implementation built by `Default`.
-    pub make: fn() -> Box<dyn Handler>,
+    /// Makes the handler, with the implementation built by `Default` or from the service's
+    /// state.
+    pub make: fn(&crate::service::State) -> Result<Box<dyn Handler>, Error>,
 }
 
 inventory::collect!(ServiceRegistration);
@@ -43,8 +45,8 @@ pub struct SubscriberRegistration {
     pub queue: Option<&'static str>,
     /// The fn's path, for logs.
     pub name: &'static str,
-    /// Makes the handler.
-    pub make: fn() -> EventHandler,
+    /// Makes the handler (with its state, for a fn that takes some).
+    pub make: fn(&crate::service::State) -> Result<EventHandler, Error>,
     /// Builds the JSON Schema of the event type.
     pub event_schema: fn() -> serde_json::Value,
 }
@@ -66,7 +68,7 @@ pub fn registered_subscribers() -> impl Iterator<Item = &'static SubscriberRegis
 #[diagnostic::on_unimplemented(
     message = "`#[service]` on this impl needs `{Self}: Default` to build the service by itself",
     label = "`{Self}` does not implement `Default`",
-    note = "derive or implement `Default` for `{Self}`, or remove `#[service]` from the impl and register an instance with state via `Service::builder().handle({{Trait}}Server::new(value))`"
+    note = "derive or implement `Default` for `{Self}`; or build it from state with `#[service(state = \"MyState\")]` (and `impl From<MyState> for {Self}`, `Service::from_env().state(my_state)`); or remove `#[service]` from the impl and register an instance via `Service::builder().handle({{Trait}}Server::new(value))`"
 )]
 pub trait AutoRegister: Sized {
     /// Builds the implementation.
@@ -212,5 +214,31 @@ pub mod schema {
     /// The request object of an endpoint from its arguments: `(name, required, schema)`.
     pub fn request(generator: Generator, doc: &str, fields: Vec<(&str, bool, Value)>) -> Value {
         crate::schema::request_object(generator, doc, fields)
+    }
+}
+
+/// The state value of type `T` that `who` is built from.
+pub fn state_of<T: Clone + Send + Sync + 'static>(
+    state: &crate::service::State,
+    who: &str,
+) -> Result<T, Error> {
+    state.require::<T>(who)
+}
+
+/// What `#[service(state = "S")]` on an impl needs: the implementation is built `From` the
+/// state value.
+#[diagnostic::on_unimplemented(
+    message = "`#[service(state = ...)]` needs `{Self}: From<{S}>` to build the implementation from its state",
+    label = "`{Self}` cannot be built from a `{S}`",
+    note = "implement `From<{S}> for {Self}` (or use `state = \"{Self}\"` and give the implementation itself with `Service::from_env().state(value)`)"
+)]
+pub trait FromState<S>: Sized {
+    /// Builds the implementation.
+    fn from_state(state: S) -> Self;
+}
+
+impl<S, T: From<S>> FromState<S> for T {
+    fn from_state(state: S) -> Self {
+        T::from(state)
     }
 }

@@ -18,6 +18,8 @@ pub(crate) enum Key {
     Queue,
     QueueGroup,
     Crate,
+    /// The type a registered impl is built from: `#[service(state = "AppState")]`.
+    State,
     /// A bare flag: `#[micro(idempotent)]`.
     Idempotent,
 }
@@ -31,6 +33,7 @@ impl Key {
             Key::Queue => "queue",
             Key::QueueGroup => "queue_group",
             Key::Crate => "crate",
+            Key::State => "state",
             Key::Idempotent => "idempotent",
         }
     }
@@ -43,6 +46,7 @@ impl Key {
             "queue" => Key::Queue,
             "queue_group" => Key::QueueGroup,
             "crate" => Key::Crate,
+            "state" => Key::State,
             "idempotent" => Key::Idempotent,
             _ => return None,
         })
@@ -64,6 +68,7 @@ pub(crate) struct Args {
     pub(crate) topic: Option<Arg>,
     pub(crate) queue: Option<Arg>,
     pub(crate) queue_group: Option<Arg>,
+    pub(crate) state: Option<Arg>,
     pub(crate) krate: Option<(Arg, syn::Path)>,
     /// The `idempotent` flag's keyword, when given.
     pub(crate) idempotent: Option<Ident>,
@@ -77,6 +82,7 @@ impl Args {
             Key::Topic => &mut self.topic,
             Key::Queue => &mut self.queue,
             Key::QueueGroup => &mut self.queue_group,
+            Key::State => &mut self.state,
             Key::Crate | Key::Idempotent => {
                 unreachable!("`crate` and `idempotent` are stored apart")
             }

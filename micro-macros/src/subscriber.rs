@@ -1,5 +1,6 @@
-//! `#[subscriber(topic = "...", queue = "...")]` on `async fn f(event: T) -> Result<(), Error>`:
-//! keep the fn and register it with `inventory` so `Service::run` subscribes it. Small enough to
+//! `#[subscriber(topic = "...", queue = "...")]` on `async fn f(event: T) -> Result<(), Error>`
+//! (or `async fn f(event: T, state: S)`, with `S` from the service's state): keep the fn and
+//! register it with `inventory` so `Service::run` subscribes it. Small enough to
 //! keep parse, check and generate in one file; split it like `service/` when it grows.
 
 use proc_macro2::TokenStream;
@@ -18,6 +19,8 @@ use crate::service::with_error;
 struct SubscriberDef {
     ident: Ident,
     event: Type,
+    /// The type of the second argument: state given to the service, cloned for every event.
+    state: Option<Type>,
     topic: String,
     queue: Option<String>,
     runtime: Runtime,
@@ -114,6 +117,7 @@ fn parse(cx: &Ctxt, args: &args::Args, item: &syn::ItemFn) -> Option<SubscriberD
     }
 
     let mut event = None;
+    let mut state = None;
     let mut typed = 0;
     for input in &sig.inputs {
         let i = typed;
@@ -126,11 +130,25 @@ fn parse(cx: &Ctxt, args: &args::Args, item: &syn::ItemFn) -> Option<SubscriberD
                 "`#[subscriber]` cannot be used on a method: write a free `async fn` that takes \
                  the event",
             ),
-            FnArg::Typed(_) if i > 0 => cx.error_spanned_by(
+            FnArg::Typed(_) if i > 1 => cx.error_spanned_by(
                 input,
-                "a `#[subscriber]` fn takes exactly one argument, the event: remove this one, or \
-                 put the values in the event type",
+                "a `#[subscriber]` fn takes the event and, optionally, one state value: remove \
+                 this one, or put the values in the event or the state type",
             ),
+            FnArg::Typed(pat_ty) if i == 1 => {
+                let is_context = matches!(&*pat_ty.ty, Type::Path(p)
+                    if p.path.segments.last().is_some_and(|s| s.ident == "Context"));
+                if is_context {
+                    cx.error_spanned_by(
+                        &pat_ty.ty,
+                        "the event's context is not an argument: read it with \
+                         `Context::current()` inside the fn (a second argument is a state value \
+                         given with `Service::from_env().state(value)`)",
+                    );
+                } else if check_owned(cx, &pat_ty.ty) {
+                    state = Some((*pat_ty.ty).clone());
+                }
+            }
             FnArg::Typed(pat_ty) => {
                 if check_owned(cx, &pat_ty.ty) {
                     event = Some((*pat_ty.ty).clone());
@@ -169,6 +187,7 @@ fn parse(cx: &Ctxt, args: &args::Args, item: &syn::ItemFn) -> Option<SubscriberD
     Some(SubscriberDef {
         ident: ident.clone(),
         event: event?,
+        state,
         topic: topic?,
         queue,
         runtime: Runtime::new(args.krate()),
@@ -219,16 +238,32 @@ fn generate(def: &SubscriberDef, item: &syn::ItemFn) -> TokenStream {
         None => quote!(#private::Option::None),
     };
     let name = format!("::{}", naming::unraw(ident));
-    let handler = quote_spanned! {event.span()=>
-        #private::subscriber_fn::<#event, _, _>(#ident)
+    let handler = match &def.state {
+        None => quote_spanned! {event.span()=>
+            #private::subscriber_fn::<#event, _, _>(#ident)
+        },
+        Some(state) => {
+            let who = format!("the `#[subscriber]` fn `{}`", naming::unraw(ident));
+            quote_spanned! {state.span()=>
+                {
+                    let __value = #private::state_of::<#state>(__state, #who)?;
+                    #private::subscriber_fn::<#event, _, _>(move |__event: #event| {
+                        #ident(__event, <#state as ::core::clone::Clone>::clone(&__value))
+                    })
+                }
+            }
+        }
     };
     let event_rust = naming::tokens_to_string(quote::ToTokens::to_token_stream(event));
     quote! {
         #item
 
         const _: () = {
-            fn __micro_make() -> #private::EventHandler {
-                #handler
+            #[allow(unused_variables)]
+            fn __micro_make(
+                __state: &#private::State,
+            ) -> #private::Result<#private::EventHandler, #private::Error> {
+                #private::Result::Ok(#handler)
             }
 
             // The event's JSON Schema, from its `JsonSchema` impl when it has one (see

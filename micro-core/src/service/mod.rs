@@ -7,6 +7,9 @@
 
 mod config;
 mod signal;
+mod state;
+
+pub use state::State;
 
 pub use signal::shutdown_signal;
 
@@ -197,6 +200,8 @@ pub struct Service {
     config: Config,
     backend: Option<Backend>,
     handlers: Vec<Arc<dyn Handler>>,
+    /// What registered implementations are built from.
+    state: State,
     subscribers: Vec<SubscriberSpec>,
     /// Layers around every subscriber, innermost first.
     event_layers: Vec<EventLayer>,
@@ -247,6 +252,7 @@ impl Service {
             config,
             backend: None,
             handlers: Vec::new(),
+            state: State::new(),
             subscribers: Vec::new(),
             layers: Vec::new(),
             event_layers: Vec::new(),
@@ -263,6 +269,17 @@ impl Service {
     #[must_use]
     pub fn backend(mut self, backend: Backend) -> Self {
         self.backend = Some(backend);
+        self
+    }
+
+    /// Gives `value` to the registered implementations that are built from state: a
+    /// `#[service(state = "T")]` impl is built with `From<T>`, and a `#[subscriber]` fn whose
+    /// second argument is a `T` gets a clone of it with every event. One value per type; a
+    /// second of the same type replaces the first. Starting fails, naming the type, when one is
+    /// missing.
+    #[must_use]
+    pub fn state<T: Clone + Send + Sync + 'static>(mut self, value: T) -> Self {
+        self.state.insert(value);
         self
     }
 
@@ -437,14 +454,14 @@ impl Service {
         let mut subscribers = self.subscribers;
         if self.registered {
             for reg in crate::__private::registered_services() {
-                handlers.push(Arc::from((reg.make)()));
+                handlers.push(Arc::from((reg.make)(&self.state)?));
             }
             for reg in crate::__private::registered_subscribers() {
                 subscribers.push(SubscriberSpec {
                     topic: reg.topic.to_owned(),
                     queue: reg.queue.map(str::to_owned),
                     name: reg.name,
-                    handler: (reg.make)(),
+                    handler: (reg.make)(&self.state)?,
                 });
             }
         }

@@ -1,5 +1,6 @@
 //! `#[service]` on an impl: the impl unchanged, plus an `inventory` registration that builds the
-//! implementation with `Default` and serves it, so `Service::run` finds it.
+//! implementation (with `Default`, or `From` the service's state) and serves it, so
+//! `Service::run` finds it.
 
 use proc_macro2::TokenStream;
 use quote::{ToTokens, format_ident, quote, quote_spanned};
@@ -17,8 +18,18 @@ pub(crate) fn expand(def: &ImplDef) -> TokenStream {
     let trait_path = &def.trait_path;
     let type_name = naming::tokens_to_string(self_ty.to_token_stream());
     let server_fn = format_ident!("{}", SERVER_FN, span = trait_path.span());
-    let build = quote_spanned! {self_ty.span()=>
-        <#self_ty as #private::AutoRegister>::build()
+    let build = match &def.state {
+        None => quote_spanned! {self_ty.span()=>
+            <#self_ty as #private::AutoRegister>::build()
+        },
+        Some(state) => {
+            let who = format!("`#[service(state = ...)] impl ... for {type_name}`");
+            quote_spanned! {state.span()=>
+                <#self_ty as #private::FromState<#state>>::from_state(
+                    #private::state_of::<#state>(__state, #who)?
+                )
+            }
+        }
     };
     let serve = quote_spanned! {trait_path.span()=>
         <#self_ty as #trait_path>::#server_fn
@@ -27,8 +38,11 @@ pub(crate) fn expand(def: &ImplDef) -> TokenStream {
         #item
 
         const _: () = {
-            fn __micro_make() -> #private::Box<dyn #private::Handler> {
-                #private::Box::new(#serve(#build))
+            #[allow(unused_variables)]
+            fn __micro_make(
+                __state: &#private::State,
+            ) -> #private::Result<#private::Box<dyn #private::Handler>, #private::Error> {
+                #private::Result::Ok(#private::Box::new(#serve(#build)))
             }
 
             #private::inventory::submit! {

@@ -57,7 +57,7 @@ fn expand_impl_item(args: TokenStream, item: syn::ItemImpl) -> TokenStream {
         &cx,
         args,
         "#[service]",
-        &[Key::Name, Key::Version, Key::Crate],
+        &[Key::Name, Key::Version, Key::State, Key::Crate],
     );
     let def = parse::parse_impl(&cx, &args, &item);
     match (cx.check(), def) {

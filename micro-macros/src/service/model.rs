@@ -75,5 +75,7 @@ pub(crate) struct ImplDef {
     pub(crate) trait_path: syn::Path,
     /// The implementing type.
     pub(crate) self_ty: Type,
+    /// `state = "T"`: the impl is built with `From<T>` from the service's state, not `Default`.
+    pub(crate) state: Option<Type>,
     pub(crate) runtime: Runtime,
 }

@@ -495,7 +495,7 @@ pub(crate) fn parse_impl(cx: &Ctxt, args: &Args, item: &syn::ItemImpl) -> Option
             &arg.key,
             format!(
                 "`{}` belongs on the trait's `#[service]`, not on the impl: `#[service]` on an \
-                 impl takes no arguments",
+                 impl takes only `state = \"Type\"` (what the impl is built from)",
                 arg.key
             ),
         );
@@ -535,10 +535,25 @@ pub(crate) fn parse_impl(cx: &Ctxt, args: &Args, item: &syn::ItemImpl) -> Option
         cx.error_at(item.span(), "expected a trait path");
         return None;
     }
+    let state = match &args.state {
+        None => None,
+        Some(arg) => match arg.value.parse::<Type>() {
+            Ok(ty) => Some(ty),
+            Err(_) => {
+                cx.error_spanned_by(
+                    &arg.value,
+                    "expected a type, as in `state = \"AppState\"`: the type given with \
+                     `Service::from_env().state(value)` that this impl is built from (`From`)",
+                );
+                return None;
+            }
+        },
+    };
     Some(ImplDef {
         original: item.clone(),
         trait_path: trait_path.clone(),
         self_ty: (*item.self_ty).clone(),
+        state,
         runtime: Runtime::new(args.krate()),
     })
 }
