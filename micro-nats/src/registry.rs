@@ -89,6 +89,28 @@ impl NatsRegistry {
     }
 }
 
+/// Where instances announce that they start (`UP`, with their INFO) and stop (`DOWN`):
+/// `$MICRO.REGISTRY.UP.<service>.<id>`. See PROTOCOL.md, "Discovery".
+const ANNOUNCE_PREFIX: &str = "$MICRO.REGISTRY";
+
+#[derive(Clone, Copy)]
+enum Announcement {
+    Up,
+    Down,
+}
+
+/// Publishes an announcement; a failure only delays watchers until their next poll.
+async fn announce(client: &Client, kind: Announcement, name: &str, id: &str, body: Bytes) {
+    let kind = match kind {
+        Announcement::Up => "UP",
+        Announcement::Down => "DOWN",
+    };
+    let subject = format!("{ANNOUNCE_PREFIX}.{kind}.{name}.{id}");
+    if let Err(err) = client.publish(subject, body).await {
+        tracing::debug!(error = %err, "could not announce an instance");
+    }
+}
+
 /// A parsed discovery reply, or `None` with the reason logged (any NATS participant can answer
 /// on `$SRV`, so a malformed reply is skipped, not fatal).
 fn parsed<T, E: std::fmt::Display>(subject: &str, verb: &str, reply: Result<T, E>) -> Option<T> {
@@ -160,12 +182,19 @@ impl Registry for NatsRegistry {
         Box::pin(async move {
             validate_name("service", &registration.instance.name)?;
             let id = registration.instance.id.clone();
+            let (name, info) = (
+                registration.instance.name.clone(),
+                Bytes::from(schema::info(&registration.instance)),
+            );
             let responder =
                 SrvResponder::start(self.client.clone(), registration, self.health.clone()).await?;
-            let previous = self.responders().insert(id, responder);
+            let previous = self.responders().insert(id.clone(), responder);
             if let Some(previous) = previous {
                 previous.stop().await;
             }
+            // Watchers learn of the instance now instead of at their next poll; best effort,
+            // the poll is the safety net.
+            announce(&self.client, Announcement::Up, &name, &id, info).await;
             Ok(())
         })
     }
@@ -175,7 +204,9 @@ impl Registry for NatsRegistry {
         Box::pin(async move {
             let responder = self.responders().remove(&id);
             if let Some(responder) = responder {
+                let name = responder.name().to_owned();
                 responder.stop().await;
+                announce(&self.client, Announcement::Down, &name, &id, Bytes::new()).await;
             }
             Ok(())
         })
@@ -228,6 +259,15 @@ impl Registry for NatsRegistry {
             if let Some(s) = &options.service {
                 validate_name("service", s)?;
             }
+            // Announcements first, so that nothing that starts or stops during the first poll
+            // is missed.
+            let filter = options.service.as_deref().unwrap_or("*");
+            let subject = format!("{ANNOUNCE_PREFIX}.*.{filter}.*");
+            let announcements = self
+                .client
+                .subscribe(subject.clone())
+                .await
+                .map_err(|e| subscribe_error(&e, &subject))?;
             let mut watcher = Watcher {
                 client: self.client.clone(),
                 timeout: self.timeout,
@@ -235,19 +275,31 @@ impl Registry for NatsRegistry {
                 interval: options.interval.max(Duration::from_millis(10)),
                 known: BTreeMap::new(),
                 pending: VecDeque::new(),
+                announcements,
+                next_poll: tokio::time::Instant::now(),
             };
             // The initial set is read now, so errors (no connection) surface here.
             watcher.poll().await?;
+            watcher.next_poll = tokio::time::Instant::now() + watcher.interval;
             Ok(stream::unfold(watcher, |mut w| async move {
                 loop {
                     if let Some(change) = w.pending.pop_front() {
                         return Some((change, w));
                     }
-                    tokio::time::sleep(w.interval).await;
-                    if let Err(err) = w.poll().await {
-                        // Keep what is known through an outage instead of reporting everyone
-                        // gone; the reconnect brings the next poll back.
-                        tracing::debug!(error = %err, "registry watch poll failed");
+                    tokio::select! {
+                        message = w.announcements.next() => match message {
+                            Some(message) => w.heard(&message),
+                            // The subscription is gone (the client closed): polls go on.
+                            None => tokio::time::sleep_until(w.next_poll).await,
+                        },
+                        () = tokio::time::sleep_until(w.next_poll) => {
+                            if let Err(err) = w.poll().await {
+                                // Keep what is known through an outage instead of reporting
+                                // everyone gone; the reconnect brings the next poll back.
+                                tracing::debug!(error = %err, "registry watch poll failed");
+                            }
+                            w.next_poll = tokio::time::Instant::now() + w.interval;
+                        }
                     }
                 }
             })
@@ -265,9 +317,57 @@ struct Watcher {
     /// id → name of the instances seen in the last poll.
     known: BTreeMap<String, String>,
     pending: VecDeque<Change>,
+    /// `$MICRO.REGISTRY.<UP|DOWN>.<service>.<id>`: instances starting and stopping.
+    announcements: async_nats::Subscriber,
+    /// When the safety-net poll runs next (it finds instances that died without a word, and
+    /// services that announce nothing: other languages').
+    next_poll: tokio::time::Instant,
 }
 
 impl Watcher {
+    /// Queues the change an announcement tells of. The subject names the instance; an `UP`
+    /// carries its INFO, which must name the same instance. Anything else is ignored (anyone
+    /// may publish here, as anyone may answer `$SRV.PING`; the next poll corrects a lie).
+    fn heard(&mut self, message: &async_nats::Message) {
+        let mut tokens = message.subject.as_str().rsplitn(4, '.');
+        let (Some(id), Some(name), Some(kind)) = (tokens.next(), tokens.next(), tokens.next())
+        else {
+            return;
+        };
+        if self.service.as_deref().is_some_and(|s| s != name) {
+            return;
+        }
+        match kind {
+            "UP" => {
+                if self.known.contains_key(id) {
+                    return;
+                }
+                let Some(instance) = parsed(
+                    &message.subject,
+                    "announced INFO",
+                    schema::parse_info(&message.payload),
+                ) else {
+                    return;
+                };
+                if instance.id != id || instance.name != name {
+                    tracing::debug!(subject = %message.subject, "ignoring an announcement for another instance");
+                    return;
+                }
+                self.known.insert(id.to_owned(), name.to_owned());
+                self.pending.push_back(Change::Added(instance));
+            }
+            "DOWN" => {
+                if self.known.remove(id).is_some() {
+                    self.pending.push_back(Change::Removed {
+                        name: name.to_owned(),
+                        id: id.to_owned(),
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+
     /// Pings, and queues `Added` (with INFO details) and `Removed` for the differences.
     async fn poll(&mut self) -> Result<(), Error> {
         let now = ping(&self.client, self.service.as_deref(), self.timeout).await?;

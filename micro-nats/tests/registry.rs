@@ -307,6 +307,59 @@ async fn watch_sees_instances_come_and_leave() {
     }
 }
 
+/// With a poll far away, instances that start and stop are seen at once, from their
+/// announcements; forged or malformed announcements change nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_learns_of_instances_from_their_announcements_at_once() {
+    use micro_core::registry::Registry;
+    let server = NatsServer::start();
+    let registry = connect(&server).await.registry().clone();
+    let mut changes = registry
+        .watch(
+            WatchOptions::default()
+                .service("who")
+                .interval(Duration::from_secs(600)),
+        )
+        .await
+        .unwrap();
+    let raw = raw(&server).await;
+    // Lies and garbage first: a DOWN for nobody, an UP whose INFO names another instance, an
+    // UP that is not INFO, an UP of another service.
+    raw.publish("$MICRO.REGISTRY.DOWN.who.nobody", Bytes::new())
+        .await
+        .unwrap();
+    let shapes = serve_shapes(&connect(&server).await).await;
+    let shapes_info = gather(&raw, "$SRV.INFO.shapes").await.remove(0);
+    raw.publish(
+        "$MICRO.REGISTRY.UP.who.forged",
+        Bytes::from(serde_json::to_vec(&shapes_info).unwrap()),
+    )
+    .await
+    .unwrap();
+    raw.publish(
+        "$MICRO.REGISTRY.UP.who.junk",
+        Bytes::from_static(b"{not json"),
+    )
+    .await
+    .unwrap();
+    sync(&raw).await;
+
+    let started = std::time::Instant::now();
+    let a = serve_who(&connect(&server).await, "a").await;
+    let a_id = a.instances()[0].id.clone();
+    match tokio::time::timeout(Duration::from_secs(2), changes.next()).await {
+        Ok(Some(Change::Added(i))) => assert_eq!(i.id, a_id),
+        other => panic!("expected Added for the new instance within 2 s, got {other:?}"),
+    }
+    a.stop().await;
+    match tokio::time::timeout(Duration::from_secs(2), changes.next()).await {
+        Ok(Some(Change::Removed { id, .. })) => assert_eq!(id, a_id),
+        other => panic!("expected Removed within 2 s, got {other:?}"),
+    }
+    eprintln!("start and stop seen in {:?}", started.elapsed());
+    shapes.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_service_stops_answering_srv() {
     let server = NatsServer::start();

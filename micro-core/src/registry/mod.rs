@@ -229,7 +229,9 @@ pub enum Change {
 pub struct WatchOptions {
     /// Only this service; `None` for all.
     pub service: Option<String>,
-    /// How often a polling registry looks (the NATS one pings every `interval`).
+    /// How often a registry that also polls looks. The NATS one hears instances announce that
+    /// they start and stop at once, and pings every `interval` as the safety net: for instances
+    /// that died without a word, and services that announce nothing (other languages').
     pub interval: Duration,
 }
 
@@ -237,7 +239,7 @@ impl Default for WatchOptions {
     fn default() -> Self {
         WatchOptions {
             service: None,
-            interval: Duration::from_secs(1),
+            interval: Duration::from_secs(5),
         }
     }
 }

@@ -24,6 +24,8 @@ use crate::transport::barrier;
 #[derive(Debug)]
 pub(crate) struct SrvResponder {
     stop: oneshot::Sender<oneshot::Sender<()>>,
+    /// The service name, for the announcement that it stops.
+    name: String,
 }
 
 impl SrvResponder {
@@ -34,6 +36,7 @@ impl SrvResponder {
         health: Arc<Health>,
     ) -> Result<SrvResponder, Error> {
         let instance = &registration.instance;
+        let name = instance.name.clone();
         let mut subscribers: Vec<(Verb, Subscriber)> = Vec::with_capacity(9);
         for verb in Verb::ALL {
             for subject in [
@@ -90,7 +93,12 @@ impl SrvResponder {
                 }
             }
         });
-        Ok(SrvResponder { stop })
+        Ok(SrvResponder { stop, name })
+    }
+
+    /// The service it answers for.
+    pub(crate) fn name(&self) -> &str {
+        &self.name
     }
 
     /// Unsubscribes; returns once no more replies will be sent.
