@@ -168,7 +168,7 @@ async fn the_scenario_in_one_process() {
     let client = backend.client();
     scenario(&client, &shop.notifications).await;
     too_short_a_deadline(&client, true).await;
-    assert_eq!(shop.inventory.stock_of("widget"), Some(8));
+    assert_eq!(shop.inventory.stock_of("widget"), Some(98));
     shop.stop().await;
 }
 

@@ -92,11 +92,11 @@ impl InventoryService {
         }
     }
 
-    /// The demo catalog: 10 widgets at 25.00, 5 gadgets at 120.00, and gizmos (300.00), sold
+    /// The demo catalog: 100 widgets at 25.00, 5 gadgets at 120.00, and gizmos (300.00), sold
     /// out.
     pub fn demo() -> Self {
         Self::with_items([
-            ("widget", 2_500, 10),
+            ("widget", 2_500, 100),
             ("gadget", 12_000, 5),
             ("gizmo", 30_000, 0),
         ])
