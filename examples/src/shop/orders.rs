@@ -60,10 +60,10 @@ pub struct OrderPlaced {
 /// Takes orders.
 #[service(name = "shop-orders", version = "1.0.0")]
 pub trait Orders {
-    /// Orders `qty` of `sku` for the calling user (`x-user`): reserves the stock, charges it and
-    /// publishes `shop.order.placed`.
+    /// Orders `qty` of `sku` for the calling user (`x-user`, else `guest`): reserves the stock,
+    /// charges it and publishes `shop.order.placed`.
     ///
-    /// Errors of inventory (`404`, `409`) and payments (`401`, `402`, `408`) come back as those
+    /// Errors of inventory (`404`, `409`) and payments (`402`, `408`) come back as those
     /// services raised them, their `id` naming the endpoint that did; when the charge fails the
     /// reservation is released first.
     async fn place(&self, sku: String, qty: u32) -> Result<Order, Error>;
