@@ -1,5 +1,7 @@
 //! Service definitions shared by the examples, so servers and clients import one definition.
 
+pub mod shop;
+
 use micro::prelude::*;
 use serde::{Deserialize, Serialize};
 

@@ -490,6 +490,13 @@ impl Transport for NatsTransport {
             self.subjects.endpoint_unchecked(service, endpoint)
         ))
     }
+
+    /// Waits for the server to echo a message sent after everything else: async-nats buffers
+    /// what is published, and a process exiting right after the last reply was handed over
+    /// would otherwise take that reply with it.
+    fn flush(&self) -> BoxFuture<'_, Result<(), Error>> {
+        Box::pin(barrier(&self.client))
+    }
 }
 
 /// Turns one request message into an [`Incoming`]: a rejected one (415) when its

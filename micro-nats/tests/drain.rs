@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use common::*;
 use micro_core::Service;
+use micro_nats::{Nats, NatsOptions};
 use test_support::NatsServer;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -95,4 +96,88 @@ async fn calls_cut_off_by_the_shutdown_timeout_get_a_503() {
         assert!(err.detail.contains("shut"), "{err}");
         assert!(took < Duration::from_secs(3), "answered after {took:?}");
     }
+}
+
+/// The environment variable that makes this test binary the instance process of
+/// `replies_finished_during_a_stop_survive_the_process_exiting_right_after`: its server's URL.
+const CHILD_URL: &str = "MICRO_DRAIN_TEST_CHILD_URL";
+
+/// Calls in flight when the child process stops.
+const CHILD_CALLS: usize = 20;
+
+/// A process that stops its service and exits at once (`Service::run` returning from `main`)
+/// still delivers the replies of the calls it finished while stopping: the stop waits until
+/// the server has them, rather than leaving them in the connection's buffers to die with the
+/// process.
+#[test]
+fn replies_finished_during_a_stop_survive_the_process_exiting_right_after() {
+    if let Ok(url) = std::env::var(CHILD_URL) {
+        return child_instance(&url);
+    }
+    let server = NatsServer::start();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    // Without the flush the race was lost in about a third of such tests (one reply or most of
+    // them): ten processes, to catch it.
+    for round in 0..10 {
+        // This same test, run again as a child process that serves, stops and exits.
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "replies_finished_during_a_stop_survive_the_process_exiting_right_after",
+                "--nocapture",
+            ])
+            .env(CHILD_URL, server.url())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        while !line.contains("serving") {
+            line.clear();
+            let n = std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
+            assert!(n > 0, "round {round}: the child exited before serving");
+        }
+        let results = rt.block_on(async {
+            let caller = connect(&server).await;
+            let shapes =
+                ShapesClient::new(&caller.micro_client().with_timeout(Duration::from_secs(5)));
+            let calls = (0..CHILD_CALLS).map(|_| {
+                let shapes = shapes.clone();
+                async move { shapes.slow(200).await }
+            });
+            futures::future::join_all(calls).await
+        });
+        let status = child.wait().unwrap();
+        assert!(status.success(), "round {round}: child {status}");
+        let failed: Vec<_> = results.into_iter().filter_map(Result::err).collect();
+        assert!(
+            failed.is_empty(),
+            "round {round}: {} of {CHILD_CALLS} calls failed: {failed:?}",
+            failed.len()
+        );
+    }
+}
+
+/// The child: serves until `CHILD_CALLS` calls are in flight (at most 10 s), stops, and exits
+/// the process at once.
+fn child_instance(url: &str) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let nats = Nats::connect(NatsOptions::new().url(url)).await.unwrap();
+        let running = Service::builder()
+            .backend(nats.backend())
+            .only_explicit()
+            .handle(ShapesServer::new(ShapesImpl))
+            .start()
+            .await
+            .unwrap();
+        println!("serving");
+        let started = std::time::Instant::now();
+        while running.in_flight() < CHILD_CALLS && started.elapsed() < Duration::from_secs(10) {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        running.stop().await;
+    });
+    // As a `main` that returns would, without waiting for anything else.
+    std::process::exit(0);
 }

@@ -549,6 +549,9 @@ pub const SCHEMA_CHECK_TIMEOUT: Duration = Duration::from_secs(1);
 /// How long a stop waits for the 503 replies of requests cut off by the shutdown timeout.
 const CUT_OFF_GRACE: Duration = Duration::from_secs(1);
 
+/// How long a stop waits for the backend to confirm the last replies left the process.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Tells a serve or consume loop that ended by itself (its backend stopped delivering) from one
 /// that ended because the service was stopped.
 #[derive(Clone, Debug)]
@@ -802,6 +805,7 @@ impl Running {
             tracker.close();
             tracker.wait().await;
         };
+        let transport = self.backend.transport.clone();
         if tokio::time::timeout(self.shutdown_timeout, graceful)
             .await
             .is_err()
@@ -816,6 +820,15 @@ impl Running {
             self.watch.cut_off.cancel();
             self.tracker.close();
             let _ = tokio::time::timeout(CUT_OFF_GRACE, self.tracker.wait()).await;
+        }
+        // The replies just sent may still sit in the backend's buffers; a process that exits
+        // once `stop` returns must not take them along.
+        match tokio::time::timeout(FLUSH_TIMEOUT, transport.flush()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => tracing::warn!(error = %err, "could not flush the last replies"),
+            Err(_) => {
+                tracing::warn!(timeout = ?FLUSH_TIMEOUT, "flushing the last replies timed out")
+            }
         }
         // `loops` aborts what is still running as it goes.
     }

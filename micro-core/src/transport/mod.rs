@@ -410,4 +410,12 @@ pub trait Transport: Send + Sync + fmt::Debug + 'static {
     fn instance_subject(&self, service: &str, endpoint: &str, instance: &str) -> Option<String> {
         Some(format!("{}.{instance}", self.subject(service, endpoint)))
     }
+
+    /// Returns once what was sent so far (replies included) has left this process for good, so
+    /// that a process may exit right after [`Running::stop`](crate::service::Running::stop)
+    /// without losing the replies of the last requests it finished. Nothing to wait for by
+    /// default (in-process).
+    fn flush(&self) -> BoxFuture<'_, Result<(), Error>> {
+        Box::pin(std::future::ready(Ok(())))
+    }
 }
