@@ -356,13 +356,11 @@ impl Watcher {
                 self.known.insert(id.to_owned(), name.to_owned());
                 self.pending.push_back(Change::Added(instance));
             }
-            "DOWN" => {
-                if self.known.remove(id).is_some() {
-                    self.pending.push_back(Change::Removed {
-                        name: name.to_owned(),
-                        id: id.to_owned(),
-                    });
-                }
+            "DOWN" if self.known.remove(id).is_some() => {
+                self.pending.push_back(Change::Removed {
+                    name: name.to_owned(),
+                    id: id.to_owned(),
+                });
             }
             _ => {}
         }
