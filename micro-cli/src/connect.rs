@@ -14,6 +14,8 @@ use crate::CliError;
 ///
 /// Every other `MICRO_*` variable (`MICRO_BACKEND`, `MICRO_CLIENT_TIMEOUT`, `MICRO_CODEC`, ...)
 /// is read as a service reads it (see [`micro_core::service::Config`]).
+// Every variable's value is hidden from `--help` (`[env: NAME]`): some are secrets, and clap
+// shows an unset one as `NAME=`, as if it were set to nothing.
 #[derive(Clone, Debug, Default, clap::Args)]
 #[non_exhaustive]
 pub struct ConnectArgs {
@@ -43,6 +45,7 @@ pub struct ConnectArgs {
     #[arg(
         long,
         env = "MICRO_NATS_USER",
+        hide_env_values = true,
         global = true,
         value_name = "USER",
         help_heading = "Connection"
@@ -62,6 +65,7 @@ pub struct ConnectArgs {
     #[arg(
         long,
         env = "MICRO_NATS_CREDS",
+        hide_env_values = true,
         global = true,
         value_name = "FILE",
         help_heading = "Connection"
@@ -81,6 +85,7 @@ pub struct ConnectArgs {
     #[arg(
         long,
         env = "MICRO_NATS_TLS_CA",
+        hide_env_values = true,
         global = true,
         value_name = "FILE",
         help_heading = "Connection"
@@ -90,6 +95,7 @@ pub struct ConnectArgs {
     #[arg(
         long,
         env = "MICRO_NATS_TLS_CERT",
+        hide_env_values = true,
         global = true,
         value_name = "FILE",
         help_heading = "Connection"
@@ -99,6 +105,7 @@ pub struct ConnectArgs {
     #[arg(
         long,
         env = "MICRO_NATS_TLS_KEY",
+        hide_env_values = true,
         global = true,
         value_name = "FILE",
         help_heading = "Connection"
@@ -108,16 +115,19 @@ pub struct ConnectArgs {
     #[arg(
         long,
         env = "MICRO_NATS_PREFIX",
+        hide_env_values = true,
         global = true,
         value_name = "PREFIX",
         help_heading = "Connection"
     )]
     pub nats_prefix: Option<String>,
-    /// How long discovery (`$SRV.PING/INFO/STATS`) waits for instances to answer.
+    /// How long discovery (`$SRV.PING/INFO/STATS`) waits for instances to answer (300ms by
+    /// default).
     #[arg(
         long,
         env = "MICRO_NATS_DISCOVERY_TIMEOUT",
         value_parser = parse_duration,
+        hide_env_values = true,
         global = true,
         value_name = "DURATION",
         help_heading = "Connection"

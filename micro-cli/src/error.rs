@@ -50,6 +50,18 @@ impl CliError {
     }
 }
 
+impl CliError {
+    /// The one line the command line prints in text mode: a service's error with its code and
+    /// status (it is the service's answer), a local failure (a port in use, bad JSON) as what
+    /// it is, with no HTTP status.
+    pub fn one_line(&self) -> String {
+        match self {
+            CliError::Micro(err) => one_line(err),
+            local => local.to_string().replace(['\n', '\r'], " "),
+        }
+    }
+}
+
 /// Formats a structured error as the one line the command line prints:
 /// `503 Service Unavailable: no instance of service `greeter` is running`.
 pub fn one_line(err: &Error) -> String {
@@ -87,5 +99,11 @@ mod tests {
         };
         assert_eq!(err.to_error().code(), 400);
         assert!(err.to_string().starts_with("invalid JSON body:"));
+        // Local: printed without an HTTP status.
+        assert!(
+            err.one_line().starts_with("invalid JSON body:"),
+            "{}",
+            err.one_line()
+        );
     }
 }

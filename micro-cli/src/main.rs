@@ -5,7 +5,6 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use micro_cli::cmd::Cli;
-use micro_cli::error::one_line;
 use micro_cli::output::note;
 
 fn main() -> ExitCode {
@@ -39,11 +38,10 @@ fn main() -> ExitCode {
         // `micro subscribe t | head -1`: the reader has all it wanted.
         Err(err) if err.is_broken_pipe() => ExitCode::SUCCESS,
         Err(err) => {
-            let err = err.to_error();
             if json {
-                note(&serde_json::json!({ "error": err }).to_string());
+                note(&serde_json::json!({ "error": err.to_error() }).to_string());
             } else {
-                note(&format!("error: {}", one_line(&err)));
+                note(&format!("error: {}", err.one_line()));
             }
             ExitCode::FAILURE
         }

@@ -584,6 +584,42 @@ async fn no_server_is_a_one_line_503() {
     );
 }
 
+/// A local failure is said as what it is, not as an HTTP status: a port in use names the
+/// address and what to do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_port_in_use_is_a_local_error_with_a_hint() {
+    let f = Fixture::start().await;
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = f.run(&["api", "--addr", &addr]).await;
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("error: cannot listen on {addr}")) && err.contains("--addr"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("500"),
+        "a local error printed as an HTTP status: {err}"
+    );
+}
+
+#[test]
+fn help_shows_no_value_for_unset_variables() {
+    let out = Command::new(env!("CARGO_BIN_EXE_micro"))
+        .args(["call", "--help"])
+        .env_remove("MICRO_NATS_USER")
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    assert!(text.contains("[env: MICRO_NATS_USER]"), "{text}");
+    assert!(!text.contains("MICRO_NATS_USER="), "{text}");
+    assert!(
+        text.contains("300ms by"),
+        "the discovery timeout's default: {text}"
+    );
+}
+
 #[test]
 fn every_subcommand_has_help() {
     for sub in [

@@ -171,7 +171,11 @@ pub(crate) async fn serve(
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|source| CliError::Io {
-            what: format!("listen on {addr}"),
+            what: if source.kind() == std::io::ErrorKind::AddrInUse {
+                format!("listen on {addr} (another process listens there; choose another address with --addr)")
+            } else {
+                format!("listen on {addr}")
+            },
             source,
         })?;
     let local = listener.local_addr().unwrap_or(addr);
