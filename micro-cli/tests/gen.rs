@@ -1,0 +1,469 @@
+//! `micro gen ts` and `micro gen py` against a live Rust service: the TypeScript package is
+//! compiled with `tsc` (strict) together with a script that uses it, the Python package is
+//! imported, and both call the service: a plain reply, a struct reply with nested fields and
+//! options, a structured error with its code (422) and detail, a deadline (408, and the time
+//! left the service saw), metadata echoed back, and 503 once the service is gone.
+//!
+//! Needs `MICRO_GEN_NODE_DIR` (`micro-cli/tests/gen-js` after `npm ci`: typescript and
+//! `@nats-io/transport-node`) and `MICRO_INTEROP_PYTHON` (a Python with
+//! `micro-nats/tests/interop/requirements.txt`: nats-py, pydantic); `scripts/test.sh` sets
+//! both. Without them the tests say so and pass, except on CI where they fail.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use micro_core::prelude::*;
+use micro_core::service::Running;
+use micro_nats::{Nats, NatsOptions};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use test_support::NatsServer;
+use test_support::node::on_ci;
+
+/// A plan.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[schemars(crate = "micro_core::schemars")]
+#[serde(rename_all = "lowercase")]
+pub enum Tier {
+    /// Costs nothing.
+    Free,
+    /// Costs something.
+    Pro,
+}
+
+/// Where someone lives.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[schemars(crate = "micro_core::schemars")]
+pub struct Address {
+    /// The city.
+    pub city: String,
+    /// The postcode, when known.
+    pub zip: Option<String>,
+}
+
+/// Someone.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[schemars(crate = "micro_core::schemars")]
+pub struct Profile {
+    /// Their name.
+    pub name: String,
+    /// Their plan.
+    pub tier: Tier,
+    /// Where they live.
+    pub address: Address,
+    /// What friends call them.
+    pub nickname: Option<String>,
+    /// Labels.
+    pub tags: Vec<String>,
+    /// Scores by game.
+    pub scores: BTreeMap<String, i64>,
+}
+
+/// Exercises the generated clients.
+#[service(name = "gentest", version = "1.2.0")]
+pub trait GenTest {
+    /// Says hello to `name`.
+    async fn hello(&self, name: String) -> Result<String, Error>;
+    /// Looks someone up.
+    async fn profile(&self, name: String, tier: Option<Tier>) -> Result<Profile, Error>;
+    /// Always refuses: 422 with the detail given.
+    async fn refuse(&self, detail: String) -> Result<(), Error>;
+    /// Answers after `ms` milliseconds.
+    async fn slow(&self, ms: u64) -> Result<String, Error>;
+    /// The time left of the call, in milliseconds, as the service saw it.
+    async fn budget(&self) -> Result<Option<u64>, Error>;
+    /// The caller's `x-user` metadata.
+    async fn whoami(&self) -> Result<Option<String>, Error>;
+}
+
+struct Impl;
+
+impl GenTest for Impl {
+    async fn hello(&self, name: String) -> Result<String, Error> {
+        Ok(format!("Hello {name}"))
+    }
+    async fn profile(&self, name: String, tier: Option<Tier>) -> Result<Profile, Error> {
+        Ok(Profile {
+            name,
+            tier: tier.unwrap_or(Tier::Free),
+            address: Address {
+                city: "Lyon".into(),
+                zip: None,
+            },
+            nickname: Some("Ace".into()),
+            tags: vec!["a".into(), "b".into()],
+            scores: [("chess".to_owned(), 7)].into(),
+        })
+    }
+    async fn refuse(&self, detail: String) -> Result<(), Error> {
+        Err(Error::new(422, detail))
+    }
+    async fn slow(&self, ms: u64) -> Result<String, Error> {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        Ok("done".into())
+    }
+    async fn budget(&self) -> Result<Option<u64>, Error> {
+        Ok(Context::current()
+            .time_left()
+            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)))
+    }
+    async fn whoami(&self) -> Result<Option<String>, Error> {
+        Ok(Context::current()
+            .metadata()
+            .get("x-user")
+            .map(str::to_owned))
+    }
+}
+
+/// A directory removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(what: &str) -> Self {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("gen-{what}-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Skips (or, on CI, fails) a test whose tool is missing.
+fn missing(why: &str) -> Option<PathBuf> {
+    assert!(
+        !on_ci(),
+        "{why} on CI (CI is set): scripts/test.sh installs what the generated-client tests need"
+    );
+    eprintln!("skipped: {why} (scripts/test.sh sets it up)");
+    None
+}
+
+fn node_dir() -> Option<PathBuf> {
+    let Some(dir) = std::env::var_os("MICRO_GEN_NODE_DIR").filter(|d| !d.is_empty()) else {
+        return missing("MICRO_GEN_NODE_DIR is not set (micro-cli/tests/gen-js after `npm ci`)");
+    };
+    let node_ok = Command::new("node")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !node_ok {
+        return missing("`node` is not installed");
+    }
+    let dir = PathBuf::from(dir);
+    for package in ["typescript", "@nats-io/transport-node"] {
+        assert!(
+            dir.join("node_modules").join(package).is_dir(),
+            "MICRO_GEN_NODE_DIR={} has no node_modules/{package}: run `npm ci` there",
+            dir.display()
+        );
+    }
+    Some(dir)
+}
+
+fn python() -> Option<PathBuf> {
+    match std::env::var_os("MICRO_INTEROP_PYTHON").filter(|p| !p.is_empty()) {
+        Some(p) => Some(PathBuf::from(p)),
+        None => missing(
+            "MICRO_INTEROP_PYTHON is not set (a Python with micro-nats/tests/interop/requirements.txt)",
+        ),
+    }
+}
+
+async fn serve(nats: &Nats) -> Running {
+    Service::builder()
+        .backend(nats.backend())
+        .only_explicit()
+        .handle(GenTestServer::new(Impl))
+        .start()
+        .await
+        .expect("starts")
+}
+
+/// Runs `cmd` to completion off the async runtime, for at most `limit`.
+async fn run(mut cmd: Command, limit: Duration) -> Output {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let what = format!("{cmd:?}");
+    let child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
+    let pid = child.id();
+    let task = tokio::task::spawn_blocking(move || child.wait_with_output());
+    match tokio::time::timeout(limit, task).await {
+        Ok(out) => out.expect("join").expect("wait"),
+        Err(_) => {
+            // Our own child, by its id.
+            let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+            panic!("{what} did not finish within {limit:?}");
+        }
+    }
+}
+
+#[track_caller]
+fn ok(out: &Output, what: &str) -> String {
+    assert!(
+        out.status.success(),
+        "{what}: exit {:?}\nstdout: {}\nstderr: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `micro gen <lang> gentest --out <out>` against `url`.
+async fn generate(url: &str, lang: &str, out: &Path) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_micro"));
+    cmd.args(["gen", lang, "gentest", "--out"])
+        .arg(out)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("MICRO_NATS_URL", url)
+        .env("MICRO_NATS_DISCOVERY_TIMEOUT", "300ms");
+    let text = ok(&run(cmd, Duration::from_secs(30)).await, "micro gen");
+    assert!(
+        text.starts_with("wrote a client of gentest 1.2.0"),
+        "{text}"
+    );
+}
+
+/// What the scripts print while the service runs, checked the same for both languages.
+fn check_live(out: &Value) {
+    assert_eq!(out["hello"], "Hello World", "{out:#}");
+    assert_eq!(
+        out["profile"],
+        json!({"name": "Ada", "tier": "pro", "address": {"city": "Lyon", "zip": null},
+               "nickname": "Ace", "tags": ["a", "b"], "scores": {"chess": 7}}),
+        "{out:#}"
+    );
+    assert_eq!(out["city"], "Lyon", "{out:#}");
+    assert_eq!(out["default_tier"], "free", "{out:#}");
+    assert_eq!(
+        out["refused"],
+        json!({"code": 422, "detail": "no such thing", "status": "Unprocessable Entity",
+               "id": "gentest.refuse"}),
+        "{out:#}"
+    );
+    assert_eq!(out["slow"]["code"], 408, "{out:#}");
+    assert_eq!(out["slow"]["status"], "Request Timeout", "{out:#}");
+    assert!(
+        out["slow_ms"].as_f64().is_some_and(|ms| ms < 2500.0),
+        "the deadline did not cut the call short: {out:#}"
+    );
+    let budget = out["budget"].as_u64().expect("the service saw a deadline");
+    assert!((1000..=3000).contains(&budget), "{out:#}");
+    assert_eq!(out["whoami"], "alice", "{out:#}");
+    assert_eq!(out["whoami_call"], "bob", "{out:#}");
+}
+
+const TS_CHECK: &str = r#"import { connect } from "@nats-io/transport-node";
+import { GentestClient, MicroError, type Profile, type Tier } from "./index.js";
+
+const [url, mode] = process.argv.slice(2);
+const nc = await connect({ servers: url });
+const client = new GentestClient(nc, { timeoutMs: 3000, metadata: { "x-user": "alice" } });
+
+async function failure(f: () => Promise<unknown>): Promise<Record<string, unknown>> {
+  try {
+    await f();
+    return { ok: true };
+  } catch (e) {
+    if (e instanceof MicroError) {
+      return { code: e.code, detail: e.detail, status: e.status, id: e.id };
+    }
+    throw e;
+  }
+}
+
+const out: Record<string, unknown> = {};
+if (mode === "live") {
+  out.hello = await client.hello({ name: "World" });
+  const tier: Tier = "pro";
+  const p: Profile = await client.profile({ name: "Ada", tier });
+  out.profile = p;
+  out.city = p.address.city;
+  out.default_tier = (await client.profile({ name: "Bo" })).tier;
+  out.refused = await failure(() => client.refuse({ detail: "no such thing" }));
+  const start = Date.now();
+  out.slow = await failure(() => client.slow({ ms: 5000 }, { timeoutMs: 300 }));
+  out.slow_ms = Date.now() - start;
+  out.budget = await client.budget();
+  out.whoami = await client.whoami();
+  out.whoami_call = await client.whoami({ metadata: { "x-user": "bob" } });
+} else {
+  out.gone = await failure(() => client.hello({ name: "World" }));
+}
+console.log(JSON.stringify(out));
+await nc.close();
+"#;
+
+const PY_CHECK: &str = r#"import asyncio
+import json
+import sys
+import time
+
+import nats
+
+from gentest_client import GentestClient, MicroError, Profile
+
+
+async def failure(call):
+    try:
+        await call
+        return {"ok": True}
+    except MicroError as e:
+        return {"code": e.code, "detail": e.detail, "status": e.status, "id": e.id}
+
+
+async def main(url: str, mode: str) -> None:
+    nc = await nats.connect(url)
+    client = GentestClient(nc, timeout=3.0, metadata={"x-user": "alice"})
+    out = {}
+    if mode == "live":
+        out["hello"] = await client.hello(name="World")
+        p = await client.profile(name="Ada", tier="pro")
+        assert isinstance(p, Profile), type(p)
+        out["profile"] = p.model_dump(mode="json", by_alias=True)
+        out["city"] = p.address.city
+        out["default_tier"] = (await client.profile(name="Bo")).tier
+        out["refused"] = await failure(client.refuse(detail="no such thing"))
+        start = time.monotonic()
+        out["slow"] = await failure(client.slow(ms=5000, timeout=0.3))
+        out["slow_ms"] = (time.monotonic() - start) * 1000
+        out["budget"] = await client.budget()
+        out["whoami"] = await client.whoami()
+        out["whoami_call"] = await client.whoami(metadata={"x-user": "bob"})
+    else:
+        out["gone"] = await failure(client.hello(name="World"))
+    print(json.dumps(out))
+    await nc.close()
+
+
+asyncio.run(main(sys.argv[1], sys.argv[2]))
+"#;
+
+fn parse(text: &str) -> Value {
+    let line = text.lines().last().unwrap_or_default();
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typescript_client_compiles_and_calls_a_live_service() {
+    let Some(node_dir) = node_dir() else { return };
+    let server = NatsServer::start();
+    let url = server.url();
+    let nats = Nats::connect(NatsOptions::new().url(&url)).await.unwrap();
+    let running = serve(&nats).await;
+
+    let tmp = TempDir::new("ts");
+    let pkg = tmp.0.join("pkg");
+    generate(&url, "ts", &pkg).await;
+    for file in ["package.json", "tsconfig.json", "README.md", "src/index.ts"] {
+        assert!(pkg.join(file).is_file(), "no {file}");
+    }
+    let index = std::fs::read_to_string(pkg.join("src/index.ts")).unwrap();
+    assert!(
+        index.contains("export type Tier = \"free\" | \"pro\";"),
+        "{index}"
+    );
+    assert!(index.contains("  nickname: string | null;"), "{index}");
+    // Generated twice, the same text.
+    let again = tmp.0.join("again");
+    generate(&url, "ts", &again).await;
+    assert_eq!(
+        index,
+        std::fs::read_to_string(again.join("src/index.ts")).unwrap()
+    );
+
+    // Compiled with the installed packages, strict, together with a script using its types.
+    std::os::unix::fs::symlink(node_dir.join("node_modules"), pkg.join("node_modules")).unwrap();
+    std::fs::write(pkg.join("src/check.ts"), TS_CHECK).unwrap();
+    let mut tsc = Command::new("node");
+    tsc.current_dir(&pkg)
+        .arg("node_modules/typescript/bin/tsc")
+        .args(["-p", "."]);
+    ok(&run(tsc, Duration::from_secs(120)).await, "tsc");
+    assert!(pkg.join("dist/index.d.ts").is_file());
+
+    let script = |mode: &'static str| {
+        let mut cmd = Command::new("node");
+        cmd.current_dir(&pkg)
+            .arg("dist/check.js")
+            .arg(&url)
+            .arg(mode);
+        cmd
+    };
+    let out = parse(&ok(
+        &run(script("live"), Duration::from_secs(60)).await,
+        "node check.js",
+    ));
+    check_live(&out);
+
+    running.stop().await;
+    let out = parse(&ok(
+        &run(script("stopped"), Duration::from_secs(60)).await,
+        "node check.js",
+    ));
+    assert_eq!(out["gone"]["code"], 503, "{out:#}");
+    assert_eq!(out["gone"]["id"], "gentest.hello", "{out:#}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_client_calls_a_live_service() {
+    let Some(python) = python() else { return };
+    let server = NatsServer::start();
+    let url = server.url();
+    let nats = Nats::connect(NatsOptions::new().url(&url)).await.unwrap();
+    let running = serve(&nats).await;
+
+    let tmp = TempDir::new("py");
+    let pkg = tmp.0.join("pkg");
+    generate(&url, "py", &pkg).await;
+    for file in ["pyproject.toml", "README.md", "gentest_client/__init__.py"] {
+        assert!(pkg.join(file).is_file(), "no {file}");
+    }
+    let init = std::fs::read_to_string(pkg.join("gentest_client/__init__.py")).unwrap();
+    assert!(
+        init.contains("\nTier = Literal[\"free\", \"pro\"]\n"),
+        "{init}"
+    );
+    assert!(init.contains("\nclass Profile(BaseModel):\n"), "{init}");
+    std::fs::write(pkg.join("check.py"), PY_CHECK).unwrap();
+
+    let script = |mode: &'static str| {
+        let mut cmd = Command::new(&python);
+        cmd.current_dir(&pkg)
+            .env("PYTHONPATH", &pkg)
+            .arg("check.py")
+            .arg(&url)
+            .arg(mode);
+        cmd
+    };
+    let out = parse(&ok(
+        &run(script("live"), Duration::from_secs(60)).await,
+        "python check.py",
+    ));
+    check_live(&out);
+
+    running.stop().await;
+    let out = parse(&ok(
+        &run(script("stopped"), Duration::from_secs(60)).await,
+        "python check.py",
+    ));
+    assert_eq!(out["gone"]["code"], 503, "{out:#}");
+    assert_eq!(out["gone"]["id"], "gentest.hello", "{out:#}");
+}
