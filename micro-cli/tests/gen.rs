@@ -467,3 +467,144 @@ async fn python_client_calls_a_live_service() {
     assert_eq!(out["gone"]["code"], 503, "{out:#}");
     assert_eq!(out["gone"]["id"], "gentest.hello", "{out:#}");
 }
+
+/// An INFO reply written to attack the generators: names, docs and schemas full of quotes,
+/// comment ends, line separators, keywords and names the generated code uses itself, plus
+/// nesting far past the walker's depth limit. The code made from it must still compile and
+/// import.
+fn hostile_info() -> Value {
+    let mut deep = json!({"type": "string"});
+    // Past the walker's limit, within serde_json's (128 levels, beyond which the schema would
+    // not parse at all and the request would be untyped).
+    for _ in 0..100 {
+        deep = json!({"type": "array", "items": deep});
+    }
+    let evil = "*/ \"\"\" ''' \\ \u{2028} \u{2029} \r\n`${x}` </script> \u{0}";
+    let request = json!({"type": "object", "description": evil, "properties": {
+        "class": {"type": "string", "description": evil},
+        "self": {"type": "integer"},
+        "args": {"type": "string"},
+        "body": {"type": "string"},
+        "timeout": {"type": "number"},
+        "a\"b": {"type": "string", "description": evil},
+        "constructor": {"type": "boolean"},
+        "model_config": {"type": "string"},
+        "_private": {"type": "string"},
+        "x": {"$ref": "#/$defs/Promise"},
+        "e": {"$ref": "#/$defs/ValueError"},
+        "deep": deep,
+        "loop": {"$ref": "#/$defs/Loop"},
+        "missing": {"$ref": "#/$defs/Nowhere"},
+        "remote": {"$ref": "https://example.com/schema.json"}
+    }, "required": ["class", "a\"b"], "$defs": {
+        "Promise": {"type": "string", "enum": ["a\"", "b\\", "\u{2028}", evil]},
+        "ValueError": {"type": "object", "title": evil,
+                       "properties": {"_": {"type": "null"}, "__": {"type": "null"}}},
+        "Loop": {"type": "array", "items": {"$ref": "#/$defs/Loop"}}
+    }});
+    let endpoint = |name: &str| {
+        json!({"name": name, "subject": format!("evil.{name}\"; x"), "queue_group": "q",
+               "metadata": {"doc": evil, "request_schema": request.to_string(),
+                            "response_schema": json!({"title": evil, "type": "object",
+                                "properties": {"ok": {"type": "boolean"}}}).to_string()}})
+    };
+    json!({"type": "io.nats.micro.v1.info_response", "name": "evil\"; process.exit(1); //",
+           "id": "x", "version": "1.0.0\"; evil", "description": evil, "metadata": {},
+           "endpoints": [endpoint("constructor"), endpoint("class"), endpoint("get-thing"),
+                         endpoint("get_thing"), endpoint("__init__"), endpoint("*/")]})
+}
+
+/// `micro gen <lang> <service> --from <file> --out <out>`, no server involved.
+async fn generate_from(info: &Value, lang: &str, tmp: &Path) -> PathBuf {
+    let file = tmp.join("info.json");
+    std::fs::write(&file, info.to_string()).unwrap();
+    let out = tmp.join("pkg");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_micro"));
+    cmd.args(["gen", lang])
+        .arg(info["name"].as_str().unwrap())
+        .arg("--from")
+        .arg(&file)
+        .arg("--out")
+        .arg(&out)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default());
+    ok(&run(cmd, Duration::from_secs(30)).await, "micro gen --from");
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_info_still_makes_valid_typescript() {
+    let Some(node_dir) = node_dir() else { return };
+    let tmp = TempDir::new("evil-ts");
+    let pkg = generate_from(&hostile_info(), "ts", &tmp.0).await;
+    std::os::unix::fs::symlink(node_dir.join("node_modules"), pkg.join("node_modules")).unwrap();
+    let mut tsc = Command::new("node");
+    tsc.current_dir(&pkg)
+        .arg("node_modules/typescript/bin/tsc")
+        .args(["-p", "."]);
+    ok(&run(tsc, Duration::from_secs(120)).await, "tsc");
+    // Every method is there, under a safe and distinct name, and the module loads.
+    let probe = "import * as m from './dist/index.js'; \
+                 const c = Object.values(m).find((v) => typeof v === 'function' && v.name.endsWith('Client')); \
+                 console.log(JSON.stringify(Object.getOwnPropertyNames(c.prototype).sort()));";
+    let mut node = Command::new("node");
+    node.current_dir(&pkg)
+        .args(["--input-type=module", "-e", probe]);
+    let methods = parse(&ok(&run(node, Duration::from_secs(60)).await, "node"));
+    assert_eq!(
+        methods,
+        json!([
+            "class_",
+            "constructor",
+            "constructor_",
+            "field",
+            "getThing",
+            "getThing_",
+            "init"
+        ]),
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_info_still_makes_valid_python() {
+    let Some(python) = python() else { return };
+    let tmp = TempDir::new("evil-py");
+    let pkg = generate_from(&hostile_info(), "py", &tmp.0).await;
+    let probe = "import json, evil_process_exit_1_client as m\n\
+                 c = m.EvilProcessExit1Client\n\
+                 methods = sorted(n for n in vars(c) if not n.startswith('_'))\n\
+                 req = next(getattr(m, n) for n in m.__all__ if n.endswith('Request'))\n\
+                 r = req(class_='x', a_b='y', self_=1, args_='a', body_='b', timeout_=1.5)\n\
+                 print(json.dumps({'methods': methods, 'doc': c.__doc__, 'all': m.__all__, \
+                 'dump': r.model_dump(mode='json', by_alias=True, exclude_unset=True)}))\n";
+    let mut cmd = Command::new(&python);
+    cmd.current_dir(&pkg)
+        .env("PYTHONPATH", &pkg)
+        .args(["-c", probe]);
+    let out = parse(&ok(&run(cmd, Duration::from_secs(60)).await, "python"));
+    assert_eq!(
+        out["methods"],
+        json!([
+            "class_",
+            "constructor",
+            "field",
+            "get_thing",
+            "get_thing_",
+            "init"
+        ]),
+        "{out:#}"
+    );
+    // The hostile text survived as data.
+    assert!(
+        out["doc"]
+            .as_str()
+            .unwrap()
+            .contains("*/ \"\"\" ''' \\ \u{2028}"),
+        "{out:#}"
+    );
+    assert_eq!(
+        out["dump"],
+        json!({"class": "x", "a\"b": "y", "self": 1, "args": "a", "body": "b", "timeout": 1.5}),
+        "{out:#}"
+    );
+}

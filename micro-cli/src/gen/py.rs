@@ -39,8 +39,8 @@ const MODEL_ATTRS: &[&str] = &[
     "validate",
 ];
 
-/// Names every method has besides its endpoint's parameters.
-const METHOD_PARAMS: &[&str] = &["self", "timeout", "metadata"];
+/// Names every method has besides its endpoint's parameters (its own and its locals).
+const METHOD_PARAMS: &[&str] = &["self", "timeout", "metadata", "args", "body", "data"];
 
 /// A string literal valid in Python and in TOML: `\`, `"` and everything that is not printable
 /// ASCII escaped, so no text can end the literal, the line or the file.
