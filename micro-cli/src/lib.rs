@@ -12,7 +12,7 @@
 //!   serves the dashboard under `/ui`;
 //! - [`web`]: the dashboard's page, script and style sheet, embedded in the binary;
 //! - [`view`]: the JSON shapes of discovery data that the command line and the gateway share;
-//! - [`gen`](crate::r#gen): typed clients in TypeScript and Python written from a service's INFO
+//! - [`gen`](mod@gen): typed clients in TypeScript and Python written from a service's INFO
 //!   (`micro gen ts|py`);
 //! - [`schema`]: fields, types and example bodies read from the endpoints' JSON Schemas.
 //!
