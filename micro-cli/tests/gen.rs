@@ -608,3 +608,181 @@ async fn hostile_info_still_makes_valid_python() {
         "{out:#}"
     );
 }
+
+/// A service known only from an INFO file, without schemas, whose one endpoint the test
+/// script answers itself: the wire as another implementation sees it.
+fn bare_info() -> Value {
+    json!({"type": "io.nats.micro.v1.info_response", "name": "bare", "id": "x",
+           "version": "0.1.0", "description": "", "metadata": {},
+           "endpoints": [{"name": "call", "subject": "gen.bare.call", "queue_group": "q",
+                          "metadata": {}}]})
+}
+
+/// What the wire scripts print, the same for both languages: the request as the responder
+/// saw it (headers, body), a headers-only error read back, and refusals before sending.
+fn check_wire(out: &Value) {
+    assert_eq!(
+        out["error"],
+        json!({"code": 418, "detail": "I'm a teapot", "status": "Status 418", "id": "bare.call"}),
+        "{out:#}"
+    );
+    let seen = out["seen"].as_array().expect("seen");
+    // The bad key and the spent deadline were refused without a message.
+    assert_eq!(seen.len(), 1, "{out:#}");
+    let timeout: u64 = seen[0]["timeout"]
+        .as_str()
+        .and_then(|t| t.parse().ok())
+        .expect("Micro-Timeout is a number");
+    assert!(
+        (1_000_000..=2_000_000).contains(&timeout),
+        "Micro-Timeout {timeout} µs for a 2 s call"
+    );
+    assert_eq!(seen[0]["user"], "carol", "{out:#}");
+    assert_eq!(
+        seen[0]["nats"],
+        Value::Null,
+        "Nats- metadata is not sent: {out:#}"
+    );
+    assert_eq!(
+        seen[0]["ctype"],
+        Value::Null,
+        "Content-Type metadata is not sent: {out:#}"
+    );
+    assert_eq!(
+        serde_json::from_str::<Value>(seen[0]["body"].as_str().unwrap()).unwrap(),
+        json!({"a": 1}),
+        "{out:#}"
+    );
+    assert_eq!(out["bad_key"]["code"], 400, "{out:#}");
+    assert_eq!(out["spent"]["code"], 408, "{out:#}");
+}
+
+const TS_WIRE: &str = r#"import { connect, headers } from "@nats-io/transport-node";
+import { BareClient, MicroError } from "./dist/index.js";
+
+const nc = await connect({ servers: process.argv[2] });
+const seen = [];
+nc.subscribe("gen.bare.call", {
+  callback: (_err, msg) => {
+    seen.push({
+      timeout: msg.headers?.get("Micro-Timeout") || null,
+      user: msg.headers?.get("x-user") || null,
+      nats: msg.headers?.get("Nats-Evil") || null,
+      ctype: msg.headers?.get("Content-Type") || null,
+      body: msg.string(),
+    });
+    const h = headers();
+    h.set("Nats-Service-Error-Code", "418");
+    h.set("Nats-Service-Error", "I'm a teapot");
+    msg.respond("", { headers: h });
+  },
+});
+await nc.flush();
+const client = new BareClient(nc, {
+  metadata: { "x-user": "carol", "Nats-Evil": "x", "Content-Type": "text/plain" },
+});
+async function failure(f) {
+  try {
+    await f();
+    return { ok: true };
+  } catch (e) {
+    if (e instanceof MicroError) {
+      return { code: e.code, detail: e.detail, status: e.status, id: e.id };
+    }
+    throw e;
+  }
+}
+const out = {};
+out.error = await failure(() => client.call({ a: 1 }, { timeoutMs: 2000 }));
+out.bad_key = await failure(() => client.call({}, { metadata: { "bad key": "v" } }));
+out.spent = await failure(() => client.call({}, { timeoutMs: 0 }));
+await nc.flush();
+out.seen = seen;
+console.log(JSON.stringify(out));
+await nc.close();
+"#;
+
+const PY_WIRE: &str = r#"import asyncio
+import json
+import sys
+
+import nats
+
+from bare_client import BareClient, MicroError
+
+
+async def failure(call):
+    try:
+        await call
+        return {"ok": True}
+    except MicroError as e:
+        return {"code": e.code, "detail": e.detail, "status": e.status, "id": e.id}
+
+
+async def main(url: str) -> None:
+    nc = await nats.connect(url)
+    seen = []
+
+    async def answer(msg):
+        h = msg.headers or {}
+        seen.append({"timeout": h.get("Micro-Timeout"), "user": h.get("x-user"),
+                     "nats": h.get("Nats-Evil"), "ctype": h.get("Content-Type"),
+                     "body": msg.data.decode()})
+        await nc.publish(msg.reply, b"", headers={"Nats-Service-Error-Code": "418",
+                                                 "Nats-Service-Error": "I'm a teapot"})
+
+    await nc.subscribe("gen.bare.call", cb=answer)
+    await nc.flush()
+    client = BareClient(nc, metadata={"x-user": "carol", "Nats-Evil": "x",
+                                      "Content-Type": "text/plain"})
+    out = {}
+    out["error"] = await failure(client.call({"a": 1}, timeout=2.0))
+    out["bad_key"] = await failure(client.call({}, metadata={"bad key": "v"}))
+    out["spent"] = await failure(client.call({}, timeout=0))
+    await nc.flush()
+    out["seen"] = seen
+    print(json.dumps(out))
+    await nc.close()
+
+
+asyncio.run(main(sys.argv[1]))
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typescript_client_on_the_wire() {
+    let Some(node_dir) = node_dir() else { return };
+    let server = NatsServer::start();
+    let tmp = TempDir::new("wire-ts");
+    let pkg = generate_from(&bare_info(), "ts", &tmp.0).await;
+    std::os::unix::fs::symlink(node_dir.join("node_modules"), pkg.join("node_modules")).unwrap();
+    let mut tsc = Command::new("node");
+    tsc.current_dir(&pkg)
+        .arg("node_modules/typescript/bin/tsc")
+        .args(["-p", "."]);
+    ok(&run(tsc, Duration::from_secs(120)).await, "tsc");
+    std::fs::write(pkg.join("wire.mjs"), TS_WIRE).unwrap();
+    let mut node = Command::new("node");
+    node.current_dir(&pkg).arg("wire.mjs").arg(server.url());
+    check_wire(&parse(&ok(
+        &run(node, Duration::from_secs(60)).await,
+        "node wire.mjs",
+    )));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_client_on_the_wire() {
+    let Some(python) = python() else { return };
+    let server = NatsServer::start();
+    let tmp = TempDir::new("wire-py");
+    let pkg = generate_from(&bare_info(), "py", &tmp.0).await;
+    std::fs::write(pkg.join("wire.py"), PY_WIRE).unwrap();
+    let mut cmd = Command::new(&python);
+    cmd.current_dir(&pkg)
+        .env("PYTHONPATH", &pkg)
+        .arg("wire.py")
+        .arg(server.url());
+    check_wire(&parse(&ok(
+        &run(cmd, Duration::from_secs(60)).await,
+        "python wire.py",
+    )));
+}
