@@ -174,12 +174,24 @@ fn node_dir() -> Option<PathBuf> {
 }
 
 fn python() -> Option<PathBuf> {
-    match std::env::var_os("MICRO_INTEROP_PYTHON").filter(|p| !p.is_empty()) {
-        Some(p) => Some(PathBuf::from(p)),
-        None => missing(
+    let Some(python) = std::env::var_os("MICRO_INTEROP_PYTHON").filter(|p| !p.is_empty()) else {
+        return missing(
             "MICRO_INTEROP_PYTHON is not set (a Python with micro-nats/tests/interop/requirements.txt)",
-        ),
-    }
+        );
+    };
+    // A venv made before pydantic joined the requirements is a setup to repair, not to skip.
+    let imports = Command::new(&python)
+        .args(["-c", "import nats, pydantic"])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        imports,
+        "MICRO_INTEROP_PYTHON={} cannot import nats and pydantic: \
+         pip install -r micro-nats/tests/interop/requirements.txt",
+        PathBuf::from(&python).display()
+    );
+    Some(PathBuf::from(python))
 }
 
 async fn serve(nats: &Nats) -> Running {
