@@ -798,3 +798,61 @@ async fn python_client_on_the_wire() {
         "python wire.py",
     )));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gen_from_refuses_another_service_and_bad_files() {
+    let tmp = TempDir::new("refuse");
+    let file = tmp.0.join("info.json");
+    std::fs::write(&file, bare_info().to_string()).unwrap();
+    let micro = |args: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_micro"));
+        cmd.args(args)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default());
+        cmd
+    };
+    let f = file.to_str().unwrap();
+    let out_dir = tmp.0.join("out");
+    let o = out_dir.to_str().unwrap();
+    let out = run(
+        micro(&["gen", "ts", "greeter", "--from", f, "--out", o]),
+        Duration::from_secs(30),
+    )
+    .await;
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("describes service `bare`, not `greeter`"),
+        "{err}"
+    );
+    assert!(!out_dir.exists(), "nothing written");
+
+    std::fs::write(&file, "{").unwrap();
+    let out = run(
+        micro(&["gen", "py", "bare", "--from", f, "--out", o]),
+        Duration::from_secs(30),
+    )
+    .await;
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("invalid JSON INFO file"), "{err}");
+
+    // With --json, what was written, as JSON.
+    std::fs::write(&file, bare_info().to_string()).unwrap();
+    let out = run(
+        micro(&["--json", "gen", "py", "bare", "--from", f, "--out", o]),
+        Duration::from_secs(30),
+    )
+    .await;
+    let written: Value = serde_json::from_str(&ok(&out, "gen --json")).unwrap();
+    assert_eq!(written["service"], "bare");
+    assert_eq!(
+        written["files"],
+        json!([
+            "pyproject.toml",
+            "README.md",
+            "bare_client/__init__.py",
+            "bare_client/py.typed"
+        ])
+    );
+}

@@ -156,3 +156,73 @@ pub(crate) async fn run(args: Args, g: &Globals) -> Result<(), CliError> {
     }
     print(&text)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cmd::{Cli, Command};
+    use clap::Parser;
+
+    fn target(version: Option<&str>) -> Target {
+        Target {
+            service: "greeter".into(),
+            out: PathBuf::from("out"),
+            from: None,
+            service_version: version.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn parses_both_languages() {
+        for lang in ["ts", "py"] {
+            let cli = Cli::try_parse_from([
+                "micro",
+                "gen",
+                lang,
+                "greeter",
+                "--out",
+                "dir",
+                "--from",
+                "info.json",
+                "--service-version",
+                "1.0.0",
+            ])
+            .unwrap();
+            let Command::Gen(Args { lang: parsed }) = cli.command else {
+                panic!("not gen")
+            };
+            let (Lang::Ts(t) | Lang::Py(t)) = parsed;
+            assert_eq!(t.out, PathBuf::from("dir"));
+            assert_eq!(t.from, Some(PathBuf::from("info.json")));
+            assert_eq!(t.service_version.as_deref(), Some("1.0.0"));
+        }
+        // --out is required.
+        assert!(Cli::try_parse_from(["micro", "gen", "ts", "greeter"]).is_err());
+    }
+
+    #[test]
+    fn picks_one_version_and_the_lowest_id() {
+        let a = Instance::new("greeter", "b", "1.0.0");
+        let b = Instance::new("greeter", "a", "1.0.0");
+        let c = Instance::new("greeter", "c", "2.0.0");
+        let all = vec![a.clone(), b.clone(), c.clone()];
+        let err = pick(all.clone(), &target(None)).unwrap_err();
+        assert!(
+            matches!(err, CliError::Usage(ref m) if m.contains("1.0.0, 2.0.0")),
+            "{err}"
+        );
+        assert_eq!(pick(all.clone(), &target(Some("1.0.0"))).unwrap().id, "a");
+        assert_eq!(pick(all.clone(), &target(Some("2.0.0"))).unwrap().id, "c");
+        assert_eq!(
+            pick(all, &target(Some("3.0.0")))
+                .unwrap_err()
+                .to_error()
+                .code(),
+            404
+        );
+        assert_eq!(
+            pick(vec![], &target(None)).unwrap_err().to_error().code(),
+            404
+        );
+    }
+}
