@@ -384,11 +384,15 @@ const CLIENT_HEAD: &str = r#"  readonly #nc: NatsConnection;
 
 "#;
 
-/// A version npm accepts, from the service's (or `0.0.0`).
+/// A version npm accepts (semver: `1.2.3`, `1.2.3-beta.1`), from the service's (or `0.0.0`).
 fn npm_version(v: &str) -> &str {
-    let ok = !v.is_empty()
-        && v.len() <= 64
-        && v.starts_with(|c: char| c.is_ascii_digit())
+    let core = v.split(['-', '+']).next().unwrap_or_default();
+    let parts: Vec<&str> = core.split('.').collect();
+    let ok = v.len() <= 64
+        && parts.len() == 3
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
         && v.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '+'));
     if ok { v } else { "0.0.0" }
@@ -521,6 +525,8 @@ mod tests {
         assert_eq!(prop("\"}; evil(); //"), "\"\\\"}; evil(); //\"");
         assert_eq!(lit_str("a\u{2028}b"), "\"a\\u2028b\"");
         assert_eq!(npm_version("1.0.0\"; x"), "0.0.0");
+        assert_eq!(npm_version("1"), "0.0.0");
+        assert_eq!(npm_version("1.2.3-beta.1"), "1.2.3-beta.1");
         assert_eq!(md_code("a`b\nc"), "a?b?c");
     }
 }
