@@ -49,5 +49,16 @@ if [ -f micro-nats/tests/interop-js/package-lock.json ]; then
   export MICRO_INTEROP_NODE_DIR="$PWD/micro-nats/tests/interop-js"
 fi
 
+# Generated-client tests (micro-cli/tests/gen.rs): the TypeScript compiler and the NATS
+# transport the packages `micro gen ts` writes are compiled and run with, locked like the above.
+if [ -f micro-cli/tests/gen-js/package-lock.json ]; then
+  if ! command -v npm >/dev/null 2>&1; then
+    echo "missing: node and npm (Node 20 or later) for the generated-client tests" >&2
+    exit 1
+  fi
+  (cd micro-cli/tests/gen-js && npm ci --silent --no-audit --no-fund)
+  export MICRO_GEN_NODE_DIR="$PWD/micro-cli/tests/gen-js"
+fi
+
 cargo test --workspace --all-targets --locked
 cargo test --workspace --doc --locked

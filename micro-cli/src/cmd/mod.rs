@@ -4,6 +4,7 @@ pub mod api;
 pub mod call;
 pub mod check;
 pub mod describe;
+pub mod r#gen;
 pub mod ping;
 pub mod publish;
 pub mod services;
@@ -55,6 +56,9 @@ pub enum Command {
     /// Check that the running instances of each version of a service agree on their request
     /// and response schemas.
     Check(check::Args),
+    /// Write a typed client package in TypeScript (`gen ts`) or Python (`gen py`) from a
+    /// service's INFO.
+    Gen(r#gen::Args),
     /// Publish a JSON event on a topic.
     Publish(publish::Args),
     /// Print the events published on a topic, one JSON line each, until Ctrl-C or `--count`.
@@ -88,6 +92,7 @@ impl Cli {
             Command::Describe(args) => describe::run(args, &g).await,
             Command::Call(args) => call::run(args, &g).await,
             Command::Check(args) => check::run(args, &g).await,
+            Command::Gen(args) => r#gen::run(args, &g).await,
             Command::Publish(args) => publish::run(args, &g).await,
             Command::Subscribe(args) => subscribe::run(args, &g).await,
             Command::Stats(args) => stats::run(args, &g).await,
