@@ -13,8 +13,8 @@ pub(crate) struct Runtime {
 
 impl Runtime {
     /// The runtime behind `krate` (the `crate = "..."` argument), or the one the program
-    /// depends on: `micro-core` when it is a dependency, else the `micro` facade (under whatever
-    /// name the program gave either in its Cargo.toml).
+    /// depends on: the `micro` facade when it is a dependency, else `micro-core` (under
+    /// whatever name the program gave either in its Cargo.toml).
     pub(crate) fn new(krate: Option<&syn::Path>) -> Self {
         let krate = match krate {
             Some(path) => path.to_token_stream(),
@@ -55,11 +55,14 @@ fn dependency() -> TokenStream {
         let ident = syn::Ident::new(&name, Span::call_site());
         quote!(::#ident)
     };
-    if let Ok(found) = crate_name("micro-core") {
-        return named(found, "micro_core");
-    }
+    // The facade first: it is what users depend on, and a program with `micro` in its
+    // dependencies and `micro-core` only among its dev-dependencies (which Cargo.toml lookups
+    // cannot tell apart) must still build.
     if let Ok(found) = crate_name("micro") {
         return named(found, "micro");
+    }
+    if let Ok(found) = crate_name("micro-core") {
+        return named(found, "micro_core");
     }
     // No Cargo.toml to read (a build outside cargo): the runtime's own name.
     quote!(::micro_core)

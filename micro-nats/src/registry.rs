@@ -276,6 +276,7 @@ impl Registry for NatsRegistry {
                 known: BTreeMap::new(),
                 pending: VecDeque::new(),
                 announcements,
+                listening: true,
                 next_poll: tokio::time::Instant::now(),
             };
             // The initial set is read now, so errors (no connection) surface here.
@@ -287,10 +288,10 @@ impl Registry for NatsRegistry {
                         return Some((change, w));
                     }
                     tokio::select! {
-                        message = w.announcements.next() => match message {
+                        // Once the subscription is gone (the client closed), polls go on alone.
+                        message = w.announcements.next(), if w.listening => match message {
                             Some(message) => w.heard(&message),
-                            // The subscription is gone (the client closed): polls go on.
-                            None => tokio::time::sleep_until(w.next_poll).await,
+                            None => w.listening = false,
                         },
                         () = tokio::time::sleep_until(w.next_poll) => {
                             if let Err(err) = w.poll().await {
@@ -319,6 +320,8 @@ struct Watcher {
     pending: VecDeque<Change>,
     /// `$MICRO.REGISTRY.<UP|DOWN>.<service>.<id>`: instances starting and stopping.
     announcements: async_nats::Subscriber,
+    /// The announcements subscription still delivers.
+    listening: bool,
     /// When the safety-net poll runs next (it finds instances that died without a word, and
     /// services that announce nothing: other languages').
     next_poll: tokio::time::Instant,

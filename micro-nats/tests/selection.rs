@@ -401,3 +401,32 @@ async fn a_stop_given_up_on_still_takes_the_instance_away() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_with_deadlines_shorter_than_discovery_still_find_the_instances() {
+    // Discovery waits 250 ms for answers; each call gives up after 100 ms. The fetch must go on
+    // without the call that started it, so a later call finds the instance.
+    let server = NatsServer::start();
+    let a = start(&server, "a", "1.0.0", "eu", Duration::ZERO).await;
+    let caller = connect(&server).await;
+    let client = caller
+        .micro_client()
+        .with_selection(Selection::round_robin())
+        .with_timeout(Duration::from_millis(100));
+    let lanes = LanesClient::new(&client);
+    let mut answered = None;
+    for attempt in 0..30 {
+        match lanes.tag().await {
+            Ok(tag) => {
+                answered = Some((attempt, tag));
+                break;
+            }
+            Err(err) => assert_eq!(err.code(), 408, "{err}"),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (attempt, tag) = answered.expect("no call ever found the instance");
+    assert_eq!(tag, "a");
+    eprintln!("first answer at call {attempt}");
+    a.running.stop().await;
+}

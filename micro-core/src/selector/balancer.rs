@@ -23,9 +23,9 @@ pub(crate) struct Balancer {
 #[derive(Debug, Default)]
 struct Pool {
     state: Mutex<PoolState>,
-    /// Held by the one call that fetches the instances while none are known, so a burst of
-    /// first calls makes one discovery request, not one each.
-    first_fetch: tokio::sync::Mutex<()>,
+    /// Woken when a fetch ends (stored, failed, or its task gone): the calls waiting for the
+    /// first instances of the pool.
+    fetch_ended: tokio::sync::Notify,
 }
 
 #[derive(Debug, Default)]
@@ -37,6 +37,8 @@ struct PoolState {
     refreshing: bool,
     /// A call found its instance gone: look again whatever the age.
     stale: bool,
+    /// Why the last fetch failed, for the calls that waited for it.
+    failed: Option<Error>,
 }
 
 /// One instance, with what this client has seen of it.
@@ -85,6 +87,16 @@ impl Picked {
 
     /// Records the outcome of the call.
     pub(crate) fn finish<T>(self, result: &Result<T, Error>) {
+        // A call that was never sent says nothing of the instance either way: neither a
+        // failure nor a success that would close its breaker.
+        if let Err(err) = result
+            && err.delivery() == Delivery::NotSent
+        {
+            lock(&self.member.health).trial = false;
+            // Nobody answered on the instance's own subject: it has likely gone, so look again.
+            lock(&self.pool.state).stale = true;
+            return;
+        }
         let failed = match result {
             Ok(_) => false,
             Err(err) => is_failure(err),
@@ -102,12 +114,6 @@ impl Picked {
                 health.failures = 0;
                 health.open_until = None;
             }
-        }
-        // Nobody answered on the instance's own subject: it has likely gone, so look again.
-        if let Err(err) = result
-            && err.delivery() == Delivery::NotSent
-        {
-            lock(&self.pool.state).stale = true;
         }
     }
 }
@@ -169,7 +175,7 @@ impl Balancer {
         };
         match fetched {
             // Nothing known yet: this call waits for discovery.
-            None => first_fetch(&pool, service, registry, deadline).await?,
+            None => self.first_fetch(&pool, service, registry, deadline).await?,
             Some(at) if stale || at.elapsed() >= self.selection.refresh => {
                 self.refresh_in_background(&pool, service, registry);
             }
@@ -200,6 +206,53 @@ impl Balancer {
         Arc::clone(pools.entry(service.to_owned()).or_default())
     }
 
+    /// Waits, no longer than `deadline`, for the instances of a pool that knows none. The
+    /// fetch runs in a task of its own, one for all the calls waiting: a call whose deadline is
+    /// shorter than discovery takes gives up waiting, not the fetch, so a later call finds the
+    /// instances.
+    async fn first_fetch(
+        &self,
+        pool: &Arc<Pool>,
+        service: &str,
+        registry: &Arc<dyn Registry>,
+        deadline: Option<Instant>,
+    ) -> Result<(), Error> {
+        // Bounded: each round waits for one fetch to end, and a fetch that fails ends the wait.
+        for _ in 0..3 {
+            let ended = pool.fetch_ended.notified();
+            tokio::pin!(ended);
+            ended.as_mut().enable();
+            if lock(&pool.state).fetched.is_some() {
+                return Ok(());
+            }
+            self.refresh_in_background(pool, service, registry);
+            let waited = match deadline {
+                None => {
+                    ended.await;
+                    Ok(())
+                }
+                Some(deadline) => tokio::time::timeout_at(deadline.into(), ended).await,
+            };
+            if waited.is_err() {
+                return Err(Error::timeout(format!(
+                    "finding the instances of `{service}` took until the call's deadline"
+                ))
+                .with_delivery(Delivery::NotSent));
+            }
+            let mut state = lock(&pool.state);
+            if state.fetched.is_some() {
+                return Ok(());
+            }
+            if let Some(err) = state.failed.take() {
+                return Err(err.with_delivery(Delivery::NotSent));
+            }
+        }
+        Err(
+            Error::unavailable(format!("could not find the instances of `{service}`"))
+                .with_delivery(Delivery::NotSent),
+        )
+    }
+
     fn refresh_in_background(&self, pool: &Arc<Pool>, service: &str, registry: &Arc<dyn Registry>) {
         {
             let mut state = lock(&pool.state);
@@ -218,6 +271,7 @@ impl Balancer {
                 Ok(instances) => store(&pool, instances),
                 Err(err) => {
                     tracing::debug!(service = %service, error = %err, "discovery failed; keeping the instances known");
+                    lock(&pool.state).failed = Some(err);
                 }
             }
         });
@@ -319,37 +373,7 @@ struct Refreshing<'a>(&'a Pool);
 impl Drop for Refreshing<'_> {
     fn drop(&mut self) {
         lock(&self.0.state).refreshing = false;
-    }
-}
-
-/// Fetches the instances of a pool that knows none, once for all the calls waiting, and no
-/// longer than `deadline`.
-async fn first_fetch(
-    pool: &Pool,
-    service: &str,
-    registry: &Arc<dyn Registry>,
-    deadline: Option<Instant>,
-) -> Result<(), Error> {
-    let fetch = async {
-        let _only = pool.first_fetch.lock().await;
-        // Another call may have fetched while this one waited its turn.
-        if lock(&pool.state).fetched.is_some() {
-            return Ok(());
-        }
-        let instances = registry.get_service(service).await?;
-        store(pool, instances);
-        Ok(())
-    };
-    match deadline {
-        None => fetch.await,
-        Some(deadline) => tokio::time::timeout_at(deadline.into(), fetch)
-            .await
-            .unwrap_or_else(|_| {
-                Err(Error::timeout(format!(
-                    "finding the instances of `{service}` took until the call's deadline"
-                ))
-                .with_delivery(Delivery::NotSent))
-            }),
+        self.0.fetch_ended.notify_waiters();
     }
 }
 
@@ -377,6 +401,7 @@ fn store(pool: &Pool, instances: Vec<Instance>) {
     state.fetched = Some(Instant::now());
     state.refreshing = false;
     state.stale = false;
+    state.failed = None;
 }
 
 /// No instance passes the filters: a 503 naming what runs.

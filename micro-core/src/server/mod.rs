@@ -74,18 +74,41 @@ pub struct Dispatcher {
     pub(crate) cancels: Cancels,
 }
 
-/// Cancellation tokens of the requests in flight, by key.
+/// Cancellation tokens of the requests in flight, by key; each entry numbered, so that only
+/// the request that made it removes it.
 #[derive(Debug, Default)]
-pub(crate) struct Cancels(std::sync::Mutex<std::collections::HashMap<Box<str>, CancellationToken>>);
+pub(crate) struct Cancels {
+    entries: std::sync::Mutex<CancelMap>,
+    next: std::sync::atomic::AtomicU64,
+}
+
+type CancelMap = std::collections::HashMap<Box<str>, (u64, CancellationToken)>;
 
 impl Cancels {
-    fn lock(
-        &self,
-    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<Box<str>, CancellationToken>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, CancelMap> {
         // A map of tokens stays consistent whatever panicked while holding it.
-        self.0
+        self.entries
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Registers `key`, unless it cannot name one request alone: too short or long, not
+    /// alphanumeric, or already taken by a request in flight (two callers whose reply subjects
+    /// end alike must not cancel each other's requests; neither is cancellable then).
+    fn register(&self, key: &str) -> Option<(Box<str>, u64, CancellationToken)> {
+        let plausible =
+            (8..=64).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_alphanumeric());
+        if !plausible {
+            return None;
+        }
+        let mut entries = self.lock();
+        if entries.contains_key(key) {
+            return None;
+        }
+        let id = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let token = CancellationToken::new();
+        entries.insert(key.into(), (id, token.clone()));
+        Some((key.into(), id, token))
     }
 }
 
@@ -93,11 +116,15 @@ impl Cancels {
 struct Cancellable<'a> {
     cancels: &'a Cancels,
     key: Box<str>,
+    id: u64,
 }
 
 impl Drop for Cancellable<'_> {
     fn drop(&mut self) {
-        self.cancels.lock().remove(&self.key);
+        let mut entries = self.cancels.lock();
+        if entries.get(&self.key).is_some_and(|(id, _)| *id == self.id) {
+            entries.remove(&self.key);
+        }
     }
 }
 
@@ -302,11 +329,9 @@ impl Dispatcher {
         slot: Slot<'_>,
     ) {
         // Registered before the task exists, so a cancellation can never come between.
-        let cancel = responder.cancel_key().map(|key| {
-            let token = CancellationToken::new();
-            self.cancels.lock().insert(key.into(), token.clone());
-            (Box::<str>::from(key), token)
-        });
+        let cancel = responder
+            .cancel_key()
+            .and_then(|key| self.cancels.register(key));
         let request = Waiting {
             index,
             handler,
@@ -322,7 +347,7 @@ impl Dispatcher {
     /// future is dropped and no reply is sent. Whether there was such a request.
     pub fn cancel(&self, key: &str) -> bool {
         match self.cancels.lock().get(key) {
-            Some(token) => {
+            Some((_, token)) => {
                 token.cancel();
                 true
             }
@@ -341,10 +366,11 @@ impl Dispatcher {
             cancel,
         } = request;
         let (_registered, cancelled) = match cancel {
-            Some((key, token)) => (
+            Some((key, id, token)) => (
                 Some(Cancellable {
                     cancels: &self.cancels,
                     key,
+                    id,
                 }),
                 Some(token),
             ),
@@ -572,8 +598,8 @@ struct Waiting<R> {
     started: Instant,
     responder: R,
     slot: OwnedSlot,
-    /// Its key and token when its caller can cancel it.
-    cancel: Option<(Box<str>, CancellationToken)>,
+    /// Its key, entry number and token when its caller can cancel it.
+    cancel: Option<(Box<str>, u64, CancellationToken)>,
 }
 
 #[cfg(test)]
@@ -772,6 +798,37 @@ pub(crate) async fn consume(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cancel_key_names_one_request_or_none() {
+        let cancels = Cancels::default();
+        for bad in ["", "short", "has.dot.in.it", &"x".repeat(65)] {
+            assert!(cancels.register(bad).is_none(), "{bad:?}");
+        }
+        let (key, id, token) = cancels
+            .register("AbCdEfGh12345678")
+            .expect("a NUID-like key");
+        // A second request ending alike is not cancellable: it cannot take over the first's.
+        assert!(cancels.register("AbCdEfGh12345678").is_none());
+        let other = Cancellable {
+            cancels: &cancels,
+            key: key.clone(),
+            id: id + 1,
+        };
+        drop(other);
+        assert!(
+            cancels.lock().contains_key("AbCdEfGh12345678"),
+            "removed by a stranger"
+        );
+        assert!(!token.is_cancelled());
+        let owner = Cancellable {
+            cancels: &cancels,
+            key,
+            id,
+        };
+        drop(owner);
+        assert!(!cancels.lock().contains_key("AbCdEfGh12345678"));
+    }
     use crate::codec::ContentType;
     use crate::server::handler::{endpoint_fn, endpoint_try_fn};
     use crate::transport::{Drain, Listener, Respond};
