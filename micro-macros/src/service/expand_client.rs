@@ -60,18 +60,45 @@ pub(crate) fn client_methods(def: &ServiceDef) -> TokenStream {
         let args_ident = expand_wire::args_ident(def, method);
         let args_ty = expand_wire::args_type(def, method);
         let bounds = expand_wire::wire_bounds(def, method);
-        let params = method.args.iter().map(|arg| {
-            let (ident, ty) = (&arg.ident, &arg.ty);
-            quote!(#ident: #ty)
-        });
+        let mut params: Vec<TokenStream> = method
+            .args
+            .iter()
+            .map(|arg| {
+                let (ident, ty) = (&arg.ident, &arg.ty);
+                quote!(#ident: #ty)
+            })
+            .collect();
+        if let Some(input) = &method.input {
+            let (ident, ty) = (&input.ident, &input.ty);
+            params.insert(input.position, quote!(#ident: #ty));
+        }
         let arg_names = method.args.iter().map(|arg| &arg.ident);
+        let request = quote!(&#args_ident { #(#arg_names),* });
         let output = &method.output.ty;
         let ok = &method.output.ok;
-        // Only what the trait marks may be retried after a timeout or a lost connection.
-        let invoke = if method.idempotent {
-            quote!(invoke_idempotent)
-        } else {
-            quote!(invoke)
+        let call = match (&method.input, &method.output.item) {
+            (None, None) => {
+                // Only what the trait marks may be retried after a timeout or a lost
+                // connection.
+                let invoke = if method.idempotent {
+                    quote!(invoke_idempotent)
+                } else {
+                    quote!(invoke)
+                };
+                quote!(#invoke::<#args_ty, #ok>(#name, #endpoint, #request))
+            }
+            // A stream is never retried, idempotent or not: its items are consumed as they go.
+            (None, Some(out)) => {
+                quote!(server_stream::<#args_ty, #out>(#name, #endpoint, #request))
+            }
+            (Some(input), None) => {
+                let (ident, item) = (&input.ident, &input.item);
+                quote!(client_stream::<#args_ty, #item, #ok>(#name, #endpoint, #request, #ident))
+            }
+            (Some(input), Some(out)) => {
+                let (ident, item) = (&input.ident, &input.item);
+                quote!(bidi_stream::<#args_ty, #item, #out>(#name, #endpoint, #request, #ident))
+            }
         };
         let doc_default = docs.is_empty().then(|| {
             let text = format!("Calls the `{endpoint}` endpoint of the `{name}` service.");
@@ -86,9 +113,7 @@ pub(crate) fn client_methods(def: &ServiceDef) -> TokenStream {
             where
                 #(#bounds,)*
             {
-                self.client
-                    .#invoke::<#args_ty, #ok>(#name, #endpoint, &#args_ident { #(#arg_names),* })
-                    .await
+                self.client.#call.await
             }
         }
     });
