@@ -1,5 +1,6 @@
 //! `{Trait}Client`: one `async fn` per trait method, with the same signature and docs, that
-//! calls the endpoint through `micro_core::Client::invoke`.
+//! calls the endpoint through `micro_core::Client::invoke`, or opens its stream with
+//! `server_stream`, `client_stream` or `bidi_stream`.
 
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
@@ -49,6 +50,7 @@ pub(crate) fn client_struct(def: &ServiceDef, descriptor: TokenStream) -> TokenS
 
 /// The per-method `async fn`s, emitted inside the hidden block that holds the request structs.
 pub(crate) fn client_methods(def: &ServiceDef) -> TokenStream {
+    let private = def.runtime.private();
     let vis = &def.vis;
     let client = format_ident!("{}Client", def.ident);
     let name = &def.name;
@@ -68,13 +70,23 @@ pub(crate) fn client_methods(def: &ServiceDef) -> TokenStream {
                 quote!(#ident: #ty)
             })
             .collect();
+        // The runtime's stream types rather than the ones written, which are the same but for
+        // a `Streaming` that is not micro's, reported once in the server (`stream_trait`).
         if let Some(input) = &method.input {
-            let (ident, ty) = (&input.ident, &input.ty);
-            params.insert(input.position, quote!(#ident: #ty));
+            let (ident, item) = (&input.ident, &input.item);
+            params.insert(input.position, quote!(#ident: #private::Streaming<#item>));
         }
         let arg_names = method.args.iter().map(|arg| &arg.ident);
         let request = quote!(&#args_ident { #(#arg_names),* });
-        let output = &method.output.ty;
+        let output = match &method.output.item {
+            None => {
+                let ty = &method.output.ty;
+                quote!(#ty)
+            }
+            Some(out) => {
+                quote!(#private::Result<#private::Streaming<#out>, #private::Error>)
+            }
+        };
         let ok = &method.output.ok;
         let call = match (&method.input, &method.output.item) {
             (None, None) => {
@@ -136,6 +148,7 @@ pub(crate) fn stub_methods(def: &ServiceDef, skip: &[&str]) -> TokenStream {
         .filter(|m| !skip.contains(&crate::naming::unraw(&m.ident).as_str()))
         .map(|method| {
             let mut sig = method.original.sig.clone();
+            super::parse::repair_streaming(&mut sig);
             if !matches!(sig.inputs.first(), Some(syn::FnArg::Receiver(_))) {
                 sig.inputs.insert(0, syn::parse_quote!(&self));
             }

@@ -1,6 +1,7 @@
 //! `{Trait}Server<T>`: wraps an implementation and dispatches each endpoint to its method:
-//! decode the arguments, call, encode the reply. Each endpoint is a `tower::Service` built by
-//! `endpoint_fn`, so middleware can wrap it.
+//! decode the arguments, call, encode the reply; for a streaming endpoint, take the call's
+//! stream half and let the runtime run the stream around the call (`serve_*_stream`). Each
+//! endpoint is a `tower::Service` built by `endpoint_fn`, so middleware can wrap it.
 
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
@@ -89,12 +90,29 @@ pub(crate) fn handler_impl(def: &ServiceDef) -> TokenStream {
             })
             .collect();
         if let Some(input) = &method.input {
-            // At the user's type, so that a `Streaming` that is not micro's is reported there.
-            call_args.insert(input.position, quote_spanned!(input.ty.span()=> __input));
+            let (ty, item) = (&input.ty, &input.item);
+            call_args.insert(
+                input.position,
+                quote_spanned! {ty.span()=>
+                    <#ty as __stream_types_must_be_micro_Streaming<#item>>::__micro_from(__input)
+                },
+            );
         }
-        let call = quote! {
+        let mut call = quote! {
             <T as #trait_ident>::#ident(&*__inner, #(#call_args),*).await
         };
+        if let Some(out) = &method.output.item {
+            let ok = &method.output.ok;
+            let into = quote_spanned! {ok.span()=>
+                <#ok as __stream_types_must_be_micro_Streaming<#out>>::__micro_into
+            };
+            call = quote! {
+                match #call {
+                    #private::Result::Ok(__out) => #private::Result::Ok(#into(__out)),
+                    #private::Result::Err(__err) => #private::Result::Err(__err),
+                }
+            };
+        }
         let serve = match (&method.input, &method.output.item) {
             (None, None) => quote! {
                 async move { #private::encode_reply(__content_type, #id, #call) }

@@ -56,6 +56,41 @@ pub(crate) fn args_structs(def: &ServiceDef) -> TokenStream {
     quote!(#(#structs)*)
 }
 
+/// The trait through which generated code moves between the stream types the user wrote and
+/// the runtime's `Streaming`, which it calls with. They are the same type unless the user named
+/// another `Streaming` (`tonic::Streaming<T>`, say): then each is reported once, at the user's
+/// type, as not implementing the trait, whose name says what is expected (rustc adds that it is
+/// implemented for micro's `Streaming`); and not again in the code around. Emitted once per
+/// service, in the hidden block, when a method streams.
+///
+/// Without `#[diagnostic::on_unimplemented]`: under `#![no_implicit_prelude]` the `diagnostic`
+/// namespace does not resolve. A trait in micro-core's `__private` could carry a message.
+pub(crate) fn stream_trait(def: &ServiceDef) -> TokenStream {
+    if def.methods.iter().all(|m| m.kind() == Kind::Unary) {
+        return TokenStream::new();
+    }
+    let private = def.runtime.private();
+    quote! {
+        #[allow(dead_code, non_camel_case_types)]
+        trait __stream_types_must_be_micro_Streaming<__MicroItem> {
+            fn __micro_into(self) -> #private::Streaming<__MicroItem>;
+            fn __micro_from(stream: #private::Streaming<__MicroItem>) -> Self;
+        }
+
+        #[automatically_derived]
+        impl<__MicroItem> __stream_types_must_be_micro_Streaming<__MicroItem>
+            for #private::Streaming<__MicroItem>
+        {
+            fn __micro_into(self) -> #private::Streaming<__MicroItem> {
+                self
+            }
+            fn __micro_from(stream: #private::Streaming<__MicroItem>) -> Self {
+                stream
+            }
+        }
+    }
+}
+
 /// The request struct's type with the method's argument types: `GreeterHelloArgs<String>`.
 pub(crate) fn args_type(def: &ServiceDef, method: &Method) -> TokenStream {
     let ident = args_ident(def, method);

@@ -447,6 +447,45 @@ fn find_streaming(ty: &Type) -> Option<Nested> {
     finder.0
 }
 
+/// Gives every `Streaming` in `sig` exactly one type argument (its type arguments as a tuple,
+/// or `()`), so that the copies of a rejected signature that the trait and the fallback emit
+/// add no error of rustc's to the one reported.
+pub(crate) fn repair_streaming(sig: &mut syn::Signature) {
+    struct Repair;
+    impl VisitMut for Repair {
+        fn visit_type_mut(&mut self, ty: &mut Type) {
+            visit_mut::visit_type_mut(self, ty);
+            let Type::Path(p) = ty else { return };
+            if p.qself.is_some() {
+                return;
+            }
+            let Some(segment) = p.path.segments.last_mut() else {
+                return;
+            };
+            if segment.ident != "Streaming" || streaming_item(segment).is_some() {
+                return;
+            }
+            let types: Vec<&Type> = match &segment.arguments {
+                PathArguments::AngleBracketed(generics) => generics
+                    .args
+                    .iter()
+                    .filter_map(|arg| match arg {
+                        GenericArgument::Type(t) => Some(t),
+                        _ => None,
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            };
+            let item: Type = match types.as_slice() {
+                [one] => (*one).clone(),
+                many => syn::parse_quote!((#(#many),*)),
+            };
+            segment.arguments = PathArguments::AngleBracketed(syn::parse_quote!(<#item>));
+        }
+    }
+    Repair.visit_signature_mut(sig);
+}
+
 fn report_nested(cx: &Ctxt, nested: &Nested, place: Place) {
     let suggestion = &nested.suggestion;
     let how = match place {
