@@ -324,3 +324,163 @@ async fn dropping_the_reader_stops_the_handler() {
     .await;
     running.stop().await;
 }
+
+/// A transport that tampers with the frames a client receives: drops or repeats item `at`,
+/// or swallows every frame after it (a peer that vanished without a word).
+#[derive(Debug)]
+struct Tamper {
+    inner: Arc<dyn micro_core::transport::Transport>,
+    at: u64,
+    how: How,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum How {
+    Drop,
+    Repeat,
+    Vanish,
+}
+
+impl micro_core::transport::Transport for Tamper {
+    fn request(
+        &self,
+        call: Call,
+    ) -> futures::future::BoxFuture<'_, Result<micro_core::transport::Reply, Error>> {
+        self.inner.request(call)
+    }
+
+    fn listen(
+        &self,
+        spec: micro_core::transport::ListenSpec,
+    ) -> futures::future::BoxFuture<'_, Result<micro_core::transport::Listener, Error>> {
+        self.inner.listen(spec)
+    }
+
+    fn open_stream(
+        &self,
+        call: Call,
+    ) -> futures::future::BoxFuture<'_, Result<micro_core::stream::Link, Error>> {
+        let (at, how) = (self.at, self.how);
+        Box::pin(async move {
+            let mut link = self.inner.open_stream(call).await?;
+            let frames = std::mem::replace(&mut link.frames, futures::stream::pending().boxed());
+            let mut vanished = false;
+            link.frames = frames
+                .flat_map(move |frame| {
+                    use micro_core::stream::Frame;
+                    let out = match (&frame, how) {
+                        _ if vanished => vec![],
+                        (Frame::Item { seq, .. }, How::Drop) if *seq == at => vec![],
+                        (Frame::Item { seq, body }, How::Repeat) if *seq == at => vec![
+                            Frame::Item {
+                                seq: *seq,
+                                body: body.clone(),
+                            },
+                            frame,
+                        ],
+                        (Frame::Item { seq, .. }, How::Vanish) if *seq == at => {
+                            vanished = true;
+                            vec![frame]
+                        }
+                        _ => vec![frame],
+                    };
+                    futures::stream::iter(out)
+                })
+                // A vanished peer's link stays open: only its silence can tell.
+                .chain(futures::stream::pending())
+                .boxed();
+            Ok(link)
+        })
+    }
+}
+
+async fn tampered(
+    at: u64,
+    how: How,
+    heartbeat: Duration,
+) -> (micro_core::service::Running, Client) {
+    let memory = Memory::new();
+    let running = Service::builder()
+        .backend(memory.backend())
+        .only_explicit()
+        .handle(feed(Arc::default()))
+        .start()
+        .await
+        .unwrap();
+    let transport = Arc::new(Tamper {
+        inner: memory.transport().clone(),
+        at,
+        how,
+    });
+    let client = Client::new(
+        transport,
+        memory.broker().clone(),
+        memory.registry().clone(),
+    )
+    .with_stream_config(StreamConfig::default().heartbeat(heartbeat));
+    (running, client)
+}
+
+/// Reads a stream to its end: the items before the first error, and the error.
+async fn read_all(mut items: Streaming<u64>) -> (Vec<u64>, Option<Error>) {
+    let mut got = Vec::new();
+    while let Some(item) = items.next().await {
+        match item {
+            Ok(n) => got.push(n),
+            Err(err) => {
+                assert!(items.next().await.is_none(), "an error ends the stream");
+                return (got, Some(err));
+            }
+        }
+    }
+    (got, None)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_or_repeated_item_is_an_error_never_a_shorter_stream() {
+    for how in [How::Drop, How::Repeat] {
+        let (running, client) = tampered(500, how, Duration::from_secs(5)).await;
+        let items = within(client.server_stream::<_, u64>(
+            "feed",
+            "ticks",
+            &Ticks {
+                n: 1000,
+                fail_at: None,
+            },
+        ))
+        .await
+        .unwrap();
+        let (got, err) = within(read_all(items)).await;
+        // Every item before the tampered one arrives (the repeated one once), then the error.
+        let last = if matches!(how, How::Drop) { 499 } else { 500 };
+        assert!(
+            got.iter().copied().eq(1..=last),
+            "{how:?}: {} items",
+            got.len()
+        );
+        let err = err.unwrap_or_else(|| panic!("{how:?} went unnoticed"));
+        assert_eq!(err.code(), 502, "{how:?}: {err}");
+        let what = if matches!(how, How::Drop) {
+            "a gap"
+        } else {
+            "a duplicate"
+        };
+        assert!(err.to_string().contains(what), "{how:?}: {err}");
+        running.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_falls_silent_is_gone_after_three_heartbeats() {
+    let (running, client) = tampered(10, How::Vanish, Duration::from_millis(100)).await;
+    let items = within(client.server_stream::<_, u64>("feed", "forever", &()))
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let (got, err) = within(read_all(items)).await;
+    assert_eq!(got.len(), 10);
+    let err = err.expect("silence went unnoticed");
+    assert_eq!(err.code(), 408, "{err}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    running.stop().await;
+}
