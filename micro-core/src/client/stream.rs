@@ -152,6 +152,36 @@ impl Client {
         items
     }
 
+    /// The opening request of `service.endpoint` with `args` in this client's codec.
+    fn opening<A>(
+        &self,
+        service: &'static str,
+        endpoint: &'static str,
+        args: &A,
+    ) -> Result<Call, Error>
+    where
+        A: Serialize + ?Sized,
+    {
+        let content_type = self.options.content_type;
+        let body = content_type.encode(args).map_err(|e| {
+            Error::bad_request(format!(
+                "cannot encode arguments for `{service}.{endpoint}`: {e}"
+            ))
+        })?;
+        Ok(Call::new(service, endpoint, content_type, body).with_context(self.inherited_context()))
+    }
+
+    /// Opens the server stream a prepared call names (its body already encoded, as
+    /// [`call`](Self::call) takes one) and returns its items decoded as `T`: what a tool that
+    /// knows endpoints only at run time uses, with `T = serde_json::Value`.
+    pub async fn server_stream_call<T>(&self, call: Call) -> Result<Streaming<T>, Error>
+    where
+        T: DeserializeOwned + Send + 'static,
+    {
+        let opened = self.open_call(call).await?;
+        Ok(self.spawn_reader(opened, None))
+    }
+
     /// Sends the opening request and waits, within the client's timeout, for the server to
     /// accept the stream.
     async fn open<A>(
@@ -163,15 +193,15 @@ impl Client {
     where
         A: Serialize + ?Sized,
     {
-        let content_type = self.options.content_type;
-        let body = content_type.encode(args).map_err(|e| {
-            Error::bad_request(format!(
-                "cannot encode arguments for `{service}.{endpoint}`: {e}"
-            ))
-        })?;
-        let mut call =
-            Call::new(service, endpoint, content_type, body).with_context(self.inherited_context());
-        call.wait_until = self.wait_until();
+        let call = self.opening(service, endpoint, args)?;
+        self.open_call(call).await
+    }
+
+    async fn open_call(&self, mut call: Call) -> Result<Opened, Error> {
+        let content_type = call.content_type;
+        if call.wait_until.is_none() {
+            call.wait_until = self.wait_until();
+        }
         call.stream = Some(StreamOpen::new(&self.options.stream));
         let deadline = call.wait_deadline();
         let id: Arc<str> = Arc::from(call.id());
