@@ -190,8 +190,13 @@ impl Client {
         }
     }
 
-    /// The current task's context with this client's metadata, and no timeout of this
-    /// client's: what a stream carries, whose client timeout bounds only its setup.
+    /// The context a stream opened now carries: the current task's context with this client's
+    /// metadata, and no deadline of this client's, whose timeout bounds only the opening of a
+    /// stream (an inherited deadline still bounds the whole stream).
+    pub fn stream_context(&self) -> Context {
+        self.inherited_context()
+    }
+
     fn inherited_context(&self) -> Context {
         let mut ctx = Context::current();
         // The attempt number is the handler's call's own, not its nested calls'.
