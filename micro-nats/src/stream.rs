@@ -7,7 +7,6 @@
 //! send its frames. A plain NATS reader (no `Micro-Credit` header) gets the server's items and
 //! the empty end marker on its reply subject, as in a request-many exchange.
 
-use std::borrow::Cow;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -324,7 +323,7 @@ pub(crate) fn accepted(
     content_type: ContentType,
     labelled: bool,
     service: &str,
-    endpoint: &Cow<'static, str>,
+    endpoint: &str,
 ) -> StreamOpen {
     let window = headers::get(hdrs, keys::CREDIT).and_then(|v| v.trim().parse::<u32>().ok());
     let heartbeat = headers::get(hdrs, keys::HEARTBEAT)
