@@ -12,6 +12,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use micro_core::descriptor::EndpointKind;
 use micro_core::registry::Instance;
 use micro_core::{Client, Error};
 use tokio::sync::Mutex;
@@ -32,25 +33,25 @@ pub(crate) struct Catalog {
 #[derive(Debug)]
 struct Entry {
     at: Instant,
-    /// Name and announced subject of each endpoint.
-    endpoints: Vec<(String, String)>,
+    /// Name, announced subject and kind of each endpoint.
+    endpoints: Vec<(String, String, EndpointKind)>,
 }
 
 impl Catalog {
-    /// The subject `endpoint` of `service` announces, when a running instance announces it;
-    /// else a `404` naming what exists.
+    /// The subject `endpoint` of `service` announces, and its kind, when a running instance
+    /// announces it; else a `404` naming what exists.
     pub(crate) async fn resolve(
         &self,
         client: &Client,
         service: &str,
         endpoint: &str,
-    ) -> Result<String, Error> {
+    ) -> Result<(String, EndpointKind), Error> {
         // A name that is not one NATS token would change the subject: refused, never sent.
         micro_core::service::validate_name(service)?;
         micro_core::service::validate_name(endpoint)?;
         let stale = match self.services.lock().await.get(service) {
             Some(entry) if entry.at.elapsed() < FRESH => match subject_of(entry, endpoint) {
-                Some(subject) => return Ok(subject.to_owned()),
+                Some((subject, kind)) => return Ok((subject.to_owned(), kind)),
                 None => entry.at.elapsed() >= RECHECK,
             },
             _ => true,
@@ -90,31 +91,47 @@ pub(crate) fn endpoint_subject(
         at: Instant::now(),
         endpoints: endpoints(instances),
     });
-    lookup(entry.as_ref(), service, endpoint)
+    lookup(entry.as_ref(), service, endpoint).map(|(subject, _)| subject)
 }
 
-fn subject_of<'a>(entry: &'a Entry, endpoint: &str) -> Option<&'a str> {
+/// The kind an endpoint announces (INFO metadata `kind`); unary when it announces none (a
+/// service in another language).
+pub(crate) fn endpoint_kind(instances: &[Instance], endpoint: &str) -> EndpointKind {
+    instances
+        .iter()
+        .flat_map(|i| &i.endpoints)
+        .find(|e| e.name == endpoint)
+        .and_then(|e| e.metadata.get("kind"))
+        .and_then(|kind| EndpointKind::parse(kind))
+        .unwrap_or_default()
+}
+
+fn subject_of<'a>(entry: &'a Entry, endpoint: &str) -> Option<(&'a str, EndpointKind)> {
     entry
         .endpoints
         .iter()
-        .find(|(name, _)| name == endpoint)
-        .map(|(_, subject)| subject.as_str())
+        .find(|(name, _, _)| name == endpoint)
+        .map(|(_, subject, kind)| (subject.as_str(), *kind))
 }
 
-fn lookup(entry: Option<&Entry>, service: &str, endpoint: &str) -> Result<String, Error> {
+fn lookup(
+    entry: Option<&Entry>,
+    service: &str,
+    endpoint: &str,
+) -> Result<(String, EndpointKind), Error> {
     let Some(entry) = entry else {
         return Err(Error::not_found(format!(
             "no service named `{service}` is running"
         )));
     };
     match subject_of(entry, endpoint) {
-        Some(subject) => Ok(subject.to_owned()),
+        Some((subject, kind)) => Ok((subject.to_owned(), kind)),
         None => Err(Error::not_found(format!(
             "service `{service}` has no endpoint `{endpoint}`; it has: {}",
             entry
                 .endpoints
                 .iter()
-                .map(|(name, _)| name.as_str())
+                .map(|(name, _, _)| name.as_str())
                 .collect::<Vec<_>>()
                 .join(", ")
         ))),
@@ -123,17 +140,22 @@ fn lookup(entry: Option<&Entry>, service: &str, endpoint: &str) -> Result<String
 
 /// Every endpoint any of `instances` announces, once each, in order, with its subject (the
 /// first instance's, should they differ).
-fn endpoints(instances: &[Instance]) -> Vec<(String, String)> {
-    let mut found: Vec<(String, String)> = Vec::new();
+fn endpoints(instances: &[Instance]) -> Vec<(String, String, EndpointKind)> {
+    let mut found: Vec<(String, String, EndpointKind)> = Vec::new();
     for endpoint in instances.iter().flat_map(|i| &i.endpoints) {
-        if !found.iter().any(|(name, _)| *name == endpoint.name) {
+        if !found.iter().any(|(name, _, _)| *name == endpoint.name) {
             // An instance that announces no subject is called on the one micro would build.
             let subject = if endpoint.subject.is_empty() {
                 format!("{}.{}", instances[0].name, endpoint.name)
             } else {
                 endpoint.subject.clone()
             };
-            found.push((endpoint.name.clone(), subject));
+            let kind = endpoint
+                .metadata
+                .get("kind")
+                .and_then(|kind| EndpointKind::parse(kind))
+                .unwrap_or_default();
+            found.push((endpoint.name.clone(), subject, kind));
         }
     }
     found

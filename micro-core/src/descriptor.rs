@@ -104,14 +104,57 @@ pub enum EndpointKind {
     /// One request, one reply.
     #[default]
     Unary,
+    /// One request, a stream of replies (`-> Result<Streaming<T>, Error>`).
+    ServerStream,
+    /// A request with a stream of items, one reply (an argument of type `Streaming<T>`).
+    ClientStream,
+    /// Streams both ways: a `Streaming<T>` argument and a `Streaming<U>` return.
+    Bidirectional,
 }
 
 impl EndpointKind {
-    /// A short lowercase name (`unary`).
+    /// The name INFO metadata `kind` carries: `unary`, `server_stream`, `client_stream` or
+    /// `bidirectional`.
     pub const fn as_str(self) -> &'static str {
         match self {
             EndpointKind::Unary => "unary",
+            EndpointKind::ServerStream => "server_stream",
+            EndpointKind::ClientStream => "client_stream",
+            EndpointKind::Bidirectional => "bidirectional",
         }
+    }
+
+    /// Whether the endpoint is called by opening a stream.
+    pub const fn is_stream(self) -> bool {
+        !matches!(self, EndpointKind::Unary)
+    }
+
+    /// Whether the caller sends a stream of items.
+    pub const fn streams_in(self) -> bool {
+        matches!(
+            self,
+            EndpointKind::ClientStream | EndpointKind::Bidirectional
+        )
+    }
+
+    /// Whether the endpoint answers with a stream of items.
+    pub const fn streams_out(self) -> bool {
+        matches!(
+            self,
+            EndpointKind::ServerStream | EndpointKind::Bidirectional
+        )
+    }
+
+    /// The kind named by [`as_str`](Self::as_str); `None` for another name.
+    pub fn parse(name: &str) -> Option<EndpointKind> {
+        [
+            EndpointKind::Unary,
+            EndpointKind::ServerStream,
+            EndpointKind::ClientStream,
+            EndpointKind::Bidirectional,
+        ]
+        .into_iter()
+        .find(|kind| kind.as_str() == name)
     }
 }
 
@@ -125,12 +168,17 @@ pub struct EndpointDescriptor {
     pub method: &'static str,
     /// The method's doc comment.
     pub doc: &'static str,
-    /// Unary (or, later, streaming).
+    /// Unary or one of the stream kinds.
     pub kind: EndpointKind,
-    /// The arguments: the fields of the request object, in order.
+    /// The arguments: the fields of the request object, in order (a stream argument is not
+    /// one: it is [`input`](Self::input)).
     pub request: &'static [FieldDescriptor],
-    /// The `Ok` type of the return value, as written in the trait.
+    /// The `Ok` type of the return value, as written in the trait; for an endpoint that
+    /// answers with a stream, the type of its items (the `T` of `Streaming<T>`).
     pub response: &'static str,
+    /// For an endpoint that takes a stream, the type of its items (the `T` of the
+    /// `Streaming<T>` argument) and the argument's name.
+    pub input: Option<StreamInput>,
     /// This endpoint's queue group (`#[micro(queue_group = "...")]`), if it sets one.
     pub queue_group: Option<&'static str>,
     /// `#[micro(idempotent)]`: calling it twice has the effect of calling it once, so a client
@@ -158,6 +206,7 @@ impl EndpointDescriptor {
             kind: EndpointKind::Unary,
             request,
             response,
+            input: None,
             queue_group: None,
             idempotent: false,
             request_schema: None,
@@ -170,6 +219,27 @@ impl EndpointDescriptor {
     pub const fn with_schemas(mut self, request: fn() -> Value, response: fn() -> Value) -> Self {
         self.request_schema = Some(SchemaFn(request));
         self.response_schema = Some(SchemaFn(response));
+        self
+    }
+
+    /// Makes the endpoint a server stream (used by generated code): `response` is then the
+    /// type of the items it answers with.
+    #[must_use]
+    pub const fn server_stream(mut self) -> Self {
+        self.kind = EndpointKind::ServerStream;
+        self
+    }
+
+    /// Makes the endpoint take a stream of `input` items (used by generated code): a client
+    /// stream, or a bidirectional one when `bidirectional`.
+    #[must_use]
+    pub const fn with_input(mut self, input: StreamInput, bidirectional: bool) -> Self {
+        self.kind = if bidirectional {
+            EndpointKind::Bidirectional
+        } else {
+            EndpointKind::ClientStream
+        };
+        self.input = Some(input);
         self
     }
 
@@ -225,6 +295,16 @@ impl EndpointDescriptor {
         if self.idempotent {
             md.insert("idempotent".to_owned(), "true".to_owned());
         }
+        if let Some(input) = &self.input {
+            md.insert("input".to_owned(), input.ty.to_owned());
+            md.insert("input_arg".to_owned(), input.name.to_owned());
+            if let Some(schema) = input.schema {
+                md.insert(
+                    schema::INPUT_SCHEMA.to_owned(),
+                    schema::encode(&schema.build()),
+                );
+            }
+        }
         if let Some(request) = self.request_schema() {
             md.insert(schema::REQUEST_SCHEMA.to_owned(), schema::encode(&request));
         }
@@ -235,6 +315,32 @@ impl EndpointDescriptor {
             );
         }
         md
+    }
+}
+
+/// The stream argument of an endpoint that takes one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StreamInput {
+    /// The argument's name.
+    pub name: &'static str,
+    /// The Rust type of its items, as written.
+    pub ty: &'static str,
+    /// The JSON Schema of one item, when the macro generated one.
+    pub schema: Option<SchemaFn>,
+}
+
+impl StreamInput {
+    /// Describes a stream argument (used by generated code).
+    pub const fn new(name: &'static str, ty: &'static str, schema: Option<fn() -> Value>) -> Self {
+        StreamInput {
+            name,
+            ty,
+            schema: match schema {
+                Some(f) => Some(SchemaFn(f)),
+                None => None,
+            },
+        }
     }
 }
 

@@ -70,6 +70,7 @@ pub mod schema;
 pub mod selector;
 pub mod server;
 pub mod service;
+pub mod stream;
 pub mod transport;
 
 #[doc(hidden)]

@@ -13,6 +13,17 @@ pub mod keys {
     /// The attempt number of a retried call (`2` for the first retry); absent on a first
     /// attempt. A handler reads it from the call's metadata.
     pub const ATTEMPT: &str = "Micro-Attempt";
+    /// The kind of a stream's control frame (`open`, `credit`, `heartbeat`, `end`, `cancel`);
+    /// see PROTOCOL.md, "Streams".
+    pub const STREAM: &str = "Micro-Stream";
+    /// The number of a stream's item, or the item count of its end marker.
+    pub const SEQ: &str = "Micro-Seq";
+    /// Credit: on a stream-opening request, the opener's window; on an open or credit frame,
+    /// the items the sender of the frame is ready for.
+    pub const CREDIT: &str = "Micro-Credit";
+    /// On a stream-opening request, the heartbeat interval the opener asks for, in
+    /// milliseconds.
+    pub const HEARTBEAT: &str = "Micro-Heartbeat";
     /// The NATS services error description (ADR-32).
     pub const SERVICE_ERROR: &str = "Nats-Service-Error";
     /// The NATS services error code (ADR-32), a numeric string.

@@ -16,11 +16,16 @@ use serde::de::DeserializeOwned;
 
 use crate::codec::ContentType;
 
+pub use crate::descriptor::StreamInput;
 pub use crate::descriptor::{EndpointDescriptor, FieldDescriptor, ServiceDescriptor};
 pub use crate::server::handler::{
     Endpoint, EventHandler, Handler, endpoint_fn, endpoint_try_fn, event_fn as subscriber_fn,
 };
 pub use crate::service::State;
+pub use crate::stream::serve::{
+    serve_bidi_stream, serve_client_stream, serve_server_stream, stream_open,
+};
+pub use crate::stream::{StreamOpen, Streaming};
 pub use crate::transport::{Call, Reply};
 pub use crate::{Client, Error};
 

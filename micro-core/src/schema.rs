@@ -25,6 +25,10 @@ pub const REQUEST_SCHEMA: &str = "request_schema";
 /// Endpoint metadata key of the response schema: a JSON Schema 2020-12 document, as a string.
 pub const RESPONSE_SCHEMA: &str = "response_schema";
 
+/// Endpoint metadata key of the schema of one item of the stream an endpoint takes (client and
+/// bidirectional streams): a JSON Schema 2020-12 document, as a string.
+pub const INPUT_SCHEMA: &str = "input_schema";
+
 /// Environment variable (and `--micro-schema-check` flag) that sets the [`SchemaCheck`].
 pub const SCHEMA_CHECK_VAR: &str = "MICRO_SCHEMA_CHECK";
 

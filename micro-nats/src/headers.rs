@@ -29,6 +29,14 @@ pub(crate) fn is_reserved(key: &str) -> bool {
             .is_some_and(|p| p.eq_ignore_ascii_case("nats-"))
 }
 
+/// True for the headers of the stream protocol: read by the stream's ends, never metadata a
+/// handler sees or passes on to its own calls.
+fn is_stream_key(key: &str) -> bool {
+    [keys::STREAM, keys::SEQ, keys::CREDIT, keys::HEARTBEAT]
+        .iter()
+        .any(|k| key.eq_ignore_ascii_case(k))
+}
+
 /// The first value of `key`, compared case-insensitively.
 pub(crate) fn get<'a>(headers: Option<&'a HeaderMap>, key: &str) -> Option<&'a str> {
     headers?
@@ -46,7 +54,7 @@ pub(crate) fn metadata(headers: Option<&HeaderMap>) -> Metadata {
     if let Some(headers) = headers {
         for (name, values) in headers.iter() {
             let name: &str = name.as_ref();
-            if is_reserved(name) {
+            if is_reserved(name) || is_stream_key(name) {
                 continue;
             }
             if let Some(value) = values.first() {
@@ -215,6 +223,14 @@ pub(crate) fn read_reply(
         return Ok(Reply::new(request_ct, body));
     };
     let headers = Some(headers);
+    if get(headers, keys::SEQ).is_some() {
+        // An item or the end marker of a stream: the endpoint streams, and this caller took
+        // it for a unary one (another version of the service?).
+        return Err(Error::bad_gateway(format!(
+            "`{service}.{endpoint}` answered with a stream: call it as a streaming endpoint"
+        ))
+        .with_id(format!("{service}.{endpoint}")));
+    }
     let code = get(headers, keys::SERVICE_ERROR_CODE);
     let description = get(headers, keys::SERVICE_ERROR);
     let content_type = match get(headers, keys::CONTENT_TYPE) {

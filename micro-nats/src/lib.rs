@@ -53,6 +53,7 @@ mod health;
 mod options;
 mod registry;
 mod srv;
+mod stream;
 mod subject;
 mod transport;
 

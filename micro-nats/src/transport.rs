@@ -356,7 +356,7 @@ impl NatsTransport {
                 .map_err(|e| subscribe_error(&e, &own))?;
             subscribers.push((index, subscriber));
             // Borrowed from the descriptor: naming a request's endpoint costs nothing.
-            names.push(endpoint.name.clone());
+            names.push((endpoint.name.clone(), endpoint.kind.is_stream()));
         }
         // Cancellations from callers who gave up, for the requests this instance runs. An
         // intake of its own, so it is drained with the others, and it yields no request.
@@ -375,7 +375,7 @@ impl NatsTransport {
         // Shared, not cloned per request: cloning an async-nats client costs several atomics and
         // a channel sender (it showed in profiles of the serving process).
         let client = Arc::new(self.client.clone());
-        let names: Arc<[Cow<'static, str>]> = names.into();
+        let names: Arc<[(Cow<'static, str>, bool)]> = names.into();
         let intakes = subscribers
             .into_iter()
             .map(|subscriber| {
@@ -471,6 +471,23 @@ impl Drop for CancelOnDrop<'_> {
 }
 
 impl Transport for NatsTransport {
+    fn open_stream(&self, call: Call) -> BoxFuture<'_, Result<micro_core::stream::Link, Error>> {
+        Box::pin(async move {
+            let id = call.id();
+            let (subject, headers, _) = self.prepare(&call).map_err(|e| e.with_id(id.clone()))?;
+            crate::stream::open(
+                &self.client,
+                subject,
+                headers,
+                call.stream.as_ref(),
+                call.content_type,
+                Arc::from(id),
+                call.body,
+            )
+            .await
+        })
+    }
+
     fn request(&self, call: Call) -> BoxFuture<'_, Result<Reply, Error>> {
         self.send(call)
     }
@@ -509,11 +526,11 @@ fn to_incoming(
     client: &Arc<Client>,
     health: &Health,
     service: &Cow<'static, str>,
-    names: &[Cow<'static, str>],
+    names: &[(Cow<'static, str>, bool)],
     index: usize,
     message: Message,
 ) -> Option<Incoming<NatsResponder>> {
-    let endpoint = names.get(index)?.clone();
+    let (endpoint, streams) = names.get(index)?.clone();
     let malformed = health::malformed(&message).map(|why| {
         health.count_malformed(&message.subject, why);
         Error::bad_request(format!(
@@ -562,6 +579,17 @@ fn to_incoming(
             headers::get(hdrs, micro_core::metadata::keys::CONTENT_TYPE).is_some()
         }
     };
+    if streams {
+        call.stream = Some(crate::stream::accepted(
+            client,
+            hdrs,
+            &reply_to,
+            content_type,
+            labelled,
+            service,
+            &call.endpoint,
+        ));
+    }
     Some(Incoming::new(
         index,
         call,

@@ -86,6 +86,24 @@ impl Interop for InteropImpl {
     }
 }
 
+/// A server stream, for readers without our library.
+#[service(name = "counting", version = "1.0.0")]
+pub trait Counting {
+    /// The numbers from 1 to `n`; 400 for a negative `n`.
+    async fn count(&self, n: i64) -> Result<Streaming<i64>, Error>;
+}
+
+struct CountingImpl;
+
+impl Counting for CountingImpl {
+    async fn count(&self, n: i64) -> Result<Streaming<i64>, Error> {
+        if n < 0 {
+            return Err(Error::bad_request("n must not be negative"));
+        }
+        Ok(Streaming::iter(1..=n))
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nats_py_discovers_and_calls_our_service() {
     let Some(python) = python() else { return };
@@ -95,6 +113,7 @@ async fn nats_py_discovers_and_calls_our_service() {
         .only_explicit()
         .metadata("lang", "rust")
         .handle(InteropServer::new(InteropImpl))
+        .handle(CountingServer::new(CountingImpl))
         .start()
         .await
         .unwrap();

@@ -37,6 +37,7 @@
 
 mod error;
 mod serve;
+mod stream;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -589,19 +590,46 @@ async fn call(
         }
         _ => body,
     };
-    let mut context = Context::new().with_timeout(gw.options.timeout);
-    context.metadata = metadata_from_headers(
+    let metadata = metadata_from_headers(
         &headers,
         gw.options.auth_token.is_none(),
         &gw.options.metadata_keys,
     )?;
     let id = format!("{service}.{endpoint}");
-    let subject = timed(
+    let (subject, kind) = timed(
         &gw,
         &format!("looking up `{id}`"),
         gw.catalog.resolve(&gw.client, &service, &endpoint),
     )
     .await?;
+    if kind.streams_in() {
+        return Err(ApiError(Error::new(
+            501,
+            format!(
+                "`{id}` takes a stream of items ({}), which the HTTP gateway cannot send; only                  server streams are served (as NDJSON or server-sent events)",
+                kind.as_str()
+            ),
+        )));
+    }
+    if kind.streams_out() {
+        let mut context = Context::new();
+        context.metadata = metadata;
+        let mut call = Call::new(service, endpoint, content_type, body)
+            .with_context(context)
+            .with_subject(subject);
+        // The gateway's timeout bounds the opening; the stream lasts as long as it runs.
+        call.wait_until = std::time::Instant::now().checked_add(gw.options.timeout);
+        let items = gw
+            .client
+            .server_stream_call::<serde_json::Value>(call)
+            .await?;
+        return Ok(stream::response(
+            items,
+            stream::Format::from_accept(&headers),
+        ));
+    }
+    let mut context = Context::new().with_timeout(gw.options.timeout);
+    context.metadata = metadata;
     let call = Call::new(service, endpoint, content_type, body)
         .with_context(context)
         .with_subject(subject);

@@ -88,10 +88,30 @@ pub(crate) async fn run(args: Args, g: &Globals) -> Result<(), CliError> {
     if let Some(id) = &args.instance {
         subject = pinned_subject(&instances, &args.service, &args.endpoint, id)?.unwrap_or(subject);
     }
+    let kind = crate::catalog::endpoint_kind(&instances, &args.endpoint);
     let content_type = ContentType::from(args.codec);
     let encoded = content_type
         .encode(&body)
         .map_err(|e| Error::bad_request(format!("cannot encode the body: {e}")))?;
+    if kind.streams_in() {
+        return Err(Error::new(
+            501,
+            format!(
+                "`{}.{}` takes a stream of items ({}), which `micro call` cannot send yet; call                  it from code through its generated client",
+                args.service,
+                args.endpoint,
+                kind.as_str()
+            ),
+        )
+        .into());
+    }
+    if kind.streams_out() {
+        // The client's timeout bounds the opening only; the stream lasts as long as it runs.
+        let call = Call::new(args.service, args.endpoint, content_type, encoded)
+            .with_context(client.stream_context())
+            .with_subject(subject);
+        return print_stream(client.server_stream_call::<Value>(call).await?).await;
+    }
     let call = Call::new(args.service, args.endpoint, content_type, encoded)
         .with_context(client.outgoing_context())
         .with_subject(subject);
@@ -107,6 +127,16 @@ pub(crate) async fn run(args: Args, g: &Globals) -> Result<(), CliError> {
         Shown::Bytes(bytes) if g.json => print_json_line(&serde_json::json!({ "base64": bytes })),
         Shown::Bytes(bytes) => crate::output::print(&format!("(binary reply, base64) {bytes}\n")),
     }
+}
+
+/// Prints a stream's items as they arrive, one JSON text per line; an error that ends the
+/// stream is the command's error, after the items before it.
+async fn print_stream(mut items: micro_core::stream::Streaming<Value>) -> Result<(), CliError> {
+    use futures::StreamExt as _;
+    while let Some(item) = items.next().await {
+        print_json_line(&item?)?;
+    }
+    Ok(())
 }
 
 /// How a reply is shown.

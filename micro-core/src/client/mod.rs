@@ -2,6 +2,7 @@
 
 mod options;
 mod retry;
+mod stream;
 
 use std::borrow::Cow;
 use std::fmt;
@@ -182,6 +183,21 @@ impl Client {
     /// timeout, if it has one. What [`call_raw`](Self::call_raw) and generated clients send;
     /// give it to a [`Call`] built by hand for [`call`](Self::call).
     pub fn outgoing_context(&self) -> Context {
+        let ctx = self.inherited_context();
+        match self.options.timeout {
+            Some(timeout) => ctx.with_timeout(timeout),
+            None => ctx,
+        }
+    }
+
+    /// The context a stream opened now carries: the current task's context with this client's
+    /// metadata, and no deadline of this client's, whose timeout bounds only the opening of a
+    /// stream (an inherited deadline still bounds the whole stream).
+    pub fn stream_context(&self) -> Context {
+        self.inherited_context()
+    }
+
+    fn inherited_context(&self) -> Context {
         let mut ctx = Context::current();
         // The attempt number is the handler's call's own, not its nested calls'.
         if !ctx.metadata.is_empty() {
@@ -190,10 +206,7 @@ impl Client {
         if !self.options.metadata.is_empty() {
             ctx.metadata.merge(&self.options.metadata);
         }
-        match self.options.timeout {
-            Some(timeout) => ctx.with_timeout(timeout),
-            None => ctx,
-        }
+        ctx
     }
 
     /// When a call made now stops waiting if no deadline comes first.

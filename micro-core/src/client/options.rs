@@ -22,6 +22,9 @@ pub struct CallOptions {
     pub metadata: Metadata,
     /// How failed calls are retried; `None` (the default): never.
     pub retry: Option<RetryPolicy>,
+    /// How streams opened through the client run: the credit window it grants and the
+    /// heartbeat it asks for.
+    pub stream: crate::stream::StreamConfig,
 }
 
 impl Default for CallOptions {
@@ -31,6 +34,7 @@ impl Default for CallOptions {
             content_type: ContentType::Json,
             metadata: Metadata::new(),
             retry: None,
+            stream: crate::stream::StreamConfig::default(),
         }
     }
 }
@@ -54,6 +58,13 @@ impl CallOptions {
     #[must_use]
     pub fn retry(mut self, policy: RetryPolicy) -> Self {
         self.retry = Some(policy);
+        self
+    }
+
+    /// Sets how streams run (window, heartbeat).
+    #[must_use]
+    pub fn stream(mut self, config: crate::stream::StreamConfig) -> Self {
+        self.stream = config;
         self
     }
 

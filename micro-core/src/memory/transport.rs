@@ -11,6 +11,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::Error;
 use crate::error::Delivery;
 use crate::server::Dispatcher;
+use crate::stream::{Connect, Frame, FrameSink, Link, StreamOpen};
 use crate::transport::{Call, Drain, Incoming, ListenSpec, Listener, Reply, Respond, Transport};
 
 /// How many requests may wait for one instance before callers wait in turn.
@@ -208,7 +209,77 @@ impl Drain for Arc<RouteGuard> {
     }
 }
 
+/// One direction of an in-process stream: frames move as values, in order.
+struct ChannelSink(mpsc::UnboundedSender<Frame>);
+
+impl FrameSink for ChannelSink {
+    fn send(&self, frame: Frame) -> BoxFuture<'_, Result<(), Error>> {
+        let sent = self
+            .0
+            .send(frame)
+            .map_err(|_| Error::unavailable("the other end of the stream went away"));
+        Box::pin(std::future::ready(sent))
+    }
+}
+
+/// The server's end of an in-process stream, made with the client's and handed over once.
+struct HandOver(std::sync::Mutex<Option<Link>>);
+
+impl Connect for HandOver {
+    fn connect(&self) -> BoxFuture<'static, Result<Link, Error>> {
+        let link = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+            .ok_or_else(|| Error::internal("the stream was already connected"));
+        Box::pin(std::future::ready(link))
+    }
+}
+
+fn channel_frames(
+    mut rx: mpsc::UnboundedReceiver<Frame>,
+) -> futures::stream::BoxStream<'static, Frame> {
+    Box::pin(stream::poll_fn(move |cx| rx.poll_recv(cx)))
+}
+
 impl Transport for MemoryTransport {
+    fn open_stream(&self, mut call: Call) -> BoxFuture<'_, Result<Link, Error>> {
+        let (index, target) = match self.route(&call) {
+            Ok(route) => route,
+            Err(err) => return Box::pin(std::future::ready(Err(err))),
+        };
+        let (to_server, server_frames) = mpsc::unbounded_channel();
+        let (to_client, client_frames) = mpsc::unbounded_channel();
+        let server = Link::new(
+            channel_frames(server_frames),
+            Arc::new(ChannelSink(to_client.clone())),
+        );
+        let asked = call.stream.take();
+        call.stream = Some(StreamOpen::accepted(
+            asked.as_ref().and_then(|open| open.window),
+            asked.as_ref().and_then(|open| open.heartbeat),
+            Arc::new(HandOver(std::sync::Mutex::new(Some(server)))),
+        ));
+        // The caller's wait bounds the opening only (the client waits for the open frame); the
+        // stream then lasts as long as its ends want.
+        call.wait_until = None;
+        // In a task of its own, as a stream outlives the call that opens it; its answer (the
+        // end marker, the error) follows the items, in order.
+        tokio::spawn(async move {
+            let answer = match target {
+                Target::Inline(dispatch) => dispatch.dispatch(index, call).await,
+                Target::Queue(tx) => queued(index, tx, call).await,
+            };
+            let _ = to_client.send(Frame::from_reply(answer));
+        });
+        let client = Link::new(
+            channel_frames(client_frames),
+            Arc::new(ChannelSink(to_server)),
+        );
+        Box::pin(std::future::ready(Ok(client)))
+    }
+
     fn request(&self, call: Call) -> BoxFuture<'_, Result<Reply, Error>> {
         // Routed before boxing, so the box holds only the path taken: the inline one is a
         // fraction of the queued one's size, and copying the larger future into its box was the

@@ -223,7 +223,7 @@ impl Running {
                 .iter()
                 .map(|e| {
                     let queue = descriptor.queue_group_of(e, queue_group.as_deref());
-                    EndpointSpec::new(e.name, queue.map(str::to_owned))
+                    EndpointSpec::new(e.name, queue.map(str::to_owned)).with_kind(e.kind)
                 })
                 .collect(),
             dispatch: Some(dispatcher.clone()),

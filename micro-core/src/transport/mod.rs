@@ -18,7 +18,9 @@ use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 
 use crate::codec::ContentType;
+use crate::descriptor::EndpointKind;
 use crate::server::Dispatcher;
+use crate::stream::{Link, StreamOpen};
 use crate::{Context, Error, Metadata};
 
 /// One request on its way to an endpoint.
@@ -50,6 +52,9 @@ pub struct Call {
     /// the client may retry it after a timeout or a lost connection. Only the client reads it;
     /// it does not travel.
     pub idempotent: bool,
+    /// Set when the call opens a stream (see [`stream`](crate::stream)): on the client side
+    /// what the opener asks for, on the server side also the means to reach it.
+    pub stream: Option<StreamOpen>,
     /// The encoded arguments.
     pub body: Bytes,
 }
@@ -71,6 +76,7 @@ impl Call {
             subject: None,
             instance: None,
             idempotent: false,
+            stream: None,
             body,
         }
     }
@@ -175,15 +181,26 @@ pub struct EndpointSpec {
     /// The queue group the instances of this endpoint share; `None` means every instance gets
     /// every request (no queue group).
     pub queue_group: Option<String>,
+    /// Unary or a stream: a request to a streaming endpoint gets a [`Call::stream`] from the
+    /// transport, with the means to reach its opener.
+    pub kind: EndpointKind,
 }
 
 impl EndpointSpec {
-    /// An endpoint in queue group `queue_group`.
+    /// A unary endpoint in queue group `queue_group`.
     pub fn new(name: impl Into<Cow<'static, str>>, queue_group: Option<String>) -> Self {
         EndpointSpec {
             name: name.into(),
             queue_group,
+            kind: EndpointKind::Unary,
         }
+    }
+
+    /// Sets the endpoint's kind.
+    #[must_use]
+    pub fn with_kind(mut self, kind: EndpointKind) -> Self {
+        self.kind = kind;
+        self
     }
 }
 
@@ -393,6 +410,22 @@ pub trait Transport: Send + Sync + fmt::Debug + 'static {
     /// this. Only the context's deadline is sent along. A missing service or endpoint is an [`Error`] (`not_found` or `unavailable`), never
     /// a hang.
     fn request(&self, call: Call) -> BoxFuture<'_, Result<Reply, Error>>;
+
+    /// Opens a stream: sends `call` (whose [`stream`](Call::stream) says what the opener asks
+    /// for) to one instance serving its endpoint and returns this end's [`Link`], over which
+    /// the server's frames arrive, the first one an [`Open`](crate::stream::Frame::Open) (or
+    /// the error that refused the stream). Not waited on here: the caller bounds the wait for
+    /// that first frame. By default a 501: the backend carries no streams.
+    fn open_stream(&self, call: Call) -> BoxFuture<'_, Result<Link, Error>> {
+        Box::pin(std::future::ready(Err(Error::new(
+            crate::error::code::NOT_IMPLEMENTED,
+            format!(
+                "cannot open a stream to `{}`: this transport carries no streams",
+                call.id()
+            ),
+        )
+        .with_delivery(crate::error::Delivery::NotSent))))
+    }
 
     /// Starts receiving the requests for `spec`'s endpoints.
     fn listen(&self, spec: ListenSpec) -> BoxFuture<'_, Result<Listener, Error>>;

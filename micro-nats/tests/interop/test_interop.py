@@ -65,7 +65,8 @@ async def test_discovers_the_rust_service_via_srv(nc, rust_service):
     sid = rust_service
     assert NUID.match(sid)
     for subject in ["$SRV.PING", "$SRV.PING.interop", f"$SRV.PING.interop.{sid}"]:
-        replies = await gather(nc, subject)
+        # The Rust test serves `counting` too, which answers the bare `$SRV.PING`.
+        replies = [r for r in await gather(nc, subject) if r["name"] == "interop"]
         assert len(replies) == 1, subject
         assert replies[0] == {
             "type": "io.nats.micro.v1.ping_response",
@@ -179,3 +180,44 @@ async def test_info_schemas_are_valid_json_schema_2020_12(nc, rust_service):
     assert not schemas[("check", "request_schema")].is_valid({"fail": "no"})
     ok = json.loads((await nc.request("interop.check", b'{"fail": false}', timeout=2)).data)
     schemas[("check", "response_schema")].validate(ok)
+
+
+async def read_request_many(nc, subject, payload, timeout=5):
+    """A request-many exchange as any NATS client can make one: replies to one inbox until the
+    empty message that ends them."""
+    inbox = nc.new_inbox()
+    sub = await nc.subscribe(inbox)
+    await nc.publish(subject, payload, reply=inbox)
+    replies = []
+    while True:
+        msg = await sub.next_msg(timeout=timeout)
+        replies.append(msg)
+        if not msg.data:
+            break
+    await sub.unsubscribe()
+    return replies
+
+
+@pytest.mark.asyncio
+async def test_a_plain_client_reads_a_server_stream_request_many_style(nc, rust_service):
+    """No stream protocol needed to read a server stream: the items, numbered, then the empty
+    end marker with the count; an error is an ordinary error reply."""
+    replies = await read_request_many(nc, "counting.count", b'{"n": 5}')
+    *items, end = replies
+    assert [json.loads(m.data) for m in items] == [1, 2, 3, 4, 5]
+    assert [m.headers["Micro-Seq"] for m in items] == ["1", "2", "3", "4", "5"]
+    assert end.headers["Micro-Stream"] == "end"
+    assert end.headers["Micro-Seq"] == "5"
+
+    empty = await read_request_many(nc, "counting.count", b'{"n": 0}')
+    assert len(empty) == 1 and empty[0].headers["Micro-Seq"] == "0"
+
+    inbox = nc.new_inbox()
+    sub = await nc.subscribe(inbox)
+    await nc.publish("counting.count", b'{"n": -1}', reply=inbox)
+    err = await sub.next_msg(timeout=5)
+    assert err.headers["Nats-Service-Error-Code"] == "400"
+    assert json.loads(err.data)["detail"] == "n must not be negative"
+
+    info = json.loads((await nc.request("$SRV.INFO.counting", b"", timeout=2)).data)
+    assert info["endpoints"][0]["metadata"]["kind"] == "server_stream"

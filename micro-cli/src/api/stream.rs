@@ -1,0 +1,95 @@
+//! A server stream over HTTP: newline-delimited JSON, or server-sent events for a caller that
+//! asks for them (`Accept: text/event-stream`). See the README, "The HTTP gateway".
+
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use futures::StreamExt as _;
+use micro_core::Error;
+use micro_core::stream::Streaming;
+use serde_json::{Value, json};
+
+/// How the items are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Format {
+    /// One JSON text per line (`application/x-ndjson`); an error that ends the stream is a last
+    /// line `{"error": {...}}`.
+    Ndjson,
+    /// `event: item` per item, then `event: end` with the count, or `event: error`.
+    Sse,
+}
+
+impl Format {
+    /// Server-sent events when the caller accepts them, else NDJSON.
+    pub(crate) fn from_accept(headers: &HeaderMap) -> Format {
+        let sse = headers
+            .get_all(header::ACCEPT)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|v| {
+                v.split(';')
+                    .next()
+                    .is_some_and(|t| t.trim().eq_ignore_ascii_case("text/event-stream"))
+            });
+        if sse { Format::Sse } else { Format::Ndjson }
+    }
+
+    fn content_type(self) -> &'static str {
+        match self {
+            Format::Ndjson => "application/x-ndjson",
+            Format::Sse => "text/event-stream",
+        }
+    }
+
+    fn item(self, value: &Value) -> Bytes {
+        match self {
+            Format::Ndjson => Bytes::from(format!("{value}\n")),
+            Format::Sse => Bytes::from(format!("event: item\ndata: {value}\n\n")),
+        }
+    }
+
+    fn error(self, err: &Error) -> Bytes {
+        let err = serde_json::to_value(err).unwrap_or_else(|_| json!({"code": err.code()}));
+        match self {
+            Format::Ndjson => Bytes::from(format!("{}\n", json!({ "error": err }))),
+            Format::Sse => Bytes::from(format!("event: error\ndata: {err}\n\n")),
+        }
+    }
+
+    fn end(self, count: u64) -> Option<Bytes> {
+        match self {
+            // The chunked body's own end marks a complete stream; a cut connection does not.
+            Format::Ndjson => None,
+            Format::Sse => Some(Bytes::from(format!(
+                "event: end\ndata: {}\n\n",
+                json!({ "count": count })
+            ))),
+        }
+    }
+}
+
+/// The HTTP response that carries `items` as they arrive.
+pub(crate) fn response(items: Streaming<Value>, format: Format) -> Response {
+    let state = (items, 0u64, false);
+    let body = futures::stream::unfold(state, move |(mut items, count, done)| async move {
+        if done {
+            return None;
+        }
+        match items.next().await {
+            Some(Ok(value)) => Some((format.item(&value), (items, count + 1, false))),
+            Some(Err(err)) => Some((format.error(&err), (items, count, true))),
+            None => format.end(count).map(|end| (end, (items, count, true))),
+        }
+    })
+    .map(Ok::<_, std::convert::Infallible>);
+    let mut response = Body::from_stream(body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(format.content_type()),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}

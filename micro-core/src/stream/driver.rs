@@ -1,0 +1,386 @@
+//! One end of a stream: the protocol (numbering, credit, heartbeats, the end marker), written
+//! once for every backend, which only moves [`Frame`]s.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::StreamExt as _;
+use futures::future::BoxFuture;
+use futures::stream::BoxStream;
+use tokio::time::Instant;
+
+use super::{Frame, Inlet, Link, MISSED_HEARTBEATS};
+use crate::Error;
+use crate::error::code;
+use crate::transport::Reply;
+
+/// Which end this is: the client opened the stream, the server answers it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Role {
+    Client,
+    Server,
+}
+
+/// What a server's handler produced: the stream it answers with, or its single reply.
+pub(crate) enum Output {
+    Stream(BoxStream<'static, Result<Bytes, Error>>),
+    Reply(Reply),
+}
+
+/// How a stream ended well.
+#[derive(Debug)]
+pub(crate) enum Finish {
+    /// This end's items are all sent (a server's stream: the end marker is its reply).
+    Sent(u64),
+    /// The single reply: the handler's (server) or the server's (client).
+    Reply(Reply),
+    /// The other end's items all arrived, and it is done (a client's stream).
+    Ended,
+}
+
+/// The state of one end of a stream.
+pub(crate) struct Driver {
+    pub(crate) role: Role,
+    /// `service.endpoint`, for errors.
+    pub(crate) id: Arc<str>,
+    pub(crate) link: Link,
+    /// Where received items go; `None` once they ended, or for an end that receives none.
+    pub(crate) inlet: Option<Inlet>,
+    /// This end's items to send, pulled only while there is credit.
+    pub(crate) outbound: Option<BoxStream<'static, Result<Bytes, Error>>>,
+    /// The server's handler, polled alongside the stream: it takes the received items while
+    /// it runs, and yields the items to send or the reply.
+    pub(crate) task: Option<BoxFuture<'static, Result<Output, Error>>>,
+    /// Items the other end is ready for.
+    pub(crate) credit: u64,
+    /// `None` for a plain reader without the stream protocol: no heartbeats, no idle timeout.
+    pub(crate) heartbeat: Option<Duration>,
+    sent: u64,
+    received: u64,
+    granted: u64,
+    /// The reader of the received items stopped, and the sender was told.
+    abandoned: bool,
+    inbound_ended: bool,
+    last_sent: Instant,
+    last_heard: Instant,
+}
+
+impl Driver {
+    pub(crate) fn new(role: Role, id: Arc<str>, link: Link, credit: u64) -> Self {
+        let now = Instant::now();
+        Driver {
+            role,
+            id,
+            link,
+            inlet: None,
+            outbound: None,
+            task: None,
+            credit,
+            heartbeat: None,
+            sent: 0,
+            received: 0,
+            granted: 0,
+            abandoned: false,
+            inbound_ended: false,
+            last_sent: now,
+            last_heard: now,
+        }
+    }
+
+    /// Receives items into `inlet`, granting its window now.
+    pub(crate) fn receive_into(mut self, inlet: Inlet) -> Self {
+        self.granted = u64::from(inlet.window);
+        self.inlet = Some(inlet);
+        self
+    }
+
+    /// Runs the stream to its end, then tells the reader of the received items how it ended.
+    pub(crate) async fn run(mut self) -> Result<Finish, Error> {
+        let result = self.run_loop().await;
+        if let Some(mut inlet) = self.inlet.take()
+            && let Some(outcome) = inlet.outcome.take()
+        {
+            let told = match &result {
+                Err(err) => Err(err.clone()),
+                Ok(_) => Err(Error::new(
+                    code::CLIENT_CLOSED,
+                    format!("`{}` finished before the items sent to it ended", self.id),
+                )),
+            };
+            let _ = outcome.send(told);
+        }
+        if self.role == Role::Client && result.is_err() && !self.abandoned {
+            // Whatever went wrong here, the server should stop: best effort, as it may be gone.
+            let _ = self.link.sink.send(Frame::Cancel).await;
+        }
+        result
+    }
+
+    async fn run_loop(&mut self) -> Result<Finish, Error> {
+        let check = tokio::time::sleep_until(self.next_check());
+        tokio::pin!(check);
+        loop {
+            let can_send = self.credit > 0 && self.outbound.is_some();
+            let listening = self.inlet.is_some() && !self.abandoned;
+            tokio::select! {
+                biased;
+                frame = self.link.frames.next() => {
+                    self.last_heard = Instant::now();
+                    if let Some(finish) = self.on_frame(frame).await? {
+                        return Ok(finish);
+                    }
+                }
+                output = poll_task(&mut self.task), if self.task.is_some() => {
+                    self.task = None;
+                    match output? {
+                        Output::Stream(items) => self.outbound = Some(items),
+                        Output::Reply(reply) => return Ok(Finish::Reply(reply)),
+                    }
+                }
+                () = reader_gone(self.inlet.as_ref()), if listening => {
+                    self.abandoned = true;
+                    self.send(Frame::Cancel).await?;
+                    if self.role == Role::Client {
+                        return Err(Error::new(
+                            code::CLIENT_CLOSED,
+                            format!("the stream of `{}` was dropped by its reader", self.id),
+                        ));
+                    }
+                }
+                () = reader_progress(self.inlet.as_ref()), if listening => self.grant().await?,
+                item = next_item(&mut self.outbound), if can_send => {
+                    if let Some(finish) = self.on_item_to_send(item).await? {
+                        return Ok(finish);
+                    }
+                }
+                () = &mut check, if self.heartbeat.is_some() => {
+                    self.on_check().await?;
+                    check.as_mut().reset(self.next_check());
+                }
+            }
+        }
+    }
+
+    fn next_check(&self) -> Instant {
+        match self.heartbeat {
+            Some(heartbeat) => {
+                (self.last_sent + heartbeat).min(self.last_heard + heartbeat * MISSED_HEARTBEATS)
+            }
+            None => Instant::now() + Duration::from_secs(86_400),
+        }
+    }
+
+    async fn on_check(&mut self) -> Result<(), Error> {
+        let Some(heartbeat) = self.heartbeat else {
+            return Ok(());
+        };
+        let now = Instant::now();
+        let idle = heartbeat * MISSED_HEARTBEATS;
+        if now >= self.last_heard + idle {
+            return Err(Error::timeout(format!(
+                "the other end of the stream of `{}` was silent for {idle:?}: it is gone",
+                self.id
+            ))
+            .with_id(self.id.to_string()));
+        }
+        if now >= self.last_sent + heartbeat {
+            self.send(Frame::Heartbeat).await?;
+        }
+        Ok(())
+    }
+
+    async fn send(&mut self, frame: Frame) -> Result<(), Error> {
+        self.last_sent = Instant::now();
+        self.link.sink.send(frame).await
+    }
+
+    async fn on_frame(&mut self, frame: Option<Frame>) -> Result<Option<Finish>, Error> {
+        let Some(frame) = frame else {
+            return Err(Error::unavailable(format!(
+                "the other end of the stream of `{}` went away",
+                self.id
+            ))
+            .with_id(self.id.to_string()));
+        };
+        match frame {
+            Frame::Item { seq, body } => self.on_item(seq, body).map(|()| None),
+            Frame::End { count } => self.on_end(count),
+            Frame::Credit(n) => {
+                self.credit = self.credit.saturating_add(u64::from(n));
+                Ok(None)
+            }
+            Frame::Heartbeat | Frame::Open { .. } => Ok(None),
+            Frame::Cancel => match self.role {
+                Role::Server => Err(Error::new(
+                    code::CLIENT_CLOSED,
+                    format!("the stream of `{}` was cancelled by its caller", self.id),
+                )),
+                // The server stopped reading: stop sending, and wait for its answer.
+                Role::Client => {
+                    self.outbound = None;
+                    Ok(None)
+                }
+            },
+            Frame::Reply(reply) => match self.role {
+                Role::Client => Ok(Some(Finish::Reply(reply))),
+                Role::Server => Err(self.violation("a reply frame from the caller")),
+            },
+            Frame::Error(err) => Err(err),
+        }
+    }
+
+    fn on_item(&mut self, seq: u64, body: Bytes) -> Result<(), Error> {
+        if self.inbound_ended {
+            return Err(self.violation(&format!("item {seq} after the end marker")));
+        }
+        let Some(inlet) = &self.inlet else {
+            return Err(self.violation("an item, but this end receives none"));
+        };
+        let expected = self.received + 1;
+        if seq != expected {
+            let what = if seq < expected {
+                "a duplicate"
+            } else {
+                "a gap"
+            };
+            return Err(self.violation(&format!(
+                "{what}: item {seq} arrived where item {expected} was due"
+            )));
+        }
+        if seq > self.granted {
+            return Err(self.violation(&format!(
+                "item {seq} was sent without credit (credit was granted up to {})",
+                self.granted
+            )));
+        }
+        self.received = seq;
+        if self.abandoned {
+            // Sent before the sender learnt that nobody reads: dropped, as asked.
+            return Ok(());
+        }
+        match inlet.items.try_send(body) {
+            // Closed: the reader just went; `reader_gone` tells the sender.
+            Ok(()) | Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => Ok(()),
+            Err(tokio::sync::mpsc::error::TrySendError::Full(_)) => {
+                Err(self.violation(&format!("item {seq} overflowed the window")))
+            }
+        }
+    }
+
+    fn on_end(&mut self, count: u64) -> Result<Option<Finish>, Error> {
+        if self.inlet.is_none() && !self.abandoned {
+            return Err(self.violation("an end marker, but this end receives no items"));
+        }
+        if count != self.received {
+            return Err(self.violation(&format!(
+                "the end marker counts {count} items but {} arrived: the stream was truncated",
+                self.received
+            )));
+        }
+        self.inbound_ended = true;
+        if let Some(mut inlet) = self.inlet.take()
+            && let Some(outcome) = inlet.outcome.take()
+        {
+            let _ = outcome.send(Ok(()));
+        }
+        match self.role {
+            // The server's items are complete: so is the stream.
+            Role::Client => Ok(Some(Finish::Ended)),
+            Role::Server => Ok(None),
+        }
+    }
+
+    async fn on_item_to_send(
+        &mut self,
+        item: Option<Result<Bytes, Error>>,
+    ) -> Result<Option<Finish>, Error> {
+        match item {
+            Some(Ok(body)) => {
+                self.sent += 1;
+                self.credit -= 1;
+                let seq = self.sent;
+                self.send(Frame::Item { seq, body }).await?;
+                Ok(None)
+            }
+            Some(Err(err)) => {
+                if self.role == Role::Client {
+                    // The server's handler sees the error in the stream it reads.
+                    let _ = self.send(Frame::Error(err.clone())).await;
+                }
+                Err(err)
+            }
+            None => {
+                self.outbound = None;
+                match self.role {
+                    // The end marker is the server's reply, sent by the server after this.
+                    Role::Server => Ok(Some(Finish::Sent(self.sent))),
+                    Role::Client => {
+                        let count = self.sent;
+                        self.send(Frame::End { count }).await?;
+                        Ok(None)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Grants the sender more credit once the reader took half a window.
+    async fn grant(&mut self) -> Result<(), Error> {
+        let Some(inlet) = &self.inlet else {
+            return Ok(());
+        };
+        let window = u64::from(inlet.window);
+        let limit = inlet.progress.taken() + window;
+        let grant = limit.saturating_sub(self.granted);
+        if grant >= (window / 2).max(1) {
+            self.granted += grant;
+            let n = u32::try_from(grant).unwrap_or(u32::MAX);
+            self.send(Frame::Credit(n)).await?;
+        }
+        Ok(())
+    }
+
+    /// The other end broke the protocol: the stream cannot be trusted any further.
+    fn violation(&self, what: &str) -> Error {
+        let message = format!("the stream of `{}` broke off: {what}", self.id);
+        let err = match self.role {
+            // The server misbehaved, as a gateway would say.
+            Role::Client => Error::bad_gateway(message),
+            Role::Server => Error::bad_request(message),
+        };
+        err.with_id(self.id.to_string())
+    }
+}
+
+async fn poll_task(
+    task: &mut Option<BoxFuture<'static, Result<Output, Error>>>,
+) -> Result<Output, Error> {
+    match task {
+        Some(task) => task.await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn reader_gone(inlet: Option<&Inlet>) {
+    match inlet {
+        Some(inlet) => inlet.items.closed().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn reader_progress(inlet: Option<&Inlet>) {
+    match inlet {
+        Some(inlet) => inlet.progress.changed().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn next_item(
+    outbound: &mut Option<BoxStream<'static, Result<Bytes, Error>>>,
+) -> Option<Result<Bytes, Error>> {
+    match outbound {
+        Some(items) => items.next().await,
+        None => std::future::pending().await,
+    }
+}

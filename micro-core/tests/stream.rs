@@ -1,0 +1,518 @@
+//! Streams in-process: each kind end to end, flow control, errors and cancellation, on the
+//! runtime alone (a handler built by hand, as `#[service]` would build it).
+#![allow(missing_docs)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use futures::StreamExt as _;
+use micro_core::__private as private;
+use micro_core::descriptor::{EndpointDescriptor, FieldDescriptor, ServiceDescriptor, StreamInput};
+use micro_core::memory::Memory;
+use micro_core::server::handler::{DynHandler, endpoint_try_fn};
+use micro_core::stream::{StreamConfig, Streaming};
+use micro_core::transport::Call;
+use micro_core::{Client, Error, Service};
+use serde::Deserialize;
+
+static TICKS: [FieldDescriptor; 1] = [FieldDescriptor::new("n", "u64")];
+static ENDPOINTS: [EndpointDescriptor; 4] = [
+    EndpointDescriptor::unary("ticks", "ticks", "", &TICKS, "u64").server_stream(),
+    EndpointDescriptor::unary("sum", "sum", "", &[], "u64")
+        .with_input(StreamInput::new("numbers", "u64", None), false),
+    EndpointDescriptor::unary("double", "double", "", &[], "u64")
+        .with_input(StreamInput::new("numbers", "u64", None), true),
+    EndpointDescriptor::unary("forever", "forever", "", &[], "u64").server_stream(),
+];
+static FEED: ServiceDescriptor = ServiceDescriptor::new("feed", "1.0.0", "", "Feed", &ENDPOINTS);
+
+#[derive(Deserialize)]
+struct TicksArgs {
+    n: u64,
+    #[serde(default)]
+    fail_at: Option<u64>,
+}
+
+/// What the `forever` handler saw: how many items it sent, and whether its sender failed
+/// (the stream was cancelled from the other end).
+#[derive(Default)]
+struct Seen {
+    sent: AtomicU64,
+    closed: AtomicBool,
+}
+
+fn feed(seen: Arc<Seen>) -> DynHandler {
+    let state = Arc::new(());
+    DynHandler::new(
+        &FEED,
+        vec![
+            endpoint_try_fn(state.clone(), |_, mut call: Call| {
+                let args: TicksArgs = private::decode_args(&call)?;
+                let open = private::stream_open(&mut call)?;
+                Ok(private::serve_server_stream(
+                    open,
+                    call.content_type,
+                    "feed.ticks",
+                    async move {
+                        if args.n > 1_000_000_000 {
+                            return Err(Error::bad_request("too many"));
+                        }
+                        let items =
+                            futures::stream::iter(1..=args.n).map(move |i| match args.fail_at {
+                                Some(at) if i > at => {
+                                    Err(Error::new(422, format!("failed after {at}")))
+                                }
+                                _ => Ok(i),
+                            });
+                        Ok(Streaming::try_new(items))
+                    },
+                ))
+            }),
+            endpoint_try_fn(state.clone(), |_, mut call: Call| {
+                let open = private::stream_open(&mut call)?;
+                Ok(private::serve_client_stream(
+                    open,
+                    call.content_type,
+                    "feed.sum",
+                    |mut numbers: Streaming<u64>| async move {
+                        let mut sum = 0u64;
+                        while let Some(n) = numbers.next().await {
+                            sum += n?;
+                        }
+                        Ok(sum)
+                    },
+                ))
+            }),
+            endpoint_try_fn(state.clone(), |_, mut call: Call| {
+                let open = private::stream_open(&mut call)?;
+                Ok(private::serve_bidi_stream(
+                    open,
+                    call.content_type,
+                    "feed.double",
+                    |numbers: Streaming<u64>| async move {
+                        Ok(Streaming::try_new(numbers.map(|n| n.map(|n| n * 2))))
+                    },
+                ))
+            }),
+            endpoint_try_fn(seen, |seen: Arc<Seen>, mut call: Call| {
+                let open = private::stream_open(&mut call)?;
+                Ok(private::serve_server_stream(
+                    open,
+                    call.content_type,
+                    "feed.forever",
+                    async move {
+                        let (tx, items) = Streaming::channel(1);
+                        tokio::spawn(async move {
+                            for i in 0u64.. {
+                                if tx.send(i).await.is_err() {
+                                    seen.closed.store(true, Ordering::SeqCst);
+                                    return;
+                                }
+                                seen.sent.fetch_add(1, Ordering::SeqCst);
+                            }
+                        });
+                        Ok(items)
+                    },
+                ))
+            }),
+        ],
+    )
+}
+
+async fn start(seen: Arc<Seen>) -> (micro_core::service::Running, Client) {
+    let memory = Memory::new();
+    let running = Service::builder()
+        .backend(memory.backend())
+        .only_explicit()
+        .handle(feed(seen))
+        .start()
+        .await
+        .unwrap();
+    (running, memory.client())
+}
+
+#[derive(serde::Serialize)]
+struct Ticks {
+    n: u64,
+    fail_at: Option<u64>,
+}
+
+async fn within<F: std::future::Future>(f: F) -> F::Output {
+    tokio::time::timeout(Duration::from_secs(20), f)
+        .await
+        .expect("the test took too long")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_stream_delivers_every_item_in_order_then_ends() {
+    let (running, client) = start(Arc::default()).await;
+    within(async {
+        let items: Vec<u64> = client
+            .server_stream::<_, u64>(
+                "feed",
+                "ticks",
+                &Ticks {
+                    n: 1000,
+                    fail_at: None,
+                },
+            )
+            .await
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+            .await;
+        assert_eq!(items, (1..=1000).collect::<Vec<_>>());
+        // An empty stream is a stream too.
+        let mut none = client
+            .server_stream::<_, u64>(
+                "feed",
+                "ticks",
+                &Ticks {
+                    n: 0,
+                    fail_at: None,
+                },
+            )
+            .await
+            .unwrap();
+        assert!(none.next().await.is_none());
+    })
+    .await;
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusal_before_streaming_is_the_answer_to_the_open() {
+    let (running, client) = start(Arc::default()).await;
+    let err = within(client.server_stream::<_, u64>(
+        "feed",
+        "ticks",
+        &Ticks {
+            n: 2_000_000_000,
+            fail_at: None,
+        },
+    ))
+    .await
+    .unwrap_err();
+    assert_eq!(err.code(), 400, "{err}");
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_error_mid_stream_reaches_the_reader_after_the_items_before_it() {
+    let (running, client) = start(Arc::default()).await;
+    within(async {
+        let mut items = client
+            .server_stream::<_, u64>(
+                "feed",
+                "ticks",
+                &Ticks {
+                    n: 10,
+                    fail_at: Some(3),
+                },
+            )
+            .await
+            .unwrap();
+        for want in 1..=3 {
+            assert_eq!(items.next().await.unwrap().unwrap(), want);
+        }
+        let err = items.next().await.unwrap().unwrap_err();
+        assert_eq!(err.code(), 422, "{err}");
+        assert!(items.next().await.is_none());
+    })
+    .await;
+    let stats = client.registry().stats(Some("feed")).await.unwrap();
+    let ticks = stats[0]
+        .endpoints
+        .iter()
+        .find(|e| e.name == "ticks")
+        .unwrap();
+    assert_eq!((ticks.num_requests, ticks.num_errors), (1, 1));
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_stream_and_a_bidirectional_stream() {
+    let (running, client) = start(Arc::default()).await;
+    within(async {
+        let sum: u64 = client
+            .client_stream("feed", "sum", &(), Streaming::iter(1..=10_000u64))
+            .await
+            .unwrap();
+        assert_eq!(sum, 10_000 * 10_001 / 2);
+        let doubled: Vec<u64> = client
+            .bidi_stream::<_, u64, u64>("feed", "double", &(), Streaming::iter(1..=2_000u64))
+            .await
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+            .await;
+        assert_eq!(doubled, (1..=2_000).map(|n| n * 2).collect::<Vec<_>>());
+        // An error in the items sent reaches the handler, and its failure the caller.
+        let failing = Streaming::try_new(futures::stream::iter(vec![
+            Ok(1u64),
+            Err(Error::new(409, "the sender failed")),
+        ]));
+        let err = client
+            .client_stream::<_, u64, u64>("feed", "sum", &(), failing)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), 409, "{err}");
+    })
+    .await;
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_reader_holds_at_most_its_window() {
+    let (running, client) = start(Arc::default()).await;
+    let client = client.with_stream_config(StreamConfig::default().window(16));
+    within(async {
+        let mut items = client
+            .server_stream::<_, u64>(
+                "feed",
+                "ticks",
+                &Ticks {
+                    n: 100_000,
+                    fail_at: None,
+                },
+            )
+            .await
+            .unwrap();
+        let mut max = 0;
+        let mut expected = 1;
+        while let Some(item) = items.next().await {
+            assert_eq!(item.unwrap(), expected);
+            expected += 1;
+            max = max.max(items.buffered_len());
+            if expected % 10_000 == 0 {
+                // Give the sender every chance to overrun the window.
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                max = max.max(items.buffered_len());
+            }
+        }
+        assert_eq!(expected, 100_001);
+        assert!(max <= 16, "{max} items buffered with a window of 16");
+        assert!(max > 0, "the sender never got ahead");
+    })
+    .await;
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_the_reader_stops_the_handler() {
+    let seen = Arc::new(Seen::default());
+    let (running, client) = start(seen.clone()).await;
+    within(async {
+        let mut items = client
+            .server_stream::<_, u64>("feed", "forever", &())
+            .await
+            .unwrap();
+        for want in 0..100 {
+            assert_eq!(items.next().await.unwrap().unwrap(), want);
+        }
+        drop(items);
+        while !seen.closed.load(Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        // Credit bounds what was sent past what was read.
+        assert!(seen.sent.load(Ordering::SeqCst) < 100 + 256 + 8);
+        while running.in_flight() != 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    running.stop().await;
+}
+
+/// A transport that tampers with the frames a client receives: drops or repeats item `at`,
+/// or swallows every frame after it (a peer that vanished without a word).
+#[derive(Debug)]
+struct Tamper {
+    inner: Arc<dyn micro_core::transport::Transport>,
+    at: u64,
+    how: How,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum How {
+    Drop,
+    Repeat,
+    Vanish,
+}
+
+impl micro_core::transport::Transport for Tamper {
+    fn request(
+        &self,
+        call: Call,
+    ) -> futures::future::BoxFuture<'_, Result<micro_core::transport::Reply, Error>> {
+        self.inner.request(call)
+    }
+
+    fn listen(
+        &self,
+        spec: micro_core::transport::ListenSpec,
+    ) -> futures::future::BoxFuture<'_, Result<micro_core::transport::Listener, Error>> {
+        self.inner.listen(spec)
+    }
+
+    fn open_stream(
+        &self,
+        call: Call,
+    ) -> futures::future::BoxFuture<'_, Result<micro_core::stream::Link, Error>> {
+        let (at, how) = (self.at, self.how);
+        Box::pin(async move {
+            let mut link = self.inner.open_stream(call).await?;
+            let frames = std::mem::replace(&mut link.frames, futures::stream::pending().boxed());
+            let mut vanished = false;
+            link.frames = frames
+                .flat_map(move |frame| {
+                    use micro_core::stream::Frame;
+                    let out = match (&frame, how) {
+                        _ if vanished => vec![],
+                        (Frame::Item { seq, .. }, How::Drop) if *seq == at => vec![],
+                        (Frame::Item { seq, body }, How::Repeat) if *seq == at => vec![
+                            Frame::Item {
+                                seq: *seq,
+                                body: body.clone(),
+                            },
+                            frame,
+                        ],
+                        (Frame::Item { seq, .. }, How::Vanish) if *seq == at => {
+                            vanished = true;
+                            vec![frame]
+                        }
+                        _ => vec![frame],
+                    };
+                    futures::stream::iter(out)
+                })
+                // A vanished peer's link stays open: only its silence can tell.
+                .chain(futures::stream::pending())
+                .boxed();
+            Ok(link)
+        })
+    }
+}
+
+async fn tampered(
+    at: u64,
+    how: How,
+    heartbeat: Duration,
+) -> (micro_core::service::Running, Client) {
+    let memory = Memory::new();
+    let running = Service::builder()
+        .backend(memory.backend())
+        .only_explicit()
+        .handle(feed(Arc::default()))
+        .start()
+        .await
+        .unwrap();
+    let transport = Arc::new(Tamper {
+        inner: memory.transport().clone(),
+        at,
+        how,
+    });
+    let client = Client::new(
+        transport,
+        memory.broker().clone(),
+        memory.registry().clone(),
+    )
+    .with_stream_config(StreamConfig::default().heartbeat(heartbeat));
+    (running, client)
+}
+
+/// Reads a stream to its end: the items before the first error, and the error.
+async fn read_all(mut items: Streaming<u64>) -> (Vec<u64>, Option<Error>) {
+    let mut got = Vec::new();
+    while let Some(item) = items.next().await {
+        match item {
+            Ok(n) => got.push(n),
+            Err(err) => {
+                assert!(items.next().await.is_none(), "an error ends the stream");
+                return (got, Some(err));
+            }
+        }
+    }
+    (got, None)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_or_repeated_item_is_an_error_never_a_shorter_stream() {
+    for how in [How::Drop, How::Repeat] {
+        let (running, client) = tampered(500, how, Duration::from_secs(5)).await;
+        let items = within(client.server_stream::<_, u64>(
+            "feed",
+            "ticks",
+            &Ticks {
+                n: 1000,
+                fail_at: None,
+            },
+        ))
+        .await
+        .unwrap();
+        let (got, err) = within(read_all(items)).await;
+        // Every item before the tampered one arrives (the repeated one once), then the error.
+        let last = if matches!(how, How::Drop) { 499 } else { 500 };
+        assert!(
+            got.iter().copied().eq(1..=last),
+            "{how:?}: {} items",
+            got.len()
+        );
+        let err = err.unwrap_or_else(|| panic!("{how:?} went unnoticed"));
+        assert_eq!(err.code(), 502, "{how:?}: {err}");
+        let what = if matches!(how, How::Drop) {
+            "a gap"
+        } else {
+            "a duplicate"
+        };
+        assert!(err.to_string().contains(what), "{how:?}: {err}");
+        running.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_falls_silent_is_gone_after_three_heartbeats() {
+    let (running, client) = tampered(10, How::Vanish, Duration::from_millis(100)).await;
+    let items = within(client.server_stream::<_, u64>("feed", "forever", &()))
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let (got, err) = within(read_all(items)).await;
+    assert_eq!(got.len(), 10);
+    let err = err.expect("silence went unnoticed");
+    assert_eq!(err.code(), 408, "{err}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopping_service_cuts_its_open_streams_off_with_an_error() {
+    let memory = Memory::new();
+    let running = Service::builder()
+        .backend(memory.backend())
+        .only_explicit()
+        .shutdown_timeout(Duration::from_millis(200))
+        .handle(feed(Arc::default()))
+        .start()
+        .await
+        .unwrap();
+    let client = memory.client();
+    let mut items = within(client.server_stream::<_, u64>("feed", "forever", &()))
+        .await
+        .unwrap();
+    assert_eq!(items.next().await.unwrap().unwrap(), 0);
+    let stopping = tokio::spawn(running.stop());
+    let err = within(async {
+        loop {
+            match items.next().await {
+                Some(Ok(_)) => tokio::time::sleep(Duration::from_millis(10)).await,
+                Some(Err(err)) => break err,
+                None => panic!("a cut-off stream ended as if complete"),
+            }
+        }
+    })
+    .await;
+    assert_eq!(err.code(), 503, "{err}");
+    assert!(err.to_string().contains("shutting down"), "{err}");
+    within(stopping).await.unwrap();
+}

@@ -1,0 +1,341 @@
+//! Streams over NATS: each end of a stream has an inbox of its own, and frames are messages
+//! between the two, told apart by their headers (see PROTOCOL.md, "Streams").
+//!
+//! The opener subscribes to a fresh inbox and sends the opening request with that inbox as its
+//! reply subject; the server subscribes to an inbox of its own and sends every frame to the
+//! opener's inbox with its own as the reply subject, which is how the opener learns where to
+//! send its frames. A plain NATS reader (no `Micro-Credit` header) gets the server's items and
+//! the empty end marker on its reply subject, as in a request-many exchange.
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use async_nats::client::PublishErrorKind;
+use async_nats::{Client, HeaderMap, Message, StatusCode, Subject};
+use bytes::Bytes;
+use futures::StreamExt as _;
+use futures::future::BoxFuture;
+use futures::stream::BoxStream;
+use micro_core::Error;
+use micro_core::codec::ContentType;
+use micro_core::error::Delivery;
+use micro_core::metadata::keys;
+use micro_core::stream::{Connect, Frame, FrameSink, Link, StreamOpen};
+
+use crate::error::{publish_error, subscribe_error};
+use crate::headers;
+use crate::health;
+
+/// Where a frame of this end goes.
+enum Peer {
+    /// Known from the start: the server sends to the opener's inbox.
+    Fixed(Subject),
+    /// Learnt from the server's first frame: the opener sends to the server's inbox.
+    Learnt(Arc<OnceLock<Subject>>),
+}
+
+/// Sends one end's frames as NATS messages.
+pub(crate) struct NatsSink {
+    client: Client,
+    peer: Peer,
+    /// This end's inbox, the reply subject of its frames; `None` for a server answering a plain
+    /// reader, which sends nothing back.
+    inbox: Option<Subject>,
+    content_type: ContentType,
+    /// Whether items carry `Content-Type` (the opening request did).
+    labelled: bool,
+}
+
+impl FrameSink for NatsSink {
+    fn send(&self, frame: Frame) -> BoxFuture<'_, Result<(), Error>> {
+        Box::pin(async move {
+            let to = match &self.peer {
+                Peer::Fixed(to) => to.clone(),
+                Peer::Learnt(to) => match to.get() {
+                    Some(to) => to.clone(),
+                    None => {
+                        return Err(Error::unavailable(
+                            "the stream's server has not said where it listens",
+                        ));
+                    }
+                },
+            };
+            let (headers, body) = encode(frame, self.content_type, self.labelled)?;
+            let published = match &self.inbox {
+                Some(inbox) => {
+                    self.client
+                        .publish_with_reply_and_headers(to.clone(), inbox.clone(), headers, body)
+                        .await
+                }
+                None => {
+                    self.client
+                        .publish_with_headers(to.clone(), headers, body)
+                        .await
+                }
+            };
+            published.map_err(|err| {
+                if err.kind() == PublishErrorKind::MaxPayloadExceeded {
+                    Error::payload_too_large(format!(
+                        "a stream item is larger than the NATS server accepts: {err}"
+                    ))
+                } else {
+                    publish_error(&err, &to)
+                }
+            })
+        })
+    }
+}
+
+/// A frame as the headers and body of a message.
+fn encode(
+    frame: Frame,
+    content_type: ContentType,
+    labelled: bool,
+) -> Result<(HeaderMap, Bytes), Error> {
+    let mut hdrs = HeaderMap::new();
+    let control = |hdrs: &mut HeaderMap, kind: &str| headers::insert(hdrs, keys::STREAM, kind);
+    let body = match frame {
+        Frame::Item { seq, body } => {
+            headers::insert(&mut hdrs, keys::SEQ, &seq.to_string())?;
+            if labelled {
+                headers::insert(&mut hdrs, keys::CONTENT_TYPE, content_type.as_str())?;
+            }
+            body
+        }
+        Frame::Open { credit } => {
+            control(&mut hdrs, "open")?;
+            headers::insert(&mut hdrs, keys::CREDIT, &credit.to_string())?;
+            Bytes::new()
+        }
+        Frame::Credit(n) => {
+            control(&mut hdrs, "credit")?;
+            headers::insert(&mut hdrs, keys::CREDIT, &n.to_string())?;
+            Bytes::new()
+        }
+        Frame::Heartbeat => {
+            control(&mut hdrs, "heartbeat")?;
+            Bytes::new()
+        }
+        Frame::End { count } => {
+            control(&mut hdrs, "end")?;
+            headers::insert(&mut hdrs, keys::SEQ, &count.to_string())?;
+            Bytes::new()
+        }
+        Frame::Cancel => {
+            control(&mut hdrs, "cancel")?;
+            Bytes::new()
+        }
+        Frame::Error(err) => {
+            let (reply_headers, body) = headers::reply(Err(err), content_type, true);
+            hdrs = reply_headers.unwrap_or_default();
+            body
+        }
+        Frame::Reply(reply) => {
+            let (reply_headers, body) = headers::reply(Ok(reply), content_type, true);
+            hdrs = reply_headers.unwrap_or_default();
+            body
+        }
+        // `Frame` may grow; a frame this backend does not know is not sent silently.
+        #[allow(unreachable_patterns)]
+        other => {
+            return Err(Error::internal(format!(
+                "this NATS backend cannot send the stream frame {other:?}"
+            )));
+        }
+    };
+    Ok((hdrs, body))
+}
+
+/// The frames arriving on one end's inbox.
+fn frames(
+    subscriber: async_nats::Subscriber,
+    learn: Option<Arc<OnceLock<Subject>>>,
+    content_type: ContentType,
+    id: Arc<str>,
+) -> BoxStream<'static, Frame> {
+    subscriber
+        .map(move |message| {
+            if let (Some(learn), Some(reply)) = (&learn, &message.reply) {
+                // The first frame's reply subject is where the server listens; a later one
+                // cannot move it.
+                let _ = learn.set(reply.clone());
+            }
+            decode(message, content_type, &id)
+        })
+        .boxed()
+}
+
+/// Reads one message of a stream as a frame; one that cannot be read is an error frame, which
+/// ends the stream: a stream with a message missing cannot be trusted.
+pub(crate) fn decode(message: Message, content_type: ContentType, id: &str) -> Frame {
+    if let Some(why) = health::malformed(&message) {
+        return Frame::Error(
+            Error::bad_gateway(format!(
+                "cannot read a message of the stream of `{id}`: {why}"
+            ))
+            .with_id(id.to_owned()),
+        );
+    }
+    if message.status == Some(StatusCode::NO_RESPONDERS) {
+        return Frame::Error(
+            Error::unavailable(format!("no instance of `{id}` is running"))
+                .with_id(id.to_owned())
+                .with_delivery(Delivery::NotSent),
+        );
+    }
+    let hdrs = message.headers.as_ref();
+    let number = |key: &str| -> Result<u64, Error> {
+        headers::get(hdrs, key)
+            .and_then(|v| v.trim().parse().ok())
+            .ok_or_else(|| {
+                Error::bad_gateway(format!(
+                    "a message of the stream of `{id}` has no valid `{key}` header"
+                ))
+                .with_id(id.to_owned())
+            })
+    };
+    let credit = |key: &str| number(key).map(|n| u32::try_from(n).unwrap_or(u32::MAX));
+    let frame = match headers::get(hdrs, keys::STREAM) {
+        Some("open") => credit(keys::CREDIT).map(|credit| Frame::Open { credit }),
+        Some("credit") => credit(keys::CREDIT).map(Frame::Credit),
+        Some("heartbeat") => Ok(Frame::Heartbeat),
+        Some("end") => number(keys::SEQ).map(|count| Frame::End { count }),
+        Some("cancel") => Ok(Frame::Cancel),
+        Some(other) => Err(Error::bad_gateway(format!(
+            "a message of the stream of `{id}` is of unknown kind `{other}`"
+        ))
+        .with_id(id.to_owned())),
+        None if headers::get(hdrs, keys::SEQ).is_some() => {
+            number(keys::SEQ).map(|seq| Frame::Item {
+                seq,
+                body: message.payload,
+            })
+        }
+        None => {
+            let (service, endpoint) = id.split_once('.').unwrap_or((id, ""));
+            Ok(Frame::from_reply(headers::read_reply(
+                hdrs,
+                message.payload,
+                content_type,
+                service,
+                endpoint,
+            )))
+        }
+    };
+    frame.unwrap_or_else(Frame::Error)
+}
+
+/// The opener's side: subscribes to a fresh inbox, then sends the opening request with it as
+/// the reply subject.
+pub(crate) async fn open(
+    client: &Client,
+    subject: Subject,
+    headers: Option<HeaderMap>,
+    open: Option<&StreamOpen>,
+    content_type: ContentType,
+    id: Arc<str>,
+    body: Bytes,
+) -> Result<Link, Error> {
+    let mut hdrs = headers.unwrap_or_default();
+    if let Some(open) = open {
+        if let Some(window) = open.window {
+            headers::insert(&mut hdrs, keys::CREDIT, &window.to_string())?;
+        }
+        if let Some(heartbeat) = open.heartbeat {
+            headers::insert(
+                &mut hdrs,
+                keys::HEARTBEAT,
+                &heartbeat.as_millis().to_string(),
+            )?;
+        }
+    }
+    // Labelled, so the server labels its items and a plain reader of the same stream can tell
+    // the codec.
+    headers::insert(&mut hdrs, keys::CONTENT_TYPE, content_type.as_str())?;
+    let inbox = Subject::from(client.new_inbox());
+    let subscriber = client
+        .subscribe(inbox.clone())
+        .await
+        .map_err(|e| subscribe_error(&e, &inbox))?;
+    client
+        .publish_with_reply_and_headers(subject.clone(), inbox.clone(), hdrs, body)
+        .await
+        .map_err(|e| publish_error(&e, &subject))?;
+    let server = Arc::new(OnceLock::new());
+    let frames = frames(subscriber, Some(Arc::clone(&server)), content_type, id);
+    let sink = NatsSink {
+        client: client.clone(),
+        peer: Peer::Learnt(server),
+        inbox: Some(inbox),
+        content_type,
+        labelled: true,
+    };
+    Ok(Link::new(frames, Arc::new(sink)))
+}
+
+/// What the server's end needs to reach the opener of one stream.
+pub(crate) struct NatsConnect {
+    pub(crate) client: Arc<Client>,
+    pub(crate) reply_to: Subject,
+    pub(crate) content_type: ContentType,
+    pub(crate) labelled: bool,
+    /// The opener speaks the stream protocol (it sent `Micro-Credit`): the server listens on
+    /// an inbox of its own for its frames.
+    pub(crate) protocol: bool,
+    pub(crate) id: Arc<str>,
+}
+
+impl Connect for NatsConnect {
+    fn connect(&self) -> BoxFuture<'static, Result<Link, Error>> {
+        let client = Client::clone(&self.client);
+        let reply_to = self.reply_to.clone();
+        let (content_type, labelled, protocol) = (self.content_type, self.labelled, self.protocol);
+        let id = Arc::clone(&self.id);
+        Box::pin(async move {
+            let (frames, inbox) = if protocol {
+                let inbox = Subject::from(client.new_inbox());
+                let subscriber = client
+                    .subscribe(inbox.clone())
+                    .await
+                    .map_err(|e| subscribe_error(&e, &inbox))?;
+                (frames(subscriber, None, content_type, id), Some(inbox))
+            } else {
+                // A plain reader says nothing until the end.
+                (futures::stream::pending().boxed(), None)
+            };
+            let sink = NatsSink {
+                client,
+                peer: Peer::Fixed(reply_to),
+                inbox,
+                content_type,
+                labelled,
+            };
+            Ok(Link::new(frames, Arc::new(sink)))
+        })
+    }
+}
+
+/// The stream part of a request to a streaming endpoint, from its headers.
+pub(crate) fn accepted(
+    client: &Arc<Client>,
+    hdrs: Option<&HeaderMap>,
+    reply_to: &Subject,
+    content_type: ContentType,
+    labelled: bool,
+    service: &str,
+    endpoint: &str,
+) -> StreamOpen {
+    let window = headers::get(hdrs, keys::CREDIT).and_then(|v| v.trim().parse::<u32>().ok());
+    let heartbeat = headers::get(hdrs, keys::HEARTBEAT)
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_millis);
+    let connect = NatsConnect {
+        client: Arc::clone(client),
+        reply_to: reply_to.clone(),
+        content_type,
+        labelled,
+        protocol: window.is_some(),
+        id: Arc::from(format!("{service}.{endpoint}")),
+    };
+    StreamOpen::accepted(window, heartbeat, Arc::new(connect))
+}

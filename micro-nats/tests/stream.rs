@@ -1,0 +1,479 @@
+//! Streams over a real nats-server: each kind in both codecs, flow control, errors,
+//! cancellation from either side, a peer that vanishes, a gap on the wire, many streams at once,
+//! STATS and a stream cut off by a stopping service.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use async_nats::HeaderMap;
+use bytes::Bytes;
+use common::*;
+use futures::StreamExt as _;
+use micro_core::codec::ContentType;
+use micro_core::prelude::*;
+use micro_core::registry::Registry as _;
+use micro_core::stream::StreamConfig;
+use serde::{Deserialize, Serialize};
+use test_support::NatsServer;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Tick {
+    pub seq: u64,
+    pub label: String,
+}
+
+/// Streams of every kind.
+#[service(name = "feed", version = "1.0.0")]
+pub trait Feed {
+    /// `n` ticks; fails with 422 after `fail_after` of them, if set.
+    async fn ticks(&self, n: u64, fail_after: Option<u64>) -> Result<Streaming<Tick>, Error>;
+    /// The sum of the numbers sent.
+    async fn sum(&self, numbers: Streaming<u64>) -> Result<u64, Error>;
+    /// Each number sent, doubled.
+    async fn double(&self, numbers: Streaming<u64>) -> Result<Streaming<u64>, Error>;
+    /// Counts up until its reader goes away.
+    async fn forever(&self) -> Result<Streaming<u64>, Error>;
+    /// Reads `take` numbers, then stops reading and answers how many it read.
+    async fn take(&self, take: u64, numbers: Streaming<u64>) -> Result<u64, Error>;
+}
+
+/// What the handlers saw, for the tests to check.
+#[derive(Default)]
+pub struct Seen {
+    /// Items `forever` handed to its stream.
+    pub sent: AtomicU64,
+    /// `forever`'s sender failed: its reader is gone.
+    pub closed: AtomicBool,
+}
+
+#[derive(Clone, Default)]
+pub struct FeedImpl(Arc<Seen>);
+
+impl Feed for FeedImpl {
+    async fn ticks(&self, n: u64, fail_after: Option<u64>) -> Result<Streaming<Tick>, Error> {
+        let ticks = futures::stream::iter(1..=n).map(move |seq| match fail_after {
+            Some(after) if seq > after => Err(Error::new(422, format!("failed after {after}"))),
+            _ => Ok(Tick {
+                seq,
+                label: format!("tick {seq}"),
+            }),
+        });
+        Ok(Streaming::try_new(ticks))
+    }
+
+    async fn sum(&self, mut numbers: Streaming<u64>) -> Result<u64, Error> {
+        let mut sum = 0;
+        while let Some(n) = numbers.next().await {
+            sum += n?;
+        }
+        Ok(sum)
+    }
+
+    async fn double(&self, numbers: Streaming<u64>) -> Result<Streaming<u64>, Error> {
+        Ok(Streaming::try_new(numbers.map(|n| n.map(|n| n * 2))))
+    }
+
+    async fn forever(&self) -> Result<Streaming<u64>, Error> {
+        let (tx, items) = Streaming::channel(1);
+        let seen = Arc::clone(&self.0);
+        tokio::spawn(async move {
+            for i in 0u64.. {
+                if tx.send(i).await.is_err() {
+                    seen.closed.store(true, Ordering::SeqCst);
+                    return;
+                }
+                seen.sent.fetch_add(1, Ordering::SeqCst);
+            }
+        });
+        Ok(items)
+    }
+
+    async fn take(&self, take: u64, mut numbers: Streaming<u64>) -> Result<u64, Error> {
+        let mut read = 0;
+        while read < take {
+            match numbers.next().await {
+                Some(n) => {
+                    n?;
+                    read += 1;
+                }
+                None => break,
+            }
+        }
+        Ok(read)
+    }
+}
+
+async fn serve(
+    server: &NatsServer,
+    feed: FeedImpl,
+) -> (micro_core::service::Running, micro_nats::Nats) {
+    let nats = connect(server).await;
+    let running = Service::builder()
+        .backend(nats.backend())
+        .only_explicit()
+        .handle(FeedServer::new(feed))
+        .start()
+        .await
+        .unwrap();
+    (running, nats)
+}
+
+async fn within<F: std::future::Future>(f: F) -> F::Output {
+    tokio::time::timeout(Duration::from_secs(60), f)
+        .await
+        .expect("the test took too long")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_kind_in_both_codecs() {
+    let server = NatsServer::start();
+    let (running, nats) = serve(&server, FeedImpl::default()).await;
+    for codec in [ContentType::Json, ContentType::MsgPack] {
+        let feed = FeedClient::new(&nats.micro_client().with_content_type(codec));
+        within(async {
+            let ticks: Vec<Tick> = feed
+                .ticks(500, None)
+                .await
+                .unwrap()
+                .try_collect()
+                .await
+                .unwrap();
+            assert_eq!(ticks.len(), 500, "{codec:?}");
+            assert!(
+                ticks
+                    .iter()
+                    .enumerate()
+                    .all(|(i, t)| t.seq == i as u64 + 1 && t.label == format!("tick {}", i + 1))
+            );
+            assert_eq!(
+                feed.sum(Streaming::iter(1..=1000)).await.unwrap(),
+                500_500,
+                "{codec:?}"
+            );
+            let doubled: Vec<u64> = feed
+                .double(Streaming::iter(1..=300))
+                .await
+                .unwrap()
+                .try_collect()
+                .await
+                .unwrap();
+            assert_eq!(
+                doubled,
+                (1..=300).map(|n| n * 2).collect::<Vec<_>>(),
+                "{codec:?}"
+            );
+            // An error mid-stream arrives after the items before it, with its code.
+            let mut ticks = feed.ticks(10, Some(4)).await.unwrap();
+            for seq in 1..=4 {
+                assert_eq!(ticks.next().await.unwrap().unwrap().seq, seq);
+            }
+            let err = ticks.next().await.unwrap().unwrap_err();
+            assert_eq!(err.code(), 422, "{codec:?}: {err}");
+            assert!(ticks.next().await.is_none());
+        })
+        .await;
+    }
+    // A stream is one request in STATS, an error mid-stream one error.
+    let stats = nats.registry().stats(Some("feed")).await.unwrap();
+    let ticks = stats[0]
+        .endpoints
+        .iter()
+        .find(|e| e.name == "ticks")
+        .unwrap();
+    assert_eq!((ticks.num_requests, ticks.num_errors), (4, 2));
+    // The kinds are announced.
+    let instances = nats.registry().get_service("feed").await.unwrap();
+    let kind = |name: &str| {
+        instances[0]
+            .endpoints
+            .iter()
+            .find(|e| e.name == name)
+            .unwrap()
+            .metadata["kind"]
+            .clone()
+    };
+    assert_eq!(kind("ticks"), "server_stream");
+    assert_eq!(kind("sum"), "client_stream");
+    assert_eq!(kind("double"), "bidirectional");
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_million_items_with_the_reader_holding_at_most_its_window() {
+    let server = NatsServer::start();
+    let (running, nats) = serve(&server, FeedImpl::default()).await;
+    let client = nats.micro_client().with_content_type(ContentType::MsgPack);
+    let feed = FeedClient::new(&client.with_stream_config(StreamConfig::default().window(64)));
+    within(async {
+        let mut ticks = feed.ticks(1_000_000, None).await.unwrap();
+        let (mut next, mut most) = (1, 0);
+        while let Some(tick) = ticks.next().await {
+            assert_eq!(tick.unwrap().seq, next);
+            next += 1;
+            most = most.max(ticks.buffered_len());
+            if next % 100_000 == 0 {
+                // A pause, for the sender to run ahead if it could.
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                most = most.max(ticks.buffered_len());
+            }
+        }
+        assert_eq!(next, 1_000_001);
+        assert!(most <= 64, "{most} items buffered with a window of 64");
+    })
+    .await;
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_reader_holds_the_sender_back_and_dropping_it_stops_the_handler() {
+    let server = NatsServer::start();
+    let feed_impl = FeedImpl::default();
+    let seen = Arc::clone(&feed_impl.0);
+    let (running, nats) = serve(&server, feed_impl).await;
+    let feed = FeedClient::new(
+        &nats
+            .micro_client()
+            .with_stream_config(StreamConfig::default().window(32)),
+    );
+    within(async {
+        let mut items = feed.forever().await.unwrap();
+        for want in 0..200 {
+            assert_eq!(items.next().await.unwrap().unwrap(), want);
+            if want % 50 == 0 {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                // The sender runs at most a window (and its own one-item channel) ahead.
+                let sent = seen.sent.load(Ordering::SeqCst);
+                assert!(
+                    sent <= want + 1 + 32 + 2,
+                    "{sent} sent when {want} were read"
+                );
+            }
+        }
+        drop(items);
+        while !seen.closed.load(Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        while running.in_flight() != 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handler_that_stops_reading_stops_the_sender() {
+    let server = NatsServer::start();
+    let (running, nats) = serve(&server, FeedImpl::default()).await;
+    let feed = FeedClient::new(
+        &nats
+            .micro_client()
+            .with_stream_config(StreamConfig::default().window(16)),
+    );
+    let pulled = Arc::new(AtomicU64::new(0));
+    let counted = Arc::clone(&pulled);
+    let numbers = Streaming::new(futures::stream::iter(0u64..).inspect(move |_| {
+        counted.fetch_add(1, Ordering::SeqCst);
+    }));
+    let read = within(feed.take(10, numbers)).await.unwrap();
+    assert_eq!(read, 10);
+    // An endless stream was pulled only as far as the server's credit allowed.
+    let pulled = pulled.load(Ordering::SeqCst);
+    assert!(pulled <= 10 + 16 + 16, "{pulled} items pulled");
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hundreds_of_streams_at_once_on_one_connection() {
+    let server = NatsServer::start();
+    let (running, nats) = serve(&server, FeedImpl::default()).await;
+    let feed = FeedClient::new(&nats.micro_client());
+    let streams = (0..300).map(|_| {
+        let feed = feed.clone();
+        async move {
+            let ticks: Vec<Tick> = feed.ticks(100, None).await?.try_collect().await?;
+            Ok::<_, Error>(ticks.len())
+        }
+    });
+    let counts = within(futures::future::join_all(streams)).await;
+    assert!(counts.iter().all(|c| matches!(c, Ok(100))), "{counts:?}");
+    running.stop().await;
+}
+
+/// A raw NATS client playing the server of `feed.ticks`: accepts the stream, sends the items
+/// given (their numbers as written), then falls silent.
+async fn fake_server(server: &NatsServer, seqs: Vec<u64>) -> tokio::task::JoinHandle<()> {
+    let raw = raw(server).await;
+    let mut requests = raw.subscribe("feed.ticks").await.unwrap();
+    sync(&raw).await;
+    tokio::spawn(async move {
+        let Some(request) = requests.next().await else {
+            return;
+        };
+        let reply = request.reply.unwrap();
+        let inbox = raw.new_inbox();
+        let _frames = raw.subscribe(inbox.clone()).await.unwrap();
+        let mut open = HeaderMap::new();
+        open.insert("Micro-Stream", "open");
+        open.insert("Micro-Credit", "0");
+        raw.publish_with_reply_and_headers(reply.clone(), inbox.clone().into(), open, Bytes::new())
+            .await
+            .unwrap();
+        for seq in seqs {
+            let mut item = HeaderMap::new();
+            item.insert("Micro-Seq", seq.to_string().as_str());
+            let body = serde_json::to_vec(&Tick {
+                seq,
+                label: String::new(),
+            })
+            .unwrap();
+            raw.publish_with_reply_and_headers(
+                reply.clone(),
+                inbox.clone().into(),
+                item,
+                body.into(),
+            )
+            .await
+            .unwrap();
+        }
+        raw.flush().await.unwrap();
+        // Silent from here on, as a killed process would be.
+        tokio::time::sleep(Duration::from_secs(30)).await;
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gap_on_the_wire_is_an_error() {
+    let server = NatsServer::start();
+    let _fake = fake_server(&server, vec![1, 2, 4]).await;
+    let nats = connect(&server).await;
+    let feed = FeedClient::new(&nats.micro_client());
+    let mut ticks = within(feed.ticks(3, None)).await.unwrap();
+    assert_eq!(ticks.next().await.unwrap().unwrap().seq, 1);
+    assert_eq!(ticks.next().await.unwrap().unwrap().seq, 2);
+    let err = within(ticks.next()).await.unwrap().unwrap_err();
+    assert_eq!(err.code(), 502, "{err}");
+    assert!(err.to_string().contains("a gap"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_vanishes_is_detected_within_the_idle_timeout() {
+    let server = NatsServer::start();
+    let _fake = fake_server(&server, vec![1]).await;
+    let nats = connect(&server).await;
+    let heartbeat = Duration::from_millis(100);
+    let feed = FeedClient::new(
+        &nats
+            .micro_client()
+            .with_stream_config(StreamConfig::default().heartbeat(heartbeat)),
+    );
+    let mut ticks = within(feed.ticks(3, None)).await.unwrap();
+    assert_eq!(ticks.next().await.unwrap().unwrap().seq, 1);
+    let started = Instant::now();
+    let err = within(ticks.next()).await.unwrap().unwrap_err();
+    assert_eq!(err.code(), 408, "{err}");
+    let waited = started.elapsed();
+    assert!(
+        waited >= heartbeat * 2 && waited < Duration::from_secs(5),
+        "{waited:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_that_vanishes_is_detected_and_the_handler_stopped() {
+    let server = NatsServer::start();
+    let feed_impl = FeedImpl::default();
+    let seen = Arc::clone(&feed_impl.0);
+    let (running, _nats) = serve(&server, feed_impl).await;
+    // A raw client opens `forever` with a 50 ms heartbeat, reads the open frame, then says
+    // nothing more, as a killed process would.
+    let raw = raw(&server).await;
+    let inbox = raw.new_inbox();
+    let mut frames = raw.subscribe(inbox.clone()).await.unwrap();
+    let mut open = HeaderMap::new();
+    open.insert("Micro-Credit", "4");
+    open.insert("Micro-Heartbeat", "50");
+    raw.publish_with_reply_and_headers("feed.forever", inbox.into(), open, Bytes::new())
+        .await
+        .unwrap();
+    let first = within(frames.next()).await.unwrap();
+    assert_eq!(header(&first, "Micro-Stream"), Some("open"));
+    let started = Instant::now();
+    within(async {
+        while !seen.closed.load(Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // Only the credit granted was sent.
+    assert!(seen.sent.load(Ordering::SeqCst) <= 4 + 2);
+    // The frames that did come: the items, heartbeats, and the timeout that ended the stream.
+    let mut items = 0;
+    while let Ok(Some(frame)) =
+        tokio::time::timeout(Duration::from_millis(500), frames.next()).await
+    {
+        if header(&frame, "Nats-Service-Error-Code").is_some() {
+            assert_eq!(header(&frame, "Nats-Service-Error-Code"), Some("408"));
+            break;
+        }
+        if header(&frame, "Micro-Seq").is_some() {
+            items += 1;
+        }
+    }
+    assert_eq!(items, 4);
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopping_service_ends_its_open_streams_with_an_error() {
+    let server = NatsServer::start();
+    let nats = connect(&server).await;
+    let running = Service::builder()
+        .backend(nats.backend())
+        .only_explicit()
+        .shutdown_timeout(Duration::from_millis(300))
+        .handle(FeedServer::new(FeedImpl::default()))
+        .start()
+        .await
+        .unwrap();
+    let feed = FeedClient::new(&nats.micro_client());
+    let mut items = within(feed.forever()).await.unwrap();
+    assert_eq!(items.next().await.unwrap().unwrap(), 0);
+    let stopping = tokio::spawn(running.stop());
+    let err = within(async {
+        loop {
+            match items.next().await {
+                Some(Ok(_)) => tokio::time::sleep(Duration::from_millis(10)).await,
+                Some(Err(err)) => break err,
+                None => panic!("a cut-off stream ended as if complete"),
+            }
+        }
+    })
+    .await;
+    assert_eq!(err.code(), 503, "{err}");
+    assert!(err.to_string().contains("shutting down"), "{err}");
+    within(stopping).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_unary_caller_of_a_stream_and_a_stream_caller_of_a_unary_endpoint_fail_loudly() {
+    let server = NatsServer::start();
+    let (running, nats) = serve(&server, FeedImpl::default()).await;
+    let client = nats.micro_client();
+    // Called as a unary endpoint, a server stream answers with items: an error, not the first.
+    let err = within(client.call_raw(
+        "feed",
+        "ticks",
+        ContentType::Json,
+        Bytes::from_static(b"{\"n\":3}"),
+    ))
+    .await
+    .unwrap_err();
+    assert_eq!(err.code(), 502, "{err}");
+    assert!(err.to_string().contains("stream"), "{err}");
+    running.stop().await;
+}
