@@ -7,7 +7,6 @@
 
 use std::time::Duration;
 
-use futures::StreamExt as _;
 use micro::prelude::*;
 use serde::{Deserialize, Serialize};
 

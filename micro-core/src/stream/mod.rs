@@ -16,7 +16,6 @@
 //!   pulled (a handler's [`StreamSender`] errors), the reader's stream yields an error.
 //!
 //! ```
-//! use futures::StreamExt as _;
 //! use micro_core::prelude::*;
 //!
 //! #[service(name = "counter", version = "1.0.0")]
