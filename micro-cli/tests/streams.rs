@@ -7,57 +7,12 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{http, serve};
+use common::{http, serve, start_counter as start};
 use micro_cli::api::{ApiOptions, router};
 use micro_core::memory::Memory;
-use micro_core::prelude::*;
-use micro_core::service::Backend;
 use micro_nats::{Nats, NatsOptions};
 use serde_json::{Value, json};
 use test_support::NatsServer;
-
-/// Counting, by streams.
-#[service(name = "counter", version = "1.0.0")]
-pub trait Counter {
-    /// The numbers from 1 to `n`; fails with 422 after `fail_after` of them, if set.
-    async fn count(&self, n: u32, fail_after: Option<u32>) -> Result<Streaming<u32>, Error>;
-    /// The sum of the numbers sent.
-    async fn sum(&self, numbers: Streaming<u32>) -> Result<u64, Error>;
-}
-
-struct CounterImpl;
-
-impl Counter for CounterImpl {
-    async fn count(&self, n: u32, fail_after: Option<u32>) -> Result<Streaming<u32>, Error> {
-        if n > 10_000 {
-            return Err(Error::bad_request("at most 10000"));
-        }
-        Ok(Streaming::try_new(futures::stream::iter(1..=n).map(
-            move |i| match fail_after {
-                Some(after) if i > after => Err(Error::new(422, "gave up")),
-                _ => Ok(i),
-            },
-        )))
-    }
-
-    async fn sum(&self, mut numbers: Streaming<u32>) -> Result<u64, Error> {
-        let mut sum = 0;
-        while let Some(n) = numbers.next().await {
-            sum += u64::from(n?);
-        }
-        Ok(sum)
-    }
-}
-
-async fn start(backend: Backend) -> micro_core::service::Running {
-    Service::builder()
-        .backend(backend)
-        .only_explicit()
-        .handle(CounterServer::new(CounterImpl))
-        .start()
-        .await
-        .expect("counter starts")
-}
 
 async fn post(
     addr: std::net::SocketAddr,

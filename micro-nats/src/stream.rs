@@ -160,14 +160,15 @@ fn frames(
                 // cannot move it.
                 let _ = learn.set(reply.clone());
             }
-            decode(message, content_type, &id)
+            decode(message, content_type, &id, learn.is_some())
         })
         .boxed()
 }
 
 /// Reads one message of a stream as a frame; one that cannot be read is an error frame, which
-/// ends the stream: a stream with a message missing cannot be trusted.
-pub(crate) fn decode(message: Message, content_type: ContentType, id: &str) -> Frame {
+/// ends the stream: a stream with a message missing cannot be trusted. `opener`: this is the
+/// opener's end (the frames come from the server).
+pub(crate) fn decode(message: Message, content_type: ContentType, id: &str, opener: bool) -> Frame {
     if let Some(why) = health::malformed(&message) {
         return Frame::Error(
             Error::bad_gateway(format!(
@@ -177,11 +178,19 @@ pub(crate) fn decode(message: Message, content_type: ContentType, id: &str) -> F
         );
     }
     if message.status == Some(StatusCode::NO_RESPONDERS) {
-        return Frame::Error(
+        // To the opener: nobody serves the endpoint (or the server's end is gone). To the
+        // server: a frame it sent found no inbox, so its caller is gone (a process that died
+        // takes its subscriptions along).
+        let err = if opener {
             Error::unavailable(format!("no instance of `{id}` is running"))
-                .with_id(id.to_owned())
-                .with_delivery(Delivery::NotSent),
-        );
+                .with_delivery(Delivery::NotSent)
+        } else {
+            Error::new(
+                micro_core::error::code::CLIENT_CLOSED,
+                format!("the caller of `{id}` is gone: its inbox has no subscriber"),
+            )
+        };
+        return Frame::Error(err.with_id(id.to_owned()));
     }
     let hdrs = message.headers.as_ref();
     let number = |key: &str| -> Result<u64, Error> {

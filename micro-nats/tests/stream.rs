@@ -491,3 +491,43 @@ async fn a_unary_caller_of_a_stream_and_a_stream_caller_of_a_unary_endpoint_fail
     assert!(err.to_string().contains("stream"), "{err}");
     running.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_whose_process_died_is_detected_at_the_next_frame() {
+    let server = NatsServer::start();
+    let feed_impl = FeedImpl::default();
+    let seen = Arc::clone(&feed_impl.0);
+    let (running, _nats) = serve(&server, feed_impl).await;
+    // A caller with a 1 s heartbeat (3 s idle timeout) whose connection then closes, as its
+    // process's would if killed: its inbox goes with it.
+    let raw = raw(&server).await;
+    let inbox = raw.new_inbox();
+    let mut frames = raw.subscribe(inbox.clone()).await.unwrap();
+    let mut open = HeaderMap::new();
+    open.insert("Micro-Credit", "2");
+    open.insert("Micro-Heartbeat", "1000");
+    raw.publish_with_reply_and_headers(
+        "feed.forever",
+        async_nats::Subject::from(inbox),
+        open,
+        Bytes::new(),
+    )
+    .await
+    .unwrap();
+    let first = within(frames.next()).await.unwrap();
+    assert_eq!(header(&first, "Micro-Stream"), Some("open"));
+    drop(frames);
+    drop(raw);
+    let started = Instant::now();
+    within(async {
+        while !seen.closed.load(Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    // nats-server's "no responders" answer to the server's next frame (its first heartbeat)
+    // says the inbox is gone: sooner than the idle timeout.
+    let waited = started.elapsed();
+    assert!(waited < Duration::from_millis(2500), "{waited:?}");
+    running.stop().await;
+}
