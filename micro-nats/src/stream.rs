@@ -44,6 +44,9 @@ pub(crate) struct NatsSink {
     content_type: ContentType,
     /// Whether items carry `Content-Type` (the opening request did).
     labelled: bool,
+    /// The opener's: the service whose cancellation subject names the opening request, for a
+    /// cancel sent before the server said where it listens (see PROTOCOL.md, "Cancellation").
+    service: Option<String>,
 }
 
 impl FrameSink for NatsSink {
@@ -53,6 +56,21 @@ impl FrameSink for NatsSink {
                 Peer::Fixed(to) => to.clone(),
                 Peer::Learnt(to) => match to.get() {
                     Some(to) => to.clone(),
+                    None if matches!(frame, Frame::Cancel) => {
+                        // The server has not accepted yet (its handler may still be producing
+                        // the stream): cancel the opening request itself, named by the last
+                        // token of its reply subject.
+                        let (Some(service), Some(inbox)) = (&self.service, &self.inbox) else {
+                            return Ok(());
+                        };
+                        let token = inbox.rsplit('.').next().unwrap_or_default().to_owned();
+                        let subject = crate::transport::cancel_subject(service);
+                        return self
+                            .client
+                            .publish(subject.clone(), Bytes::from(token))
+                            .await
+                            .map_err(|e| publish_error(&e, &subject));
+                    }
                     None => {
                         return Err(Error::unavailable(
                             "the stream's server has not said where it listens",
@@ -242,6 +260,7 @@ pub(crate) async fn open(
     headers: Option<HeaderMap>,
     open: Option<&StreamOpen>,
     content_type: ContentType,
+    service: String,
     id: Arc<str>,
     body: Bytes,
 ) -> Result<Link, Error> {
@@ -278,6 +297,7 @@ pub(crate) async fn open(
         inbox: Some(inbox),
         content_type,
         labelled: true,
+        service: Some(service),
     };
     Ok(Link::new(frames, Arc::new(sink)))
 }
@@ -318,6 +338,7 @@ impl Connect for NatsConnect {
                 inbox,
                 content_type,
                 labelled,
+                service: None,
             };
             Ok(Link::new(frames, Arc::new(sink)))
         })

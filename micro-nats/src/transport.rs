@@ -481,6 +481,7 @@ impl Transport for NatsTransport {
                 headers,
                 call.stream.as_ref(),
                 call.content_type,
+                call.service.into_owned(),
                 Arc::from(id),
                 call.body,
             )

@@ -41,6 +41,8 @@ pub trait Feed {
     async fn forever(&self) -> Result<Streaming<u64>, Error>;
     /// Reads `take` numbers, then stops reading and answers how many it read.
     async fn take(&self, take: u64, numbers: Streaming<u64>) -> Result<u64, Error>;
+    /// Takes `ms` to produce its (empty) stream.
+    async fn late(&self, ms: u64) -> Result<Streaming<u64>, Error>;
 }
 
 /// What the handlers saw, for the tests to check.
@@ -106,6 +108,11 @@ impl Feed for FeedImpl {
             }
         }
         Ok(read)
+    }
+
+    async fn late(&self, ms: u64) -> Result<Streaming<u64>, Error> {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        Ok(Streaming::empty())
     }
 }
 
@@ -529,5 +536,24 @@ async fn a_caller_whose_process_died_is_detected_at_the_next_frame() {
     // says the inbox is gone: sooner than the idle timeout.
     let waited = started.elapsed();
     assert!(waited < Duration::from_millis(2500), "{waited:?}");
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_timeout_bounds_the_opening_of_a_stream() {
+    let server = NatsServer::start();
+    let (running, nats) = serve(&server, FeedImpl::default()).await;
+    let feed = FeedClient::new(&nats.micro_client().with_timeout(Duration::from_millis(200)));
+    let started = Instant::now();
+    let err = within(feed.late(3_000)).await.unwrap_err();
+    assert_eq!(err.code(), 408, "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    // Within it, the stream opens and ends.
+    let mut items = within(feed.late(10)).await.unwrap();
+    assert!(within(items.next()).await.is_none());
     running.stop().await;
 }
