@@ -21,6 +21,7 @@ use micro_core::codec::ContentType;
 use micro_core::error::Delivery;
 use micro_core::metadata::keys;
 use micro_core::stream::{Connect, Frame, FrameSink, Link, StreamOpen};
+use micro_core::transport::Call;
 
 use crate::error::{publish_error, subscribe_error};
 use crate::headers;
@@ -258,12 +259,18 @@ pub(crate) async fn open(
     client: &Client,
     subject: Subject,
     headers: Option<HeaderMap>,
-    open: Option<&StreamOpen>,
-    content_type: ContentType,
-    service: String,
-    id: Arc<str>,
-    body: Bytes,
+    call: Call,
 ) -> Result<Link, Error> {
+    let id: Arc<str> = Arc::from(call.id());
+    let Call {
+        service,
+        content_type,
+        stream: open,
+        body,
+        ..
+    } = call;
+    let open = open.as_ref();
+    let service = service.into_owned();
     let mut hdrs = headers.unwrap_or_default();
     if let Some(open) = open {
         if let Some(window) = open.window {
