@@ -1,6 +1,7 @@
 //! Streams over a real nats-server: each kind in both codecs, flow control, errors,
 //! cancellation from either side, a peer that vanishes, a gap on the wire, many streams at once,
 //! STATS and a stream cut off by a stopping service.
+#![allow(missing_docs)]
 
 mod common;
 
@@ -11,7 +12,7 @@ use std::time::{Duration, Instant};
 use async_nats::HeaderMap;
 use bytes::Bytes;
 use common::*;
-use futures::StreamExt as _;
+use futures::{StreamExt as _, TryStreamExt as _};
 use micro_core::codec::ContentType;
 use micro_core::prelude::*;
 use micro_core::registry::Registry as _;
@@ -41,7 +42,7 @@ pub trait Feed {
 }
 
 /// What the handlers saw, for the tests to check.
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct Seen {
     /// Items `forever` handed to its stream.
     pub sent: AtomicU64,
@@ -49,7 +50,7 @@ pub struct Seen {
     pub closed: AtomicBool,
 }
 
-#[derive(Clone, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct FeedImpl(Arc<Seen>);
 
 impl Feed for FeedImpl {
@@ -319,7 +320,7 @@ async fn fake_server(server: &NatsServer, seqs: Vec<u64>) -> tokio::task::JoinHa
         let mut open = HeaderMap::new();
         open.insert("Micro-Stream", "open");
         open.insert("Micro-Credit", "0");
-        raw.publish_with_reply_and_headers(reply.clone(), inbox.clone().into(), open, Bytes::new())
+        raw.publish_with_reply_and_headers(reply.clone(), inbox.clone(), open, Bytes::new())
             .await
             .unwrap();
         for seq in seqs {
@@ -330,14 +331,9 @@ async fn fake_server(server: &NatsServer, seqs: Vec<u64>) -> tokio::task::JoinHa
                 label: String::new(),
             })
             .unwrap();
-            raw.publish_with_reply_and_headers(
-                reply.clone(),
-                inbox.clone().into(),
-                item,
-                body.into(),
-            )
-            .await
-            .unwrap();
+            raw.publish_with_reply_and_headers(reply.clone(), inbox.clone(), item, body.into())
+                .await
+                .unwrap();
         }
         raw.flush().await.unwrap();
         // Silent from here on, as a killed process would be.
@@ -396,7 +392,7 @@ async fn a_caller_that_vanishes_is_detected_and_the_handler_stopped() {
     let mut open = HeaderMap::new();
     open.insert("Micro-Credit", "4");
     open.insert("Micro-Heartbeat", "50");
-    raw.publish_with_reply_and_headers("feed.forever", inbox.into(), open, Bytes::new())
+    raw.publish_with_reply_and_headers("feed.forever", inbox, open, Bytes::new())
         .await
         .unwrap();
     let first = within(frames.next()).await.unwrap();
