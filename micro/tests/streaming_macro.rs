@@ -154,7 +154,10 @@ async fn bidirectional_echo() {
             assert_eq!(echo.text, format!("re: {text}"));
         }
         drop(tx);
-        assert!(echoes.next().await.is_none(), "the stream ends with the input");
+        assert!(
+            echoes.next().await.is_none(),
+            "the stream ends with the input"
+        );
     })
     .await;
 }
@@ -203,7 +206,10 @@ fn descriptor_kinds_and_inputs() {
     assert_eq!(ticks.kind, EndpointKind::ServerStream);
     assert_eq!(ticks.response, "Tick");
     assert_eq!(ticks.input, None);
-    assert_eq!(ticks.request.iter().map(|f| f.name).collect::<Vec<_>>(), ["n"]);
+    assert_eq!(
+        ticks.request.iter().map(|f| f.name).collect::<Vec<_>>(),
+        ["n"]
+    );
     // The reply schema of a server stream is its item's.
     let schema = ticks.response_schema().unwrap();
     assert_eq!(schema["title"], "Tick", "{schema}");
@@ -214,7 +220,10 @@ fn descriptor_kinds_and_inputs() {
     let input = sum.input.expect("a stream argument");
     assert_eq!((input.name, input.ty), ("numbers", "i64"));
     // The stream argument is not a field of the request object.
-    assert_eq!(sum.request.iter().map(|f| f.name).collect::<Vec<_>>(), ["offset"]);
+    assert_eq!(
+        sum.request.iter().map(|f| f.name).collect::<Vec<_>>(),
+        ["offset"]
+    );
     let request = sum.request_schema().unwrap();
     assert!(request["properties"].get("numbers").is_none(), "{request}");
     assert_eq!(input.schema.unwrap().build()["type"], "integer");
@@ -224,7 +233,10 @@ fn descriptor_kinds_and_inputs() {
     assert_eq!(echo.response, "Msg");
     let input = echo.input.expect("a stream argument");
     assert_eq!((input.name, input.ty), ("msgs", "Msg"));
-    assert_eq!(echo.request.iter().map(|f| f.name).collect::<Vec<_>>(), ["prefix"]);
+    assert_eq!(
+        echo.request.iter().map(|f| f.name).collect::<Vec<_>>(),
+        ["prefix"]
+    );
 
     let metadata = echo.metadata();
     assert_eq!(metadata["kind"], "bidirectional");
