@@ -103,24 +103,32 @@ impl FromStr for SchemaCheck {
 pub enum Part {
     /// The request (the arguments).
     Request,
-    /// The response (the `Ok` value).
+    /// The response (the `Ok` value, or the items of a stream the endpoint answers with).
     Response,
+    /// The items of the stream the endpoint takes.
+    Input,
+    /// The endpoint's kind (unary, or which stream): metadata `kind`, not a schema.
+    Kind,
 }
 
 impl Part {
-    /// `request` or `response`.
+    /// `request`, `response`, `input` or `kind`.
     pub const fn as_str(self) -> &'static str {
         match self {
             Part::Request => "request",
             Part::Response => "response",
+            Part::Input => "input",
+            Part::Kind => "kind",
         }
     }
 
-    /// The metadata key of this part's schema.
+    /// The metadata key of this part.
     pub const fn key(self) -> &'static str {
         match self {
             Part::Request => REQUEST_SCHEMA,
             Part::Response => RESPONSE_SCHEMA,
+            Part::Input => INPUT_SCHEMA,
+            Part::Kind => "kind",
         }
     }
 }
@@ -268,7 +276,25 @@ pub fn compare(ours: &Instance, theirs: &Instance) -> Vec<Mismatch> {
         let Some(other) = theirs.endpoints.iter().find(|e| e.name == mine.name) else {
             continue;
         };
-        for part in [Part::Request, Part::Response] {
+        // A unary endpoint and a stream cannot serve each other's callers, whatever the types.
+        let kind = |e: &crate::registry::EndpointInfo| {
+            e.metadata
+                .get(Part::Kind.key())
+                .map_or("unary", String::as_str)
+                .to_owned()
+        };
+        let (a, b) = (kind(mine), kind(other));
+        if a != b {
+            out.push(Mismatch {
+                endpoint: mine.name.clone(),
+                part: Part::Kind,
+                other_id: theirs.id.clone(),
+                ours: a,
+                theirs: b,
+            });
+            continue;
+        }
+        for part in [Part::Request, Part::Response, Part::Input] {
             let (Some(a), Some(b)) = (
                 mine.metadata.get(part.key()),
                 other.metadata.get(part.key()),
@@ -620,6 +646,46 @@ mod tests {
             err.refusal().detail().contains("MICRO_SCHEMA_CHECK=warn"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_stream_and_a_unary_endpoint_of_one_version_are_incompatible() {
+        let unary = instance("A", "1.0.0", &json!({"type": "integer"}));
+        let mut stream = instance("B", "1.0.0", &json!({"type": "integer"}));
+        stream.endpoints[0]
+            .metadata
+            .insert("kind".to_owned(), "server_stream".to_owned());
+        let err = check(&unary, &[stream.clone()]).unwrap_err();
+        assert_eq!(err.mismatches.len(), 1);
+        assert_eq!(err.mismatches[0].part, Part::Kind);
+        assert_eq!(
+            (
+                err.mismatches[0].ours.as_str(),
+                err.mismatches[0].theirs.as_str()
+            ),
+            ("unary", "server_stream")
+        );
+        // An announced `unary` is the same as none (a service in another language).
+        let mut labelled = instance("C", "1.0.0", &json!({"type": "integer"}));
+        labelled.endpoints[0]
+            .metadata
+            .insert("kind".to_owned(), "unary".to_owned());
+        assert_eq!(check(&unary, &[labelled]), Ok(()));
+        // The items a stream takes are compared too.
+        let takes = |id: &str, schema: Value| {
+            let mut i = stream.clone();
+            i.id = id.to_owned();
+            i.endpoints[0]
+                .metadata
+                .insert(INPUT_SCHEMA.to_owned(), encode(&schema));
+            i
+        };
+        let (ints, strings) = (
+            takes("D", json!({"type": "integer"})),
+            takes("E", json!({"type": "string"})),
+        );
+        let err = check(&ints, &[strings]).unwrap_err();
+        assert_eq!(err.mismatches[0].part, Part::Input);
     }
 
     #[test]
