@@ -162,6 +162,29 @@ pub struct Model {
     pub types: BTreeMap<String, NamedType>,
     /// The endpoints, sorted by name.
     pub endpoints: Vec<Endpoint>,
+    /// The streaming endpoints (name, kind), which get no method: the generated clients speak
+    /// request and reply only.
+    pub streams: Vec<(String, String)>,
+}
+
+impl Model {
+    /// A sentence for the client's documentation naming the endpoints left out; `None` when
+    /// none are.
+    pub fn streams_note(&self) -> Option<String> {
+        if self.streams.is_empty() {
+            return None;
+        }
+        let names: Vec<String> = self
+            .streams
+            .iter()
+            .map(|(name, kind)| format!("{name} ({kind})"))
+            .collect();
+        Some(format!(
+            "Streaming endpoints have no method here: {}. Read a server stream as a request-many \
+             exchange (see the micro PROTOCOL.md, Streams).",
+            names.join(", ")
+        ))
+    }
 }
 
 /// Names the generated code of either language defines or imports itself: a type from a
@@ -228,6 +251,19 @@ impl Model {
             info.endpoints.iter().collect();
         endpoints.sort_by(|a, b| a.name.cmp(&b.name));
         endpoints.dedup_by(|a, b| a.name == b.name);
+        // A stream called as a request would read its first item as the reply: left out.
+        let (streaming, endpoints): (Vec<_>, Vec<_>) = endpoints
+            .into_iter()
+            .partition(|e| e.metadata.get("kind").is_some_and(|kind| kind != "unary"));
+        let streams = streaming
+            .iter()
+            .map(|e| {
+                (
+                    e.name.clone(),
+                    e.metadata.get("kind").cloned().unwrap_or_default(),
+                )
+            })
+            .collect();
         let endpoints = endpoints
             .into_iter()
             .map(|e| {
@@ -262,6 +298,7 @@ impl Model {
             client_name,
             types: walker.types,
             endpoints,
+            streams,
         }
     }
 }
@@ -754,6 +791,26 @@ pub(crate) mod tests {
         let raw = EndpointInfo::new("raw", "other.subject", "q");
         info.endpoints = vec![ping, profile, raw];
         info
+    }
+
+    #[test]
+    fn streaming_endpoints_get_no_method_but_a_note() {
+        let mut info = sample();
+        let mut ticks = EndpointInfo::new("ticks", "my-svc.ticks", "q");
+        ticks.metadata = [("kind".to_owned(), "server_stream".to_owned())].into();
+        info.endpoints.push(ticks);
+        let m = Model::from_instance(&info);
+        assert!(m.endpoints.iter().all(|e| e.name != "ticks"));
+        assert_eq!(
+            m.streams,
+            [("ticks".to_owned(), "server_stream".to_owned())]
+        );
+        let note = m.streams_note().unwrap();
+        assert!(note.contains("ticks (server_stream)"), "{note}");
+        assert!(Model::from_instance(&sample()).streams_note().is_none());
+        let ts = super::ts::index_ts(&m);
+        assert!(ts.contains("ticks (server_stream)"), "{ts}");
+        assert!(!ts.contains("async ticks("), "{ts}");
     }
 
     #[test]

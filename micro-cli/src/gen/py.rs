@@ -301,8 +301,14 @@ pub fn init_py(model: &Model) -> String {
         out,
         "    {}",
         quoted(&format!(
-            "A client of the micro service {} {}: {}",
-            model.service, model.version, model.description
+            "A client of the micro service {} {}: {}{}",
+            model.service,
+            model.version,
+            model.description,
+            model
+                .streams_note()
+                .map(|note| format!("\n\n{note}"))
+                .unwrap_or_default()
         ))
     );
     out.push_str(PY_CLIENT);

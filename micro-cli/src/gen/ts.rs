@@ -206,10 +206,14 @@ pub fn index_ts(model: &Model) -> String {
         &mut out,
         "",
         Some(&format!(
-            "A client of service {} {}: {}",
+            "A client of service {} {}: {}{}",
             lit_str(&model.service),
             lit_str(&model.version),
-            model.description
+            model.description,
+            model
+                .streams_note()
+                .map(|note| format!("\n\n{note}"))
+                .unwrap_or_default()
         )),
     );
     let _ = writeln!(out, "export class {} {{", model.client_name);
