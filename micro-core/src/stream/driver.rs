@@ -15,6 +15,9 @@ use crate::Error;
 use crate::error::code;
 use crate::transport::Reply;
 
+/// How long a client whose send failed waits for the server's last frames.
+const SETTLE: Duration = Duration::from_secs(1);
+
 /// Which end this is: the client opened the stream, the server answers it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Role {
@@ -61,6 +64,10 @@ pub(crate) struct Driver {
     granted: u64,
     /// The reader of the received items stopped, and the sender was told.
     abandoned: bool,
+    /// A send failed: the other end let go of its link, which it does once its answer (the
+    /// end marker, the error, the reply) is on its way.
+    send_failed: bool,
+    link_closed: bool,
     inbound_ended: bool,
     last_sent: Instant,
     last_heard: Instant,
@@ -82,6 +89,8 @@ impl Driver {
             received: 0,
             granted: 0,
             abandoned: false,
+            send_failed: false,
+            link_closed: false,
             inbound_ended: false,
             last_sent: now,
             last_heard: now,
@@ -97,7 +106,10 @@ impl Driver {
 
     /// Runs the stream to its end, then tells the reader of the received items how it ended.
     pub(crate) async fn run(mut self) -> Result<Finish, Error> {
-        let result = self.run_loop().await;
+        let mut result = self.run_loop().await;
+        if self.role == Role::Client && self.send_failed && result.is_err() {
+            result = self.settle_after_failed_send(result).await;
+        }
         if let Some(mut inlet) = self.inlet.take()
             && let Some(outcome) = inlet.outcome.take()
         {
@@ -115,6 +127,29 @@ impl Driver {
             let _ = self.link.sink.send(Frame::Cancel).await;
         }
         result
+    }
+
+    /// A client's send failed because the server's end is gone; the server's last word may
+    /// still be on its way (a server that finished drops its link right after answering, while
+    /// a credit grant of ours is in flight): read what is left, briefly, before failing.
+    async fn settle_after_failed_send(
+        &mut self,
+        failed: Result<Finish, Error>,
+    ) -> Result<Finish, Error> {
+        let until = Instant::now() + SETTLE;
+        loop {
+            let frame = match tokio::time::timeout_at(until, self.link.frames.next()).await {
+                Ok(frame) => frame,
+                Err(_) => return failed,
+            };
+            match self.on_frame(frame).await {
+                Ok(Some(finish)) => return Ok(finish),
+                Ok(None) => {}
+                // The link closed without a last word: the send's failure stands.
+                Err(_) if self.link_closed => return failed,
+                Err(err) => return Err(err),
+            }
+        }
     }
 
     async fn run_loop(&mut self) -> Result<Finish, Error> {
@@ -192,11 +227,14 @@ impl Driver {
 
     async fn send(&mut self, frame: Frame) -> Result<(), Error> {
         self.last_sent = Instant::now();
-        self.link.sink.send(frame).await
+        let sent = self.link.sink.send(frame).await;
+        self.send_failed |= sent.is_err();
+        sent
     }
 
     async fn on_frame(&mut self, frame: Option<Frame>) -> Result<Option<Finish>, Error> {
         let Some(frame) = frame else {
+            self.link_closed = true;
             return Err(Error::unavailable(format!(
                 "the other end of the stream of `{}` went away",
                 self.id
