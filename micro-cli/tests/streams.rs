@@ -41,7 +41,10 @@ async fn the_gateway_serves_a_server_stream_as_ndjson_and_as_server_sent_events(
     let resp = post(addr, "/counter/count", None, r#"{"n":3}"#).await;
     assert_eq!(resp.status, 200, "{}", resp.text());
     assert_eq!(resp.header("content-type"), Some("application/x-ndjson"));
-    assert_eq!(resp.text(), "1\n2\n3\n");
+    assert_eq!(
+        resp.text(),
+        "{\"item\":1}\n{\"item\":2}\n{\"item\":3}\n{\"end\":{\"count\":3}}\n"
+    );
 
     // An error mid-stream is the last line, with its code, after the items before it.
     let resp = post(addr, "/counter/count", None, r#"{"n":5,"fail_after":2}"#).await;
@@ -51,7 +54,7 @@ async fn the_gateway_serves_a_server_stream_as_ndjson_and_as_server_sent_events(
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(lines[..2], [json!(1), json!(2)]);
+    assert_eq!(lines[..2], [json!({"item": 1}), json!({"item": 2})]);
     assert_eq!(lines[2]["error"]["code"], 422, "{lines:?}");
     assert_eq!(lines.len(), 3);
 

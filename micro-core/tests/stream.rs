@@ -516,3 +516,38 @@ async fn a_stopping_service_cuts_its_open_streams_off_with_an_error() {
     assert!(err.to_string().contains("shutting down"), "{err}");
     within(stopping).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_configuration_out_of_bounds_is_clamped_not_fatal() {
+    // Regression: a window of 0 failed every stream, and a heartbeat of `Duration::MAX`
+    // overflowed an `Instant`.
+    let (running, client) = start(Arc::default()).await;
+    let mut config = StreamConfig::default();
+    config.window = 0;
+    config.heartbeat = Duration::MAX;
+    let client = client.with_stream_config(config);
+    within(async {
+        let items: Vec<u64> = client
+            .server_stream::<_, u64>(
+                "feed",
+                "ticks",
+                &Ticks {
+                    n: 50,
+                    fail_at: None,
+                },
+            )
+            .await
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+            .await;
+        assert_eq!(items.len(), 50);
+        let sum: u64 = client
+            .client_stream("feed", "sum", &(), Streaming::iter(1..=100u64))
+            .await
+            .unwrap();
+        assert_eq!(sum, 5050);
+    })
+    .await;
+    running.stop().await;
+}

@@ -96,7 +96,9 @@ fn insert_lossy(headers: &mut HeaderMap, key: &'static str, value: &str) {
 /// Adds every metadata entry that is not reserved.
 pub(crate) fn put_metadata(headers: &mut HeaderMap, metadata: &Metadata) -> Result<(), Error> {
     for (k, v) in metadata.iter() {
-        if !is_reserved(k) {
+        // Stream headers are set by the stream's ends only: as metadata, they would turn a
+        // call into a stream's frame.
+        if !is_reserved(k) && !is_stream_key(k) {
             insert(headers, k, v)?;
         }
     }

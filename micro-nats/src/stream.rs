@@ -39,9 +39,13 @@ enum Peer {
 pub(crate) struct NatsSink {
     client: Client,
     peer: Peer,
-    /// This end's inbox, the reply subject of its frames; `None` for a server answering a plain
-    /// reader, which sends nothing back.
+    /// This end's inbox, the reply subject of its frames; `None` for the opener (the server
+    /// knows its inbox already, and a reply subject on its frames would draw nats-server's
+    /// "no responders" once the server's end has gone, racing the server's last frame) and for a
+    /// server answering a plain reader, which sends nothing back.
     inbox: Option<Subject>,
+    /// The opener's: the last token of its inbox, which names the opening request in a cancel.
+    token: Option<String>,
     content_type: ContentType,
     /// Whether items carry `Content-Type` (the opening request did).
     labelled: bool,
@@ -61,10 +65,10 @@ impl FrameSink for NatsSink {
                         // The server has not accepted yet (its handler may still be producing
                         // the stream): cancel the opening request itself, named by the last
                         // token of its reply subject.
-                        let (Some(service), Some(inbox)) = (&self.service, &self.inbox) else {
+                        let (Some(service), Some(token)) = (&self.service, &self.token) else {
                             return Ok(());
                         };
-                        let token = inbox.rsplit('.').next().unwrap_or_default().to_owned();
+                        let token = token.clone();
                         let subject = crate::transport::cancel_subject(service);
                         return self
                             .client
@@ -301,7 +305,8 @@ pub(crate) async fn open(
     let sink = NatsSink {
         client: client.clone(),
         peer: Peer::Learnt(server),
-        inbox: Some(inbox),
+        inbox: None,
+        token: inbox.rsplit('.').next().map(str::to_owned),
         content_type,
         labelled: true,
         service: Some(service),
@@ -343,6 +348,7 @@ impl Connect for NatsConnect {
                 client,
                 peer: Peer::Fixed(reply_to),
                 inbox,
+                token: None,
                 content_type,
                 labelled,
                 service: None,
@@ -361,11 +367,20 @@ pub(crate) fn accepted(
     labelled: bool,
     service: &str,
     endpoint: &str,
-) -> StreamOpen {
-    let window = headers::get(hdrs, keys::CREDIT).and_then(|v| v.trim().parse::<u32>().ok());
-    let heartbeat = headers::get(hdrs, keys::HEARTBEAT)
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_millis);
+) -> Result<StreamOpen, Error> {
+    // Present but unreadable is a mistake to report, not a plain reader to serve.
+    let number = |key: &str| -> Result<Option<u64>, Error> {
+        match headers::get(hdrs, key) {
+            None => Ok(None),
+            Some(v) => v.trim().parse::<u64>().map(Some).map_err(|_| {
+                Error::bad_request(format!(
+                    "`{key}: {v}` on the request to `{service}.{endpoint}` is not a whole number"
+                ))
+            }),
+        }
+    };
+    let window = number(keys::CREDIT)?.map(|w| u32::try_from(w).unwrap_or(u32::MAX));
+    let heartbeat = number(keys::HEARTBEAT)?.map(Duration::from_millis);
     let connect = NatsConnect {
         client: Arc::clone(client),
         reply_to: reply_to.clone(),
@@ -374,5 +389,5 @@ pub(crate) fn accepted(
         protocol: window.is_some(),
         id: Arc::from(format!("{service}.{endpoint}")),
     };
-    StreamOpen::accepted(window, heartbeat, Arc::new(connect))
+    Ok(StreamOpen::accepted(window, heartbeat, Arc::new(connect)))
 }

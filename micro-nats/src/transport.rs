@@ -247,7 +247,11 @@ impl NatsTransport {
                 // The guard lives in the closure: dropped unrun (the caller gave up), it tells
                 // the server; run, it is disarmed unless the wait ran out.
                 .map(move |sent| {
-                    if !matches!(&sent, Err(err) if err.kind() == async_nats::client::RequestErrorKind::TimedOut) {
+                    let timed_out = matches!(&sent, Err(err) if err.kind() == async_nats::client::RequestErrorKind::TimedOut);
+                    // A stream's first item is not a reply: the caller fails (see `read_reply`),
+                    // and the server, which would stream on for nobody, is told.
+                    let streamed = matches!(&sent, Ok(message) if headers::get(message.headers.as_ref(), micro_core::metadata::keys::SEQ).is_some());
+                    if !timed_out && !streamed {
                         cancel.disarm();
                     }
                     sent
@@ -571,7 +575,7 @@ fn to_incoming(
         }
     };
     if streams {
-        call.stream = Some(crate::stream::accepted(
+        match crate::stream::accepted(
             client,
             hdrs,
             &reply_to,
@@ -579,7 +583,19 @@ fn to_incoming(
             labelled,
             service,
             &call.endpoint,
-        ));
+        ) {
+            Ok(open) => call.stream = Some(open),
+            Err(err) => {
+                let responder = NatsResponder {
+                    client: Arc::clone(client),
+                    reply_to,
+                    content_type,
+                    labelled,
+                };
+                let err = err.with_id(call.id());
+                return Some(Incoming::rejected(index, call, responder, err));
+            }
+        }
     }
     Some(Incoming::new(
         index,

@@ -557,3 +557,87 @@ async fn the_client_timeout_bounds_the_opening_of_a_stream() {
     assert!(within(items.next()).await.is_none());
     running.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_finishes_while_the_caller_still_sends_answers_every_time() {
+    // Regression: the caller's frames carried its inbox as reply subject, so once the server's
+    // end was gone nats-server answered them with "no responders", which could overtake the
+    // server's reply and fail a finished stream with 503.
+    let server = NatsServer::start();
+    let (running, nats) = serve(&server, FeedImpl::default()).await;
+    let feed = FeedClient::new(
+        &nats
+            .micro_client()
+            .with_stream_config(StreamConfig::default().window(4096)),
+    );
+    for round in 0..10 {
+        let calls = (0..20).map(|_| feed.take(50, Streaming::iter(0u64..)));
+        let results = within(futures::future::join_all(calls)).await;
+        for result in results {
+            assert_eq!(result.as_ref().ok(), Some(&50), "round {round}: {result:?}");
+        }
+    }
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_stream_header_is_a_400_and_a_unary_caller_stops_the_stream() {
+    let server = NatsServer::start();
+    let feed_impl = FeedImpl::default();
+    let seen = Arc::clone(&feed_impl.0);
+    let (running, nats) = serve(&server, feed_impl).await;
+    let raw = raw(&server).await;
+    let mut open = HeaderMap::new();
+    open.insert("Micro-Credit", "-1");
+    let reply = within(raw.request_with_headers("feed.forever", open, Bytes::new()))
+        .await
+        .unwrap();
+    assert_eq!(header(&reply, "Nats-Service-Error-Code"), Some("400"));
+    assert!(!seen.closed.load(Ordering::SeqCst) && seen.sent.load(Ordering::SeqCst) == 0);
+
+    // Called as a unary endpoint, `forever` would stream for nobody: the caller's failure
+    // cancels it at the server.
+    let err =
+        within(
+            nats.micro_client()
+                .call_raw("feed", "forever", ContentType::Json, Bytes::new()),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), 502, "{err}");
+    within(async {
+        while !seen.closed.load(Ordering::SeqCst) || running.in_flight() != 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_opening_dropped_before_the_server_answered_cancels_the_handler() {
+    let server = NatsServer::start();
+    let (running, nats) = serve(&server, FeedImpl::default()).await;
+    let feed = FeedClient::new(&nats.micro_client());
+    let opening = tokio::spawn(async move { feed.late(5_000).await.map(|_| ()) });
+    within(async {
+        while running.in_flight() == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    opening.abort();
+    let started = Instant::now();
+    within(async {
+        while running.in_flight() != 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    running.stop().await;
+}

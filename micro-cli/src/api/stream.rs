@@ -13,8 +13,9 @@ use serde_json::{Value, json};
 /// How the items are written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Format {
-    /// One JSON text per line (`application/x-ndjson`); an error that ends the stream is a last
-    /// line `{"error": {...}}`.
+    /// One JSON object per line (`application/x-ndjson`), each with one key: `{"item": ..}` per
+    /// item, then `{"end": {"count": n}}`, or `{"error": {..}}` when the stream failed. A reader
+    /// that sees neither last line knows the stream was cut off.
     Ndjson,
     /// `event: item` per item, then `event: end` with the count, or `event: error`.
     Sse,
@@ -45,7 +46,7 @@ impl Format {
 
     fn item(self, value: &Value) -> Bytes {
         match self {
-            Format::Ndjson => Bytes::from(format!("{value}\n")),
+            Format::Ndjson => Bytes::from(format!("{}\n", json!({ "item": value }))),
             Format::Sse => Bytes::from(format!("event: item\ndata: {value}\n\n")),
         }
     }
@@ -58,14 +59,11 @@ impl Format {
         }
     }
 
-    fn end(self, count: u64) -> Option<Bytes> {
+    fn end(self, count: u64) -> Bytes {
+        let end = json!({ "count": count });
         match self {
-            // The chunked body's own end marks a complete stream; a cut connection does not.
-            Format::Ndjson => None,
-            Format::Sse => Some(Bytes::from(format!(
-                "event: end\ndata: {}\n\n",
-                json!({ "count": count })
-            ))),
+            Format::Ndjson => Bytes::from(format!("{}\n", json!({ "end": end }))),
+            Format::Sse => Bytes::from(format!("event: end\ndata: {end}\n\n")),
         }
     }
 }
@@ -80,7 +78,7 @@ pub(crate) fn response(items: Streaming<Value>, format: Format) -> Response {
         match items.next().await {
             Some(Ok(value)) => Some((format.item(&value), (items, count + 1, false))),
             Some(Err(err)) => Some((format.error(&err), (items, count, true))),
-            None => format.end(count).map(|end| (end, (items, count, true))),
+            None => Some((format.end(count), (items, count, true))),
         }
     })
     .map(Ok::<_, std::convert::Infallible>);

@@ -210,8 +210,9 @@
     document.body.dataset.lastCall = ok ? 'ok' : 'error';
   }
 
-  // A server stream, read as the gateway sends it (one JSON text per line): each item is shown
-  // as it arrives; an `{"error": ...}` line ends the stream with that error.
+  // A server stream, read as the gateway sends it (one JSON object per line: `item`, then `end`
+  // or `error`): each item is shown as it arrives; a stream that stops without its last line was
+  // cut off, and says so.
   async function stream(path, body) {
     const headers = { Accept: 'application/x-ndjson', 'Content-Type': 'application/json' };
     if (token) headers.Authorization = 'Bearer ' + token;
@@ -226,7 +227,7 @@
       return;
     }
     const items = [];
-    let error = null;
+    let error = null, ended = false;
     const show = (done) => {
       const ms = (performance.now() - started).toFixed(0);
       const lines = items.map((item) => JSON.stringify(item));
@@ -247,16 +248,15 @@
         const line = buffered.slice(0, newline);
         buffered = buffered.slice(newline + 1);
         if (!line.trim()) continue;
-        const parsed = JSON.parse(line);
-        if (parsed && typeof parsed === 'object' && !Array.isArray(parsed) && 'error' in parsed && Object.keys(parsed).length === 1) {
-          error = parsed.error;
-        } else {
-          items.push(parsed);
-        }
+        const frame = JSON.parse(line);
+        if ('item' in frame) items.push(frame.item);
+        else if ('error' in frame) error = frame.error;
+        else if ('end' in frame) ended = true;
       }
       if (done) break;
       show(false);
     }
+    if (!ended && !error) error = { code: 502, status: 'Bad Gateway', detail: 'the stream was cut off before its end' };
     show(true);
   }
 

@@ -11,8 +11,21 @@ use super::Client;
 use crate::Error;
 use crate::codec::ContentType;
 use crate::stream::driver::{Driver, Finish, Role};
-use crate::stream::{Frame, Link, StreamConfig, StreamOpen, Streaming};
+use crate::stream::{Frame, FrameSink, Link, StreamConfig, StreamOpen, Streaming};
 use crate::transport::Call;
+
+/// Cancels a stream whose opening was given up before the server answered.
+struct CancelOnDrop(Option<Arc<dyn FrameSink>>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if let (Some(sink), Ok(runtime)) = (self.0.take(), tokio::runtime::Handle::try_current()) {
+            runtime.spawn(async move {
+                let _ = sink.send(Frame::Cancel).await;
+            });
+        }
+    }
+}
 
 /// A stream the server accepted.
 struct Opened {
@@ -127,7 +140,7 @@ impl Client {
 
     fn driver(&self, link: Link, id: &Arc<str>, credit: u32) -> Driver {
         let mut driver = Driver::new(Role::Client, Arc::clone(id), link, u64::from(credit));
-        driver.heartbeat = Some(self.options.stream.heartbeat);
+        driver.heartbeat = Some(self.options.stream.clamped().heartbeat);
         driver
     }
 
@@ -141,7 +154,7 @@ impl Client {
     where
         T: DeserializeOwned + Send + 'static,
     {
-        let window = self.options.stream.window;
+        let window = self.options.stream.clamped().window;
         let (inlet, items) =
             crate::stream::remote::<T>(window, opened.content_type, Arc::clone(&opened.id));
         let mut driver = self
@@ -206,12 +219,15 @@ impl Client {
         let deadline = call.wait_deadline();
         let id: Arc<str> = Arc::from(call.id());
         let mut link = self.transport().open_stream(call).await?;
+        // Dropped before the server answered (the caller gave up): the server is told.
+        let mut unanswered = CancelOnDrop(Some(Arc::clone(&link.sink)));
         let first = match deadline {
             None => link.frames.next().await,
             Some(deadline) => {
                 match tokio::time::timeout_at(deadline.into(), link.frames.next()).await {
                     Ok(first) => first,
                     Err(_) => {
+                        unanswered.0 = None;
                         let _ = link.sink.send(Frame::Cancel).await;
                         return Err(Error::timeout(format!(
                             "`{id}` did not accept the stream before its deadline"
@@ -222,6 +238,7 @@ impl Client {
                 }
             }
         };
+        unanswered.0 = None;
         match first {
             Some(Frame::Open { credit }) => Ok(Opened {
                 link,

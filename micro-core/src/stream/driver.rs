@@ -158,8 +158,8 @@ impl Driver {
         loop {
             let can_send = self.credit > 0 && self.outbound.is_some();
             let listening = self.inlet.is_some() && !self.abandoned;
+            // Not biased: a steady flow one way must not starve the other, nor the check.
             tokio::select! {
-                biased;
                 frame = self.link.frames.next() => {
                     self.last_heard = Instant::now();
                     if let Some(finish) = self.on_frame(frame).await? {
@@ -227,7 +227,24 @@ impl Driver {
 
     async fn send(&mut self, frame: Frame) -> Result<(), Error> {
         self.last_sent = Instant::now();
-        let sent = self.link.sink.send(frame).await;
+        let sending = self.link.sink.send(frame);
+        // A send that cannot complete (a connection that is not coming back) must not stop the
+        // idle check: it is bounded by the same time.
+        let sent = match self.heartbeat {
+            None => sending.await,
+            Some(heartbeat) => {
+                let idle = heartbeat * MISSED_HEARTBEATS;
+                tokio::time::timeout(idle, sending)
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(Error::timeout(format!(
+                            "a frame of the stream of `{}` could not be sent for {idle:?}",
+                            self.id
+                        ))
+                        .with_id(self.id.to_string()))
+                    })
+            }
+        };
         self.send_failed |= sent.is_err();
         sent
     }
@@ -264,6 +281,17 @@ impl Driver {
                 Role::Client => Ok(Some(Finish::Reply(reply))),
                 Role::Server => Err(self.violation("a reply frame from the caller")),
             },
+            // The opener's items failed: the handler reads the error at the end of its input
+            // and decides (it may still answer).
+            Frame::Error(err) if self.role == Role::Server && self.inlet.is_some() => {
+                self.inbound_ended = true;
+                if let Some(mut inlet) = self.inlet.take()
+                    && let Some(outcome) = inlet.outcome.take()
+                {
+                    let _ = outcome.send(Err(err));
+                }
+                Ok(None)
+            }
             Frame::Error(err) => Err(err),
         }
     }

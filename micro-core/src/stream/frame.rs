@@ -136,8 +136,9 @@ pub struct StreamOpen {
 impl StreamOpen {
     /// What a client opening a stream with `config` asks for.
     pub fn new(config: &StreamConfig) -> Self {
+        let config = config.clamped();
         StreamOpen {
-            window: Some(config.window.clamp(1, super::MAX_WINDOW)),
+            window: Some(config.window),
             heartbeat: Some(config.heartbeat),
             connector: None,
         }

@@ -80,6 +80,17 @@ pub(crate) mod serve;
 
 pub use frame::{Connect, Frame, FrameSink, Link, StreamOpen, end_reply};
 
+impl StreamConfig {
+    /// The same configuration within the bounds the wire allows (a window of at least one
+    /// item, a heartbeat between 20 ms and 60 s), whatever was written into its fields.
+    pub(crate) fn clamped(self) -> StreamConfig {
+        StreamConfig {
+            window: self.window.clamp(1, MAX_WINDOW),
+            heartbeat: clamp_heartbeat(Some(self.heartbeat)),
+        }
+    }
+}
+
 /// The credit window a receiver grants unless configured otherwise: items it is ready to
 /// receive before the sender must wait.
 pub const DEFAULT_WINDOW: u32 = 256;
@@ -112,13 +123,14 @@ pub(crate) fn clamp_heartbeat(asked: Option<Duration>) -> Duration {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct StreamConfig {
-    /// Items a receiver is ready for before the sender must wait ([`DEFAULT_WINDOW`]): the
-    /// bound on the items buffered for a reader, whatever the sender's pace. More credit is
-    /// granted as the reader takes items, half a window at a time. The server's window for a
-    /// stream it receives is the same as the client's, up to [`MAX_WINDOW`].
+    /// Items a receiver is ready for before the sender must wait ([`DEFAULT_WINDOW`]; at
+    /// least 1, at most [`MAX_WINDOW`]): the bound on the items buffered for a reader, whatever
+    /// the sender's pace. More credit is granted as the reader takes items, half a window at a
+    /// time. The server's window for a stream it receives is the client's, up to
+    /// [`DEFAULT_WINDOW`].
     pub window: u32,
-    /// How often an idle stream carries a heartbeat, both ways ([`DEFAULT_HEARTBEAT`]); a peer
-    /// silent for [`MISSED_HEARTBEATS`] times as long is gone.
+    /// How often an idle stream carries a heartbeat, both ways ([`DEFAULT_HEARTBEAT`]; used
+    /// between 20 ms and 60 s); a peer silent for [`MISSED_HEARTBEATS`] times as long is gone.
     pub heartbeat: Duration,
 }
 

@@ -36,14 +36,16 @@ async fn connect(open: &StreamOpen) -> Result<Link, Error> {
 /// Runs a stream to its end; a plain reader's, for at most its deadline or
 /// [`PLAIN_READER_LIMIT`].
 async fn run(driver: Driver, open: &StreamOpen, id: &str) -> Result<Finish, Error> {
-    if open.window.is_some() || crate::Context::current().deadline.is_some() {
+    if open.window.is_some() {
         return driver.run().await;
     }
+    // Nothing tells the server that a plain reader went away: whatever deadline it asked for,
+    // its stream ends within the limit.
     match tokio::time::timeout(PLAIN_READER_LIMIT, driver.run()).await {
         Ok(finish) => finish,
         Err(_) => Err(Error::timeout(format!(
-            "the stream of `{id}` to a reader without the stream protocol ran for \
-             {PLAIN_READER_LIMIT:?} without a `Micro-Timeout` of its own"
+            "the stream of `{id}` to a reader without the stream protocol reached its limit of \
+             {PLAIN_READER_LIMIT:?}"
         ))),
     }
 }
@@ -109,9 +111,11 @@ where
     }
 }
 
-/// The window a server grants for the items it receives: the opener's own.
+/// The window a server grants for the items it receives: the opener's own, up to
+/// [`DEFAULT_WINDOW`], so that an opener cannot make a server hold more than that many of its
+/// items.
 fn window(open: &StreamOpen) -> u32 {
-    open.window.unwrap_or(DEFAULT_WINDOW)
+    open.window.unwrap_or(DEFAULT_WINDOW).min(DEFAULT_WINDOW)
 }
 
 /// Refuses a stream of items from a reader that does not speak the stream protocol.
