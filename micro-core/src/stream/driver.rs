@@ -113,9 +113,15 @@ impl Driver {
         if let Some(mut inlet) = self.inlet.take()
             && let Some(outcome) = inlet.outcome.take()
         {
-            let told = match &result {
-                Err(err) => Err(err.clone()),
-                Ok(_) => Err(Error::new(
+            let told = match (&result, self.role) {
+                (Err(err), _) => Err(err.clone()),
+                // The server answered once where the end of its items was due.
+                (Ok(_), Role::Client) => Err(Error::bad_gateway(format!(
+                    "`{}` ended its stream without the end marker",
+                    self.id
+                ))
+                .with_id(self.id.to_string())),
+                (Ok(_), Role::Server) => Err(Error::new(
                     code::CLIENT_CLOSED,
                     format!("`{}` finished before the items sent to it ended", self.id),
                 )),
