@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::{serve, start_greeter};
+use common::{serve, start_counter, start_greeter};
 use micro_cli::api::{ApiOptions, router};
 use micro_nats::{Nats, NatsOptions};
 use test_support::NatsServer;
@@ -73,11 +73,19 @@ fn dump_dom() -> Vec<String> {
 
 async fn browse(addr: SocketAddr, query: &str, extra: Vec<String>) -> String {
     let browser = chromium().expect("checked");
-    let profile = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("dashboard-profile");
+    // A profile per browser run: tests run in parallel, and Chromium locks its profile.
+    static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let profile = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("dashboard-profile-{}-{run}", std::process::id()));
     let url = format!("http://{addr}/ui/{query}");
     tokio::time::timeout(
         Duration::from_secs(90),
-        tokio::task::spawn_blocking(move || run_chromium(&browser, &profile, &extra, &url)),
+        tokio::task::spawn_blocking(move || {
+            let out = run_chromium(&browser, &profile, &extra, &url);
+            let _ = std::fs::remove_dir_all(&profile);
+            out
+        }),
     )
     .await
     .expect("chromium finishes in time")
@@ -151,4 +159,39 @@ async fn the_dashboard_lists_the_service_and_calls_an_endpoint() {
     .await;
     assert!(shot.exists(), "no screenshot at {}", shot.display());
     eprintln!("screenshot: {}", shot.display());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_shows_a_server_stream_item_by_item() {
+    if chromium().is_none() {
+        assert!(
+            !on_ci(),
+            "no Chromium at /usr/bin/chromium or $MICRO_TEST_CHROMIUM on CI (CI is set): the \
+             dashboard end-to-end test cannot be skipped there; install it with \
+             `apt-get install chromium`"
+        );
+        eprintln!("SKIPPED: no Chromium; the dashboard stream test did not run");
+        return;
+    }
+    let server = NatsServer::start();
+    let nats = Nats::connect(NatsOptions::new().url(&server.url()))
+        .await
+        .expect("connect to the test server");
+    let _counter = start_counter(nats.backend()).await;
+    let addr = serve(router(nats.micro_client(), ApiOptions::default())).await;
+
+    let query = "?service=counter&endpoint=count&body=%7B%22n%22%3A4%7D&send=1";
+    let dom = browse(addr, query, dump_dom()).await;
+    assert!(dom.contains(r#"data-stream="complete""#), "{dom}");
+    assert!(dom.contains(r#"data-items="4""#), "{dom}");
+    assert!(dom.contains("4 items · stream complete"), "{dom}");
+
+    // An error mid-stream: the items before it, then the error, marked as failed.
+    let query =
+        "?service=counter&endpoint=count&body=%7B%22n%22%3A4%2C%22fail_after%22%3A2%7D&send=1";
+    let dom = browse(addr, query, dump_dom()).await;
+    assert!(dom.contains(r#"data-stream="error""#), "{dom}");
+    assert!(dom.contains(r#"data-items="2""#), "{dom}");
+    assert!(dom.contains("422"), "{dom}");
+    assert!(dom.contains(r#"data-last-call="error""#), "{dom}");
 }

@@ -484,3 +484,35 @@ async fn a_peer_that_falls_silent_is_gone_after_three_heartbeats() {
     assert!(started.elapsed() < Duration::from_secs(10));
     running.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopping_service_cuts_its_open_streams_off_with_an_error() {
+    let memory = Memory::new();
+    let running = Service::builder()
+        .backend(memory.backend())
+        .only_explicit()
+        .shutdown_timeout(Duration::from_millis(200))
+        .handle(feed(Arc::default()))
+        .start()
+        .await
+        .unwrap();
+    let client = memory.client();
+    let mut items = within(client.server_stream::<_, u64>("feed", "forever", &()))
+        .await
+        .unwrap();
+    assert_eq!(items.next().await.unwrap().unwrap(), 0);
+    let stopping = tokio::spawn(running.stop());
+    let err = within(async {
+        loop {
+            match items.next().await {
+                Some(Ok(_)) => tokio::time::sleep(Duration::from_millis(10)).await,
+                Some(Err(err)) => break err,
+                None => panic!("a cut-off stream ended as if complete"),
+            }
+        }
+    })
+    .await;
+    assert_eq!(err.code(), 503, "{err}");
+    assert!(err.to_string().contains("shutting down"), "{err}");
+    within(stopping).await.unwrap();
+}

@@ -45,6 +45,23 @@ use quote::quote;
 /// object keyed by parameter name (`{"name":"World"}`, `{}` without arguments; `Option`
 /// arguments may be omitted) and the reply is the bare `T` (`"Hello World"`, `null` for `()`).
 ///
+/// A method streams when `Streaming<T>` (`micro_core::stream::Streaming`, in the prelude) is
+/// its `Ok` type or the type of one of its arguments:
+///
+/// ```ignore
+/// async fn ticks(&self, n: u32) -> Result<Streaming<Tick>, Error>;                       // server stream
+/// async fn upload(&self, name: String, chunks: Streaming<Chunk>) -> Result<Summary, Error>; // client stream
+/// async fn chat(&self, msgs: Streaming<Msg>) -> Result<Streaming<Msg>, Error>;            // both ways
+/// ```
+///
+/// At most one argument may be a stream, in any position; it is not part of the request
+/// object, which holds the other arguments. `Streaming` must be the whole type of the argument
+/// or the whole `Ok` type (not `Option<Streaming<T>>`, `&Streaming<T>` or `Streaming<T>`
+/// outside `Result`), and it is the item type `T` that must cross the wire. The descriptor
+/// gives the endpoint's kind, its item types (`response` is the returned stream's item type,
+/// `input` the stream argument's) and their schemas. A stream is never retried, even with
+/// `#[micro(idempotent)]`.
+///
 /// Arguments, all optional:
 ///
 /// | argument | default | meaning |

@@ -7,7 +7,6 @@
 //! send its frames. A plain NATS reader (no `Micro-Credit` header) gets the server's items and
 //! the empty end marker on its reply subject, as in a request-many exchange.
 
-use std::borrow::Cow;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -22,6 +21,7 @@ use micro_core::codec::ContentType;
 use micro_core::error::Delivery;
 use micro_core::metadata::keys;
 use micro_core::stream::{Connect, Frame, FrameSink, Link, StreamOpen};
+use micro_core::transport::Call;
 
 use crate::error::{publish_error, subscribe_error};
 use crate::headers;
@@ -45,6 +45,9 @@ pub(crate) struct NatsSink {
     content_type: ContentType,
     /// Whether items carry `Content-Type` (the opening request did).
     labelled: bool,
+    /// The opener's: the service whose cancellation subject names the opening request, for a
+    /// cancel sent before the server said where it listens (see PROTOCOL.md, "Cancellation").
+    service: Option<String>,
 }
 
 impl FrameSink for NatsSink {
@@ -54,6 +57,21 @@ impl FrameSink for NatsSink {
                 Peer::Fixed(to) => to.clone(),
                 Peer::Learnt(to) => match to.get() {
                     Some(to) => to.clone(),
+                    None if matches!(frame, Frame::Cancel) => {
+                        // The server has not accepted yet (its handler may still be producing
+                        // the stream): cancel the opening request itself, named by the last
+                        // token of its reply subject.
+                        let (Some(service), Some(inbox)) = (&self.service, &self.inbox) else {
+                            return Ok(());
+                        };
+                        let token = inbox.rsplit('.').next().unwrap_or_default().to_owned();
+                        let subject = crate::transport::cancel_subject(service);
+                        return self
+                            .client
+                            .publish(subject.clone(), Bytes::from(token))
+                            .await
+                            .map_err(|e| publish_error(&e, &subject));
+                    }
                     None => {
                         return Err(Error::unavailable(
                             "the stream's server has not said where it listens",
@@ -161,14 +179,15 @@ fn frames(
                 // cannot move it.
                 let _ = learn.set(reply.clone());
             }
-            decode(message, content_type, &id)
+            decode(message, content_type, &id, learn.is_some())
         })
         .boxed()
 }
 
 /// Reads one message of a stream as a frame; one that cannot be read is an error frame, which
-/// ends the stream: a stream with a message missing cannot be trusted.
-pub(crate) fn decode(message: Message, content_type: ContentType, id: &str) -> Frame {
+/// ends the stream: a stream with a message missing cannot be trusted. `opener`: this is the
+/// opener's end (the frames come from the server).
+pub(crate) fn decode(message: Message, content_type: ContentType, id: &str, opener: bool) -> Frame {
     if let Some(why) = health::malformed(&message) {
         return Frame::Error(
             Error::bad_gateway(format!(
@@ -178,11 +197,19 @@ pub(crate) fn decode(message: Message, content_type: ContentType, id: &str) -> F
         );
     }
     if message.status == Some(StatusCode::NO_RESPONDERS) {
-        return Frame::Error(
+        // To the opener: nobody serves the endpoint (or the server's end is gone). To the
+        // server: a frame it sent found no inbox, so its caller is gone (a process that died
+        // takes its subscriptions along).
+        let err = if opener {
             Error::unavailable(format!("no instance of `{id}` is running"))
-                .with_id(id.to_owned())
-                .with_delivery(Delivery::NotSent),
-        );
+                .with_delivery(Delivery::NotSent)
+        } else {
+            Error::new(
+                micro_core::error::code::CLIENT_CLOSED,
+                format!("the caller of `{id}` is gone: its inbox has no subscriber"),
+            )
+        };
+        return Frame::Error(err.with_id(id.to_owned()));
     }
     let hdrs = message.headers.as_ref();
     let number = |key: &str| -> Result<u64, Error> {
@@ -232,11 +259,18 @@ pub(crate) async fn open(
     client: &Client,
     subject: Subject,
     headers: Option<HeaderMap>,
-    open: Option<&StreamOpen>,
-    content_type: ContentType,
-    id: Arc<str>,
-    body: Bytes,
+    call: Call,
 ) -> Result<Link, Error> {
+    let id: Arc<str> = Arc::from(call.id());
+    let Call {
+        service,
+        content_type,
+        stream: open,
+        body,
+        ..
+    } = call;
+    let open = open.as_ref();
+    let service = service.into_owned();
     let mut hdrs = headers.unwrap_or_default();
     if let Some(open) = open {
         if let Some(window) = open.window {
@@ -270,6 +304,7 @@ pub(crate) async fn open(
         inbox: Some(inbox),
         content_type,
         labelled: true,
+        service: Some(service),
     };
     Ok(Link::new(frames, Arc::new(sink)))
 }
@@ -310,6 +345,7 @@ impl Connect for NatsConnect {
                 inbox,
                 content_type,
                 labelled,
+                service: None,
             };
             Ok(Link::new(frames, Arc::new(sink)))
         })
@@ -324,7 +360,7 @@ pub(crate) fn accepted(
     content_type: ContentType,
     labelled: bool,
     service: &str,
-    endpoint: &Cow<'static, str>,
+    endpoint: &str,
 ) -> StreamOpen {
     let window = headers::get(hdrs, keys::CREDIT).and_then(|v| v.trim().parse::<u32>().ok());
     let heartbeat = headers::get(hdrs, keys::HEARTBEAT)

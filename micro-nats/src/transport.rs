@@ -475,16 +475,7 @@ impl Transport for NatsTransport {
         Box::pin(async move {
             let id = call.id();
             let (subject, headers, _) = self.prepare(&call).map_err(|e| e.with_id(id.clone()))?;
-            crate::stream::open(
-                &self.client,
-                subject,
-                headers,
-                call.stream.as_ref(),
-                call.content_type,
-                Arc::from(id),
-                call.body,
-            )
-            .await
+            crate::stream::open(&self.client, subject, headers, call).await
         })
     }
 

@@ -2,6 +2,8 @@
 //! cancellation from either side, a peer that vanishes, a gap on the wire, many streams at once,
 //! STATS and a stream cut off by a stopping service.
 
+#![allow(missing_docs, missing_debug_implementations)]
+
 mod common;
 
 use std::sync::Arc;
@@ -11,7 +13,7 @@ use std::time::{Duration, Instant};
 use async_nats::HeaderMap;
 use bytes::Bytes;
 use common::*;
-use futures::StreamExt as _;
+use futures::{StreamExt as _, TryStreamExt as _};
 use micro_core::codec::ContentType;
 use micro_core::prelude::*;
 use micro_core::registry::Registry as _;
@@ -20,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use test_support::NatsServer;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// One item of `ticks`.
 pub struct Tick {
     pub seq: u64,
     pub label: String,
@@ -38,6 +41,8 @@ pub trait Feed {
     async fn forever(&self) -> Result<Streaming<u64>, Error>;
     /// Reads `take` numbers, then stops reading and answers how many it read.
     async fn take(&self, take: u64, numbers: Streaming<u64>) -> Result<u64, Error>;
+    /// Takes `ms` to produce its (empty) stream.
+    async fn late(&self, ms: u64) -> Result<Streaming<u64>, Error>;
 }
 
 /// What the handlers saw, for the tests to check.
@@ -104,6 +109,11 @@ impl Feed for FeedImpl {
         }
         Ok(read)
     }
+
+    async fn late(&self, ms: u64) -> Result<Streaming<u64>, Error> {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        Ok(Streaming::empty())
+    }
 }
 
 async fn serve(
@@ -122,7 +132,7 @@ async fn serve(
 }
 
 async fn within<F: std::future::Future>(f: F) -> F::Output {
-    tokio::time::timeout(Duration::from_secs(60), f)
+    tokio::time::timeout(Duration::from_secs(120), f)
         .await
         .expect("the test took too long")
 }
@@ -203,12 +213,13 @@ async fn every_kind_in_both_codecs() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_million_items_with_the_reader_holding_at_most_its_window() {
+    const N: u64 = 1_000_000;
     let server = NatsServer::start();
     let (running, nats) = serve(&server, FeedImpl::default()).await;
     let client = nats.micro_client().with_content_type(ContentType::MsgPack);
-    let feed = FeedClient::new(&client.with_stream_config(StreamConfig::default().window(64)));
+    let feed = FeedClient::new(&client.with_stream_config(StreamConfig::default().window(256)));
     within(async {
-        let mut ticks = feed.ticks(1_000_000, None).await.unwrap();
+        let mut ticks = feed.ticks(N, None).await.unwrap();
         let (mut next, mut most) = (1, 0);
         while let Some(tick) = ticks.next().await {
             assert_eq!(tick.unwrap().seq, next);
@@ -220,8 +231,8 @@ async fn a_million_items_with_the_reader_holding_at_most_its_window() {
                 most = most.max(ticks.buffered_len());
             }
         }
-        assert_eq!(next, 1_000_001);
-        assert!(most <= 64, "{most} items buffered with a window of 64");
+        assert_eq!(next, N + 1);
+        assert!(most <= 256, "{most} items buffered with a window of 256");
     })
     .await;
     running.stop().await;
@@ -319,9 +330,14 @@ async fn fake_server(server: &NatsServer, seqs: Vec<u64>) -> tokio::task::JoinHa
         let mut open = HeaderMap::new();
         open.insert("Micro-Stream", "open");
         open.insert("Micro-Credit", "0");
-        raw.publish_with_reply_and_headers(reply.clone(), inbox.clone().into(), open, Bytes::new())
-            .await
-            .unwrap();
+        raw.publish_with_reply_and_headers(
+            reply.clone(),
+            async_nats::Subject::from(inbox.clone()),
+            open,
+            Bytes::new(),
+        )
+        .await
+        .unwrap();
         for seq in seqs {
             let mut item = HeaderMap::new();
             item.insert("Micro-Seq", seq.to_string().as_str());
@@ -332,7 +348,7 @@ async fn fake_server(server: &NatsServer, seqs: Vec<u64>) -> tokio::task::JoinHa
             .unwrap();
             raw.publish_with_reply_and_headers(
                 reply.clone(),
-                inbox.clone().into(),
+                async_nats::Subject::from(inbox.clone()),
                 item,
                 body.into(),
             )
@@ -396,9 +412,14 @@ async fn a_caller_that_vanishes_is_detected_and_the_handler_stopped() {
     let mut open = HeaderMap::new();
     open.insert("Micro-Credit", "4");
     open.insert("Micro-Heartbeat", "50");
-    raw.publish_with_reply_and_headers("feed.forever", inbox.into(), open, Bytes::new())
-        .await
-        .unwrap();
+    raw.publish_with_reply_and_headers(
+        "feed.forever",
+        async_nats::Subject::from(inbox),
+        open,
+        Bytes::new(),
+    )
+    .await
+    .unwrap();
     let first = within(frames.next()).await.unwrap();
     assert_eq!(header(&first, "Micro-Stream"), Some("open"));
     let started = Instant::now();
@@ -475,5 +496,64 @@ async fn a_unary_caller_of_a_stream_and_a_stream_caller_of_a_unary_endpoint_fail
     .unwrap_err();
     assert_eq!(err.code(), 502, "{err}");
     assert!(err.to_string().contains("stream"), "{err}");
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_whose_process_died_is_detected_at_the_next_frame() {
+    let server = NatsServer::start();
+    let feed_impl = FeedImpl::default();
+    let seen = Arc::clone(&feed_impl.0);
+    let (running, _nats) = serve(&server, feed_impl).await;
+    // A caller with a 1 s heartbeat (3 s idle timeout) whose connection then closes, as its
+    // process's would if killed: its inbox goes with it.
+    let raw = raw(&server).await;
+    let inbox = raw.new_inbox();
+    let mut frames = raw.subscribe(inbox.clone()).await.unwrap();
+    let mut open = HeaderMap::new();
+    open.insert("Micro-Credit", "2");
+    open.insert("Micro-Heartbeat", "1000");
+    raw.publish_with_reply_and_headers(
+        "feed.forever",
+        async_nats::Subject::from(inbox),
+        open,
+        Bytes::new(),
+    )
+    .await
+    .unwrap();
+    let first = within(frames.next()).await.unwrap();
+    assert_eq!(header(&first, "Micro-Stream"), Some("open"));
+    drop(frames);
+    drop(raw);
+    let started = Instant::now();
+    within(async {
+        while !seen.closed.load(Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    // nats-server's "no responders" answer to the server's next frame (its first heartbeat)
+    // says the inbox is gone: sooner than the idle timeout.
+    let waited = started.elapsed();
+    assert!(waited < Duration::from_millis(2500), "{waited:?}");
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_timeout_bounds_the_opening_of_a_stream() {
+    let server = NatsServer::start();
+    let (running, nats) = serve(&server, FeedImpl::default()).await;
+    let feed = FeedClient::new(&nats.micro_client().with_timeout(Duration::from_millis(200)));
+    let started = Instant::now();
+    let err = within(feed.late(3_000)).await.unwrap_err();
+    assert_eq!(err.code(), 408, "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    // Within it, the stream opens and ends.
+    let mut items = within(feed.late(10)).await.unwrap();
+    assert!(within(items.next()).await.is_none());
     running.stop().await;
 }

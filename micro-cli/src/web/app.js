@@ -210,6 +210,56 @@
     document.body.dataset.lastCall = ok ? 'ok' : 'error';
   }
 
+  // A server stream, read as the gateway sends it (one JSON text per line): each item is shown
+  // as it arrives; an `{"error": ...}` line ends the stream with that error.
+  async function stream(path, body) {
+    const headers = { Accept: 'application/x-ndjson', 'Content-Type': 'application/json' };
+    if (token) headers.Authorization = 'Bearer ' + token;
+    const started = performance.now();
+    const resp = await fetch(new URL(path, base), { method: 'POST', headers, body });
+    if (!resp.ok) {
+      const text = await resp.text();
+      let data = null;
+      try { data = text ? JSON.parse(text) : null; } catch { data = text; }
+      const failed = { status: resp.status, statusText: resp.statusText, data };
+      showResult(false, errorLine(failed) + '\n\n' + JSON.stringify(data, null, 2), `${resp.status} ${resp.statusText}`);
+      return;
+    }
+    const items = [];
+    let error = null;
+    const show = (done) => {
+      const ms = (performance.now() - started).toFixed(0);
+      const lines = items.map((item) => JSON.stringify(item));
+      if (error) lines.push('', errorLine({ data: error }), JSON.stringify(error, null, 2));
+      const what = done ? (error ? 'stream failed' : 'stream complete') : 'streaming';
+      showResult(!error, lines.join('\n'), `${plural(items.length, 'item')} · ${what} · ${ms} ms`);
+      $('result').dataset.items = String(items.length);
+      $('result').dataset.stream = done ? (error ? 'error' : 'complete') : 'open';
+    };
+    const reader = resp.body.getReader();
+    const decoder = new TextDecoder();
+    let buffered = '';
+    for (;;) {
+      const { value, done } = await reader.read();
+      buffered += decoder.decode(value || new Uint8Array(), { stream: !done });
+      let newline;
+      while ((newline = buffered.indexOf('\n')) >= 0) {
+        const line = buffered.slice(0, newline);
+        buffered = buffered.slice(newline + 1);
+        if (!line.trim()) continue;
+        const parsed = JSON.parse(line);
+        if (parsed && typeof parsed === 'object' && !Array.isArray(parsed) && 'error' in parsed && Object.keys(parsed).length === 1) {
+          error = parsed.error;
+        } else {
+          items.push(parsed);
+        }
+      }
+      if (done) break;
+      show(false);
+    }
+    show(true);
+  }
+
   async function send(ev) {
     ev.preventDefault();
     const form = $('call');
@@ -222,7 +272,23 @@
       showResult(false, 'invalid JSON: ' + err.message, 'not sent');
       return;
     }
+    const kind = (state.endpoint && state.endpoint.metadata && state.endpoint.metadata.kind) || 'unary';
+    if (kind === 'client_stream' || kind === 'bidirectional') {
+      showResult(false, `${service}.${endpoint} takes a stream of items (${kind}): call it from code`, 'not sent');
+      return;
+    }
     $('send').disabled = true;
+    if (kind === 'server_stream') {
+      try {
+        await stream(`${encodeURIComponent(service)}/${encodeURIComponent(endpoint)}`, text);
+      } catch (err) {
+        showResult(false, 'request failed: ' + err, 'failed');
+      } finally {
+        $('send').disabled = false;
+      }
+      refresh();
+      return;
+    }
     try {
       const resp = await request('POST', `${encodeURIComponent(service)}/${encodeURIComponent(endpoint)}`, text);
       const status = `${resp.status} ${resp.statusText} · ${resp.ms.toFixed(0)} ms`;

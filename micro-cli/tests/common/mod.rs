@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures::StreamExt as _;
 use micro_core::descriptor::{EndpointDescriptor, FieldDescriptor, ServiceDescriptor};
+use micro_core::prelude::{Streaming, service};
 use micro_core::server::handler::{DynHandler, Endpoint, endpoint_fn};
 use micro_core::service::{Backend, Running};
 use micro_core::transport::{Call, Reply};
@@ -297,4 +299,49 @@ fn dechunk(mut data: &[u8]) -> Vec<u8> {
         data = &data[(size + 2).min(data.len())..];
     }
     out
+}
+
+/// Counting, by streams.
+#[service(name = "counter", version = "1.0.0")]
+pub trait Counter {
+    /// The numbers from 1 to `n`; fails with 422 after `fail_after` of them, if set.
+    async fn count(&self, n: u32, fail_after: Option<u32>) -> Result<Streaming<u32>, Error>;
+    /// The sum of the numbers sent.
+    async fn sum(&self, numbers: Streaming<u32>) -> Result<u64, Error>;
+}
+
+/// The counter's implementation.
+pub struct CounterImpl;
+
+impl Counter for CounterImpl {
+    async fn count(&self, n: u32, fail_after: Option<u32>) -> Result<Streaming<u32>, Error> {
+        if n > 10_000 {
+            return Err(Error::bad_request("at most 10000"));
+        }
+        Ok(Streaming::try_new(futures::stream::iter(1..=n).map(
+            move |i| match fail_after {
+                Some(after) if i > after => Err(Error::new(422, "gave up")),
+                _ => Ok(i),
+            },
+        )))
+    }
+
+    async fn sum(&self, mut numbers: Streaming<u32>) -> Result<u64, Error> {
+        let mut sum = 0;
+        while let Some(n) = numbers.next().await {
+            sum += u64::from(n?);
+        }
+        Ok(sum)
+    }
+}
+
+/// Serves the counter on `backend`.
+pub async fn start_counter(backend: Backend) -> Running {
+    micro_core::Service::builder()
+        .backend(backend)
+        .only_explicit()
+        .handle(CounterServer::new(CounterImpl))
+        .start()
+        .await
+        .expect("counter starts")
 }

@@ -395,15 +395,21 @@ impl Dispatcher {
                 return;
             }
             outcome = handler.run() => outcome,
-            () = self.cut_off.cancelled() => Some(Ok(Err(Error::unavailable(format!(
-                "`{}` was cut off: the service is shutting down and its shutdown timeout passed",
-                self.id(index)
-            ))))),
+            () = self.cut_off.cancelled() => Some(Ok(Err(self.cut_off_error(index)))),
         };
         let result = self.settle(index, outcome);
         let (result, _) = self.conclude(index, started, result);
         drop(slot);
         self.reply(index, responder, result).await;
+    }
+
+    /// The error of a request still running when the shutdown timeout passed.
+    #[cold]
+    fn cut_off_error(&self, index: usize) -> Error {
+        Error::unavailable(format!(
+            "`{}` was cut off: the service is shutting down and its shutdown timeout passed",
+            self.id(index)
+        ))
     }
 
     /// Checks that endpoint `index` exists and that the call's deadline has not passed, and
@@ -665,8 +671,13 @@ impl Dispatcher {
         let started = Instant::now();
         self.stats.record_request(endpoint);
         let result = match self.start(endpoint, call) {
-            // Awaited in place, never boxed by us: the deadline's timer sits inline.
-            Ok(handler) => self.settle(endpoint, handler.run().await),
+            // Awaited in place, never boxed by us: the deadline's timer sits inline. Biased, so
+            // a call that completes at once never looks at the cut-off.
+            Ok(handler) => tokio::select! {
+                biased;
+                outcome = handler.run() => self.settle(endpoint, outcome),
+                () = self.cut_off.cancelled() => Err(self.cut_off_error(endpoint)),
+            },
             Err(err) => Err(err),
         };
         self.conclude(endpoint, started, result).0

@@ -16,7 +16,6 @@
 //!   pulled (a handler's [`StreamSender`] errors), the reader's stream yields an error.
 //!
 //! ```
-//! use futures::StreamExt as _;
 //! use micro_core::prelude::*;
 //!
 //! #[service(name = "counter", version = "1.0.0")]
@@ -90,6 +89,11 @@ pub const MAX_WINDOW: u32 = 65_536;
 
 /// How often an idle stream carries a heartbeat unless configured otherwise.
 pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(5);
+
+/// How long a stream to a plain reader (one without the stream protocol, see PROTOCOL.md) may
+/// run without a deadline of its own: such a reader sends no heartbeats, so nothing else tells
+/// the server that it went away.
+pub const PLAIN_READER_LIMIT: Duration = Duration::from_secs(60);
 
 /// The heartbeats a peer may miss before it is taken to be gone.
 pub const MISSED_HEARTBEATS: u32 = 3;

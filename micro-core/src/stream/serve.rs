@@ -8,7 +8,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::driver::{Driver, Finish, Output, Role};
-use super::{DEFAULT_WINDOW, Frame, FrameSink, Link, StreamOpen, Streaming, end_reply};
+use super::{
+    DEFAULT_WINDOW, Frame, FrameSink, Link, PLAIN_READER_LIMIT, StreamOpen, Streaming, end_reply,
+};
 use crate::Error;
 use crate::codec::ContentType;
 use crate::transport::{Call, Reply};
@@ -28,6 +30,21 @@ async fn connect(open: &StreamOpen) -> Result<Link, Error> {
     match open.connector() {
         Some(connector) => connector.connect().await,
         None => Err(Error::internal("the stream has no connector")),
+    }
+}
+
+/// Runs a stream to its end; a plain reader's, for at most its deadline or
+/// [`PLAIN_READER_LIMIT`].
+async fn run(driver: Driver, open: &StreamOpen, id: &str) -> Result<Finish, Error> {
+    if open.window.is_some() || crate::Context::current().deadline.is_some() {
+        return driver.run().await;
+    }
+    match tokio::time::timeout(PLAIN_READER_LIMIT, driver.run()).await {
+        Ok(finish) => finish,
+        Err(_) => Err(Error::timeout(format!(
+            "the stream of `{id}` to a reader without the stream protocol ran for \
+             {PLAIN_READER_LIMIT:?} without a `Micro-Timeout` of its own"
+        ))),
     }
 }
 
@@ -88,7 +105,7 @@ where
         let id: Arc<str> = Arc::from(id);
         let mut driver = driver(&open, &id, link);
         driver.outbound = Some(items.encoded(content_type, Arc::clone(&id)));
-        concluded(driver.run().await, content_type, &id)
+        concluded(run(driver, &open, &id).await, content_type, &id)
     }
 }
 
@@ -139,7 +156,7 @@ where
                 })
                 .boxed(),
         );
-        concluded(driver.run().await, content_type, id)
+        concluded(run(driver, &open, id).await, content_type, id)
     }
 }
 
@@ -176,6 +193,6 @@ where
                 })
                 .boxed(),
         );
-        concluded(driver.run().await, content_type, id)
+        concluded(run(driver, &open, id).await, content_type, id)
     }
 }

@@ -1,5 +1,6 @@
 //! `{Trait}Client`: one `async fn` per trait method, with the same signature and docs, that
-//! calls the endpoint through `micro_core::Client::invoke`.
+//! calls the endpoint through `micro_core::Client::invoke`, or opens its stream with
+//! `server_stream`, `client_stream` or `bidi_stream`.
 
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
@@ -49,6 +50,7 @@ pub(crate) fn client_struct(def: &ServiceDef, descriptor: TokenStream) -> TokenS
 
 /// The per-method `async fn`s, emitted inside the hidden block that holds the request structs.
 pub(crate) fn client_methods(def: &ServiceDef) -> TokenStream {
+    let private = def.runtime.private();
     let vis = &def.vis;
     let client = format_ident!("{}Client", def.ident);
     let name = &def.name;
@@ -60,18 +62,55 @@ pub(crate) fn client_methods(def: &ServiceDef) -> TokenStream {
         let args_ident = expand_wire::args_ident(def, method);
         let args_ty = expand_wire::args_type(def, method);
         let bounds = expand_wire::wire_bounds(def, method);
-        let params = method.args.iter().map(|arg| {
-            let (ident, ty) = (&arg.ident, &arg.ty);
-            quote!(#ident: #ty)
-        });
+        let mut params: Vec<TokenStream> = method
+            .args
+            .iter()
+            .map(|arg| {
+                let (ident, ty) = (&arg.ident, &arg.ty);
+                quote!(#ident: #ty)
+            })
+            .collect();
+        // The runtime's stream types rather than the ones written, which are the same but for
+        // a `Streaming` that is not micro's, reported once in the server (`stream_trait`).
+        if let Some(input) = &method.input {
+            let (ident, item) = (&input.ident, &input.item);
+            params.insert(input.position, quote!(#ident: #private::Streaming<#item>));
+        }
         let arg_names = method.args.iter().map(|arg| &arg.ident);
-        let output = &method.output.ty;
+        let request = quote!(&#args_ident { #(#arg_names),* });
+        let output = match &method.output.item {
+            None => {
+                let ty = &method.output.ty;
+                quote!(#ty)
+            }
+            Some(out) => {
+                quote!(#private::Result<#private::Streaming<#out>, #private::Error>)
+            }
+        };
         let ok = &method.output.ok;
-        // Only what the trait marks may be retried after a timeout or a lost connection.
-        let invoke = if method.idempotent {
-            quote!(invoke_idempotent)
-        } else {
-            quote!(invoke)
+        let call = match (&method.input, &method.output.item) {
+            (None, None) => {
+                // Only what the trait marks may be retried after a timeout or a lost
+                // connection.
+                let invoke = if method.idempotent {
+                    quote!(invoke_idempotent)
+                } else {
+                    quote!(invoke)
+                };
+                quote!(#invoke::<#args_ty, #ok>(#name, #endpoint, #request))
+            }
+            // A stream is never retried, idempotent or not: its items are consumed as they go.
+            (None, Some(out)) => {
+                quote!(server_stream::<#args_ty, #out>(#name, #endpoint, #request))
+            }
+            (Some(input), None) => {
+                let (ident, item) = (&input.ident, &input.item);
+                quote!(client_stream::<#args_ty, #item, #ok>(#name, #endpoint, #request, #ident))
+            }
+            (Some(input), Some(out)) => {
+                let (ident, item) = (&input.ident, &input.item);
+                quote!(bidi_stream::<#args_ty, #item, #out>(#name, #endpoint, #request, #ident))
+            }
         };
         let doc_default = docs.is_empty().then(|| {
             let text = format!("Calls the `{endpoint}` endpoint of the `{name}` service.");
@@ -86,9 +125,7 @@ pub(crate) fn client_methods(def: &ServiceDef) -> TokenStream {
             where
                 #(#bounds,)*
             {
-                self.client
-                    .#invoke::<#args_ty, #ok>(#name, #endpoint, &#args_ident { #(#arg_names),* })
-                    .await
+                self.client.#call.await
             }
         }
     });
@@ -111,6 +148,7 @@ pub(crate) fn stub_methods(def: &ServiceDef, skip: &[&str]) -> TokenStream {
         .filter(|m| !skip.contains(&crate::naming::unraw(&m.ident).as_str()))
         .map(|method| {
             let mut sig = method.original.sig.clone();
+            super::parse::repair_streaming(&mut sig);
             if !matches!(sig.inputs.first(), Some(syn::FnArg::Receiver(_))) {
                 sig.inputs.insert(0, syn::parse_quote!(&self));
             }

@@ -1,12 +1,14 @@
 //! `{Trait}Server<T>`: wraps an implementation and dispatches each endpoint to its method:
-//! decode the arguments, call, encode the reply. Each endpoint is a `tower::Service` built by
-//! `endpoint_fn`, so middleware can wrap it.
+//! decode the arguments, call, encode the reply; for a streaming endpoint, take the call's
+//! stream half and let the runtime run the stream around the call (`serve_*_stream`). Each
+//! endpoint is a `tower::Service` built by `endpoint_fn`, so middleware can wrap it.
 
 use proc_macro2::TokenStream;
-use quote::{format_ident, quote};
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
 
 use super::expand_wire;
-use super::model::ServiceDef;
+use super::model::{Kind, ServiceDef};
 
 /// The server struct and its inherent, `Clone` and `Debug` impls (also used by the fallback).
 pub(crate) fn server_struct(def: &ServiceDef) -> TokenStream {
@@ -78,27 +80,101 @@ pub(crate) fn handler_impl(def: &ServiceDef) -> TokenStream {
         let cfgs = &method.cfgs;
         let args_ty = expand_wire::args_type(def, method);
         let ident = &method.ident;
-        let arg_names = method.args.iter().map(|arg| &arg.ident);
         let id = format!("{}.{}", def.name, method.endpoint);
+        let mut call_args: Vec<TokenStream> = method
+            .args
+            .iter()
+            .map(|arg| {
+                let name = &arg.ident;
+                quote!(__args.#name)
+            })
+            .collect();
+        if let Some(input) = &method.input {
+            let (ty, item) = (&input.ty, &input.item);
+            call_args.insert(
+                input.position,
+                quote_spanned! {ty.span()=>
+                    <#ty as __stream_types_must_be_micro_Streaming<#item>>::__micro_from(__input)
+                },
+            );
+        }
+        let mut call = quote! {
+            <T as #trait_ident>::#ident(&*__inner, #(#call_args),*).await
+        };
+        if let Some(out) = &method.output.item {
+            let ok = &method.output.ok;
+            let into = quote_spanned! {ok.span()=>
+                <#ok as __stream_types_must_be_micro_Streaming<#out>>::__micro_into
+            };
+            call = quote! {
+                match #call {
+                    #private::Result::Ok(__out) => #private::Result::Ok(#into(__out)),
+                    #private::Result::Err(__err) => #private::Result::Err(__err),
+                }
+            };
+        }
+        let serve = match (&method.input, &method.output.item) {
+            (None, None) => quote! {
+                async move { #private::encode_reply(__content_type, #id, #call) }
+            },
+            (None, Some(out)) => quote! {
+                #private::serve_server_stream::<#out, _>(
+                    __open,
+                    __content_type,
+                    #id,
+                    async move { #call },
+                )
+            },
+            (Some(input), None) => {
+                let item = &input.item;
+                let ok = &method.output.ok;
+                quote! {
+                    #private::serve_client_stream::<#item, #ok, _, _>(
+                        __open,
+                        __content_type,
+                        #id,
+                        move |__input: #private::Streaming<#item>| async move { #call },
+                    )
+                }
+            }
+            (Some(input), Some(out)) => {
+                let item = &input.item;
+                quote! {
+                    #private::serve_bidi_stream::<#item, #out, _, _>(
+                        __open,
+                        __content_type,
+                        #id,
+                        move |__input: #private::Streaming<#item>| async move { #call },
+                    )
+                }
+            }
+        };
+        // Only a stream call has a stream half to take out.
+        let (call_pat, open) = if method.kind() == Kind::Unary {
+            (quote!(__call), None)
+        } else {
+            let open = quote! {
+                let __open = match #private::stream_open(&mut __call) {
+                    #private::Result::Ok(__open) => __open,
+                    #private::Result::Err(__err) => return #private::Result::Err(__err),
+                };
+            };
+            (quote!(mut __call), Some(open))
+        };
         quote! {
             #(#cfgs)*
             __endpoints.push(#private::endpoint_try_fn(
                 <#private::Arc<T> as ::core::clone::Clone>::clone(&self.inner),
                 // The arguments are decoded before the handler starts, so its future holds them
                 // and the codec, not the whole call.
-                |__inner: #private::Arc<T>, __call: #private::Call| {
+                |__inner: #private::Arc<T>, #call_pat: #private::Call| {
                     let __args = match #private::decode_args::<#args_ty>(&__call) {
                         #private::Result::Ok(__args) => __args,
                         #private::Result::Err(__err) => return #private::Result::Err(__err),
                     };
+                    #open
                     let __content_type = __call.content_type;
-                    #private::Result::Ok(async move {
-                        #private::encode_reply(
-                            __content_type,
-                            #id,
-                            <T as #trait_ident>::#ident(&*__inner, #(__args.#arg_names),*).await,
-                        )
-                    })
+                    #private::Result::Ok(#serve)
                 },
             ));
         }

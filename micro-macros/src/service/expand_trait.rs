@@ -9,7 +9,7 @@ use syn::spanned::Spanned;
 use syn::{FnArg, Pat, ReturnType, TraitItem};
 
 use super::model::ServiceDef;
-use super::parse::HELPER;
+use super::parse::{self, HELPER};
 
 /// The hidden provided method that `#[service]` on an impl calls. Its name is what rustc prints
 /// when the impl's trait lacks `#[service]` ("cannot find method ... in trait `Foo`").
@@ -37,6 +37,7 @@ pub(crate) fn expand(def: &ServiceDef) -> TokenStream {
             continue;
         };
         f.attrs.retain(|a| !a.path().is_ident(HELPER));
+        parse::repair_streaming(&mut f.sig);
         if f.default.is_none() {
             // Patterns are not allowed without a body (E0642); parse.rs has reported them, so
             // do not let rustc report them again.

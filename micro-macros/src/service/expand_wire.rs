@@ -7,7 +7,7 @@ use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::Ident;
 use syn::spanned::Spanned;
 
-use super::model::{Method, ServiceDef};
+use super::model::{Kind, Method, ServiceDef};
 use crate::naming;
 
 /// `GreeterHelloArgs`: the request struct of `method`.
@@ -56,6 +56,41 @@ pub(crate) fn args_structs(def: &ServiceDef) -> TokenStream {
     quote!(#(#structs)*)
 }
 
+/// The trait through which generated code moves between the stream types the user wrote and
+/// the runtime's `Streaming`, which it calls with. They are the same type unless the user named
+/// another `Streaming` (`tonic::Streaming<T>`, say): then each is reported once, at the user's
+/// type, as not implementing the trait, whose name says what is expected (rustc adds that it is
+/// implemented for micro's `Streaming`); and not again in the code around. Emitted once per
+/// service, in the hidden block, when a method streams.
+///
+/// Without `#[diagnostic::on_unimplemented]`: under `#![no_implicit_prelude]` the `diagnostic`
+/// namespace does not resolve. A trait in micro-core's `__private` could carry a message.
+pub(crate) fn stream_trait(def: &ServiceDef) -> TokenStream {
+    if def.methods.iter().all(|m| m.kind() == Kind::Unary) {
+        return TokenStream::new();
+    }
+    let private = def.runtime.private();
+    quote! {
+        #[allow(dead_code, non_camel_case_types)]
+        trait __stream_types_must_be_micro_Streaming<__MicroItem> {
+            fn __micro_into(self) -> #private::Streaming<__MicroItem>;
+            fn __micro_from(stream: #private::Streaming<__MicroItem>) -> Self;
+        }
+
+        #[automatically_derived]
+        impl<__MicroItem> __stream_types_must_be_micro_Streaming<__MicroItem>
+            for #private::Streaming<__MicroItem>
+        {
+            fn __micro_into(self) -> #private::Streaming<__MicroItem> {
+                self
+            }
+            fn __micro_from(stream: #private::Streaming<__MicroItem>) -> Self {
+                stream
+            }
+        }
+    }
+}
+
 /// The request struct's type with the method's argument types: `GreeterHelloArgs<String>`.
 pub(crate) fn args_type(def: &ServiceDef, method: &Method) -> TokenStream {
     let ident = args_ident(def, method);
@@ -70,13 +105,11 @@ pub(crate) fn args_type(def: &ServiceDef, method: &Method) -> TokenStream {
 /// `Ty: WireType` for every argument and the `Ok` type of `method`, each spanned at the user's
 /// type. Placed in the `where` clauses of the generated impls and fns, a type without serde
 /// support is reported there, at the user's type, with `WireType`'s message; inside, the bound
-/// is assumed, so nothing else errors.
+/// is assumed, so nothing else errors. For a stream the bound is on its item type: the items
+/// cross the wire one by one, never the `Streaming` itself.
 pub(crate) fn wire_bounds(def: &ServiceDef, method: &Method) -> Vec<TokenStream> {
     method
-        .args
-        .iter()
-        .map(|arg| &arg.ty)
-        .chain(std::iter::once(&method.output.ok))
+        .wire_types()
         .map(|ty| {
             let span = ty.span();
             let private = def.runtime.private_at(span);
@@ -102,13 +135,35 @@ pub(crate) fn descriptor(def: &ServiceDef) -> TokenStream {
             let ty = naming::tokens_to_string(arg.ty.to_token_stream());
             quote!(#private::FieldDescriptor::new(#name, #ty))
         });
-        let response = naming::tokens_to_string(method.output.ok.to_token_stream());
+        let response = naming::tokens_to_string(method.output.wire_type().to_token_stream());
         let queue_group = method
             .queue_group
             .as_ref()
             .map(|q| quote!(.with_queue_group(#q)));
         let idempotent = method.idempotent.then(|| quote!(.idempotent()));
         let (request_fn, response_fn) = schema_fn_idents(method);
+        let stream = match method.kind() {
+            Kind::Unary => None,
+            Kind::ServerStream => Some(quote!(.server_stream())),
+            kind @ (Kind::ClientStream | Kind::Bidirectional) => {
+                method.input.as_ref().map(|input| {
+                    let name = naming::unraw(&input.ident);
+                    let ty = naming::tokens_to_string(input.item.to_token_stream());
+                    let input_fn = input_schema_fn_ident(method);
+                    let bidirectional = kind == Kind::Bidirectional;
+                    quote! {
+                        .with_input(
+                            #private::StreamInput::new(
+                                #name,
+                                #ty,
+                                #private::Option::Some(#input_fn),
+                            ),
+                            #bidirectional,
+                        )
+                    }
+                })
+            }
+        };
         quote! {
             #(#cfgs)*
             #private::EndpointDescriptor::unary(
@@ -117,7 +172,7 @@ pub(crate) fn descriptor(def: &ServiceDef) -> TokenStream {
                 #doc,
                 &[#(#fields),*],
                 #response,
-            )#queue_group #idempotent .with_schemas(#request_fn, #response_fn)
+            )#queue_group #idempotent .with_schemas(#request_fn, #response_fn) #stream
         }
     });
     let schema_fns = def.methods.iter().map(|method| schema_fns(def, method));
@@ -148,6 +203,11 @@ fn schema_fn_idents(method: &Method) -> (Ident, Ident) {
     )
 }
 
+/// The name of the fn that builds the schema of one item of `method`'s stream argument.
+fn input_schema_fn_ident(method: &Method) -> Ident {
+    format_ident!("__micro_input_schema_{}", naming::unraw(&method.ident))
+}
+
 /// The two fns that build `method`'s schemas, each type's from its `JsonSchema` impl if it has
 /// one (autoref specialisation, see `__private::schema`). They run when an instance starts.
 fn schema_fns(def: &ServiceDef, method: &Method) -> TokenStream {
@@ -168,8 +228,22 @@ fn schema_fns(def: &ServiceDef, method: &Method) -> TokenStream {
             )
         }
     });
-    let ok = &method.output.ok;
+    // A stream's schema is its item's: each message of the stream carries one.
+    let ok = method.output.wire_type();
     let ok_rust = naming::tokens_to_string(ok.to_token_stream());
+    let input_fn = method.input.as_ref().map(|input| {
+        let input_fn = input_schema_fn_ident(method);
+        let item = &input.item;
+        let item_rust = naming::tokens_to_string(item.to_token_stream());
+        quote! {
+            #(#cfgs)*
+            #[allow(unused_imports)]
+            fn #input_fn() -> #private::schema::Value {
+                use #private::schema::{ViaJsonSchema as _, ViaName as _};
+                (&#private::schema::Probe::<#item>::new()).micro_root_schema(true, #item_rust)
+            }
+        }
+    });
     quote! {
         #(#cfgs)*
         #[allow(unused_imports, unused_mut)]
@@ -186,6 +260,8 @@ fn schema_fns(def: &ServiceDef, method: &Method) -> TokenStream {
             use #private::schema::{ViaJsonSchema as _, ViaName as _};
             (&#private::schema::Probe::<#ok>::new()).micro_root_schema(false, #ok_rust)
         }
+
+        #input_fn
     }
 }
 
@@ -196,12 +272,7 @@ pub(crate) fn assertions(def: &ServiceDef) -> TokenStream {
     let mut out = TokenStream::new();
     for method in def.methods.iter().filter(|m| !m.cfgs.is_empty()) {
         let cfgs = &method.cfgs;
-        let types = method
-            .args
-            .iter()
-            .map(|arg| &arg.ty)
-            .chain(std::iter::once(&method.output.ok));
-        for ty in types {
+        for ty in method.wire_types() {
             out.extend(quote_spanned! {ty.span()=>
                 #(#cfgs)*
                 const _: () = #private::assert_wire_type::<#ty>();

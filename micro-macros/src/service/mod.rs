@@ -76,6 +76,7 @@ fn generate(def: &ServiceDef) -> TokenStream {
     let handler_impl = expand_server::handler_impl(def);
     let client_methods = expand_client::client_methods(def);
     let assertions = expand_wire::assertions(def);
+    let stream_trait = expand_wire::stream_trait(def);
     quote! {
         #trait_item
         #server_struct
@@ -83,6 +84,7 @@ fn generate(def: &ServiceDef) -> TokenStream {
         #assertions
 
         const _: () = {
+            #stream_trait
             #args_structs
             #handler_impl
             #client_methods

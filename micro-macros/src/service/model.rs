@@ -48,8 +48,42 @@ pub(crate) struct Method {
     pub(crate) cfgs: Vec<Attribute>,
     /// The doc comment as text.
     pub(crate) doc: String,
+    /// The arguments that make up the request object, in order (not the stream argument).
     pub(crate) args: Vec<Arg>,
+    /// The `Streaming<T>` argument, if the method takes one.
+    pub(crate) input: Option<StreamArg>,
     pub(crate) output: Output,
+}
+
+/// How an endpoint exchanges messages, from its signature.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Kind {
+    Unary,
+    ServerStream,
+    ClientStream,
+    Bidirectional,
+}
+
+impl Method {
+    pub(crate) fn kind(&self) -> Kind {
+        match (self.input.is_some(), self.output.item.is_some()) {
+            (false, false) => Kind::Unary,
+            (false, true) => Kind::ServerStream,
+            (true, false) => Kind::ClientStream,
+            (true, true) => Kind::Bidirectional,
+        }
+    }
+
+    /// The types that cross the wire one value at a time: the request arguments, the items of
+    /// a stream argument, and the reply or the items of a returned stream. Each must be a
+    /// `WireType`; `Streaming<T>` itself never is one.
+    pub(crate) fn wire_types(&self) -> impl Iterator<Item = &Type> {
+        self.args
+            .iter()
+            .map(|arg| &arg.ty)
+            .chain(self.input.as_ref().map(|input| &input.item))
+            .chain(std::iter::once(self.output.wire_type()))
+    }
 }
 
 /// One argument: a field of the request object.
@@ -60,12 +94,32 @@ pub(crate) struct Arg {
     pub(crate) optional: bool,
 }
 
+/// The `Streaming<T>` argument of a method that takes a stream.
+pub(crate) struct StreamArg {
+    pub(crate) ident: Ident,
+    /// The whole type as written (`Streaming<Chunk>`).
+    pub(crate) ty: Type,
+    /// The `T` of `Streaming<T>`.
+    pub(crate) item: Type,
+    /// How many request arguments come before it, which is where it goes back in a call.
+    pub(crate) position: usize,
+}
+
 /// What a method returns.
 pub(crate) struct Output {
     /// The whole return type as written (`Result<String, Error>`).
     pub(crate) ty: Type,
     /// The `T` of `Result<T, Error>`.
     pub(crate) ok: Type,
+    /// The `T` of `Result<Streaming<T>, Error>`: the method answers with a stream of them.
+    pub(crate) item: Option<Type>,
+}
+
+impl Output {
+    /// What one reply message carries: the stream's item, else the `Ok` type.
+    pub(crate) fn wire_type(&self) -> &Type {
+        self.item.as_ref().unwrap_or(&self.ok)
+    }
 }
 
 /// A `#[service]` impl.

@@ -7,7 +7,7 @@ use syn::spanned::Spanned;
 use syn::visit_mut::{self, VisitMut};
 use syn::{FnArg, GenericArgument, Pat, PathArguments, ReturnType, TraitItem, Type};
 
-use super::model::{Arg, ImplDef, Method, Output, ServiceDef};
+use super::model::{Arg, ImplDef, Method, Output, ServiceDef, StreamArg};
 use crate::args::{self, Args, Key};
 use crate::ctxt::Ctxt;
 use crate::naming;
@@ -156,6 +156,7 @@ fn parse_method(cx: &Ctxt, f: &syn::TraitItemFn) -> Method {
     check_receiver(cx, sig);
 
     let mut args = Vec::new();
+    let mut stream: Option<StreamArg> = None;
     for input in sig
         .inputs
         .iter()
@@ -163,11 +164,29 @@ fn parse_method(cx: &Ctxt, f: &syn::TraitItemFn) -> Method {
     {
         match input {
             FnArg::Receiver(r) => cx.error_spanned_by(r, "`self` must be the first argument"),
-            FnArg::Typed(pat_ty) => {
-                if let Some(arg) = parse_arg(cx, pat_ty) {
-                    args.push(arg);
-                }
-            }
+            FnArg::Typed(pat_ty) => match parse_arg(cx, pat_ty) {
+                Some(Param::Request(arg)) => args.push(arg),
+                Some(Param::Stream { ident, item }) => match &stream {
+                    Some(first) => cx.error_spanned_by(
+                        &pat_ty.ty,
+                        format!(
+                            "a `#[service]` method takes at most one `Streaming` argument, and \
+                             `{}` already is one: send both kinds of items in one stream, as in \
+                             `Streaming<E>` with an enum `E` of the two",
+                            first.ident
+                        ),
+                    ),
+                    None => {
+                        stream = Some(StreamArg {
+                            ident,
+                            ty: (*pat_ty.ty).clone(),
+                            item,
+                            position: args.len(),
+                        });
+                    }
+                },
+                None => {}
+            },
         }
     }
 
@@ -197,6 +216,7 @@ fn parse_method(cx: &Ctxt, f: &syn::TraitItemFn) -> Method {
         idempotent,
         ident,
         args,
+        input: stream,
         output,
     }
 }
@@ -248,9 +268,20 @@ fn is_self(ty: &Type) -> bool {
     matches!(ty, Type::Path(p) if p.qself.is_none() && p.path.is_ident("Self"))
 }
 
-fn parse_arg(cx: &Ctxt, pat_ty: &syn::PatType) -> Option<Arg> {
+/// A parsed argument: a field of the request object, or the stream argument.
+enum Param {
+    Request(Arg),
+    Stream { ident: syn::Ident, item: Type },
+}
+
+fn parse_arg(cx: &Ctxt, pat_ty: &syn::PatType) -> Option<Param> {
     let ty = &*pat_ty.ty;
-    let ok_type = check_wire_type(cx, ty, "arguments");
+    let shape = stream_shape(cx, ty, Place::Argument);
+    let ok_type = match shape {
+        StreamShape::Absent => check_wire_type(cx, ty, "arguments"),
+        StreamShape::Whole(_) => true,
+        StreamShape::Invalid => false,
+    };
     let ident = match &*pat_ty.pat {
         Pat::Ident(p) if p.by_ref.is_none() && p.mutability.is_none() && p.subpat.is_none() => {
             Some(p.ident.clone())
@@ -272,15 +303,235 @@ fn parse_arg(cx: &Ctxt, pat_ty: &syn::PatType) -> Option<Arg> {
             None
         }
     };
-    if ok_type {
-        ident.map(|ident| Arg {
+    if !ok_type {
+        return None;
+    }
+    let ident = ident?;
+    Some(match shape {
+        StreamShape::Whole(item) => Param::Stream { ident, item: *item },
+        _ => Param::Request(Arg {
             ident,
             optional: is_option(ty),
             ty: ty.clone(),
-        })
-    } else {
-        None
+        }),
+    })
+}
+
+/// Where a type that may hold `Streaming` is written, for the messages about it.
+#[derive(Clone, Copy)]
+enum Place {
+    Argument,
+    Return,
+}
+
+/// How `Streaming` appears in a type.
+enum StreamShape {
+    /// Nowhere.
+    Absent,
+    /// As the whole type, `Streaming<T>`: its `T`.
+    Whole(Box<Type>),
+    /// Malformed or misplaced, and reported.
+    Invalid,
+}
+
+/// Finds `Streaming` in `ty` and reports every use of it but `Streaming<T>` as the whole type
+/// with a `T` that can cross the wire.
+fn stream_shape(cx: &Ctxt, ty: &Type, place: Place) -> StreamShape {
+    let Some(segment) = streaming_segment(ty) else {
+        return match find_streaming(ty) {
+            Some(found) => {
+                report_nested(cx, &found, place);
+                StreamShape::Invalid
+            }
+            None => StreamShape::Absent,
+        };
+    };
+    let Some(item) = streaming_item(segment) else {
+        report_arity(cx, ty, segment);
+        return StreamShape::Invalid;
+    };
+    if let Some(found) = find_streaming(&item) {
+        report_nested(cx, &found, place);
+        return StreamShape::Invalid;
     }
+    if check_wire_type(cx, &item, "stream items") {
+        StreamShape::Whole(Box::new(item))
+    } else {
+        StreamShape::Invalid
+    }
+}
+
+/// The last segment of `ty`'s path when it is named `Streaming` (`Streaming<T>`,
+/// `micro::Streaming<T>`, `micro_core::stream::Streaming<T>`).
+fn streaming_segment(ty: &Type) -> Option<&syn::PathSegment> {
+    match ty {
+        Type::Path(p) if p.qself.is_none() => {
+            p.path.segments.last().filter(|s| s.ident == "Streaming")
+        }
+        Type::Group(g) => streaming_segment(&g.elem),
+        Type::Paren(p) => streaming_segment(&p.elem),
+        _ => None,
+    }
+}
+
+/// The `T` of `Streaming<T>`; `None` unless there is exactly one argument and it is a type.
+fn streaming_item(segment: &syn::PathSegment) -> Option<Type> {
+    let PathArguments::AngleBracketed(generics) = &segment.arguments else {
+        return None;
+    };
+    let mut args = generics.args.iter();
+    match (args.next(), args.next()) {
+        (Some(GenericArgument::Type(item)), None) => Some(item.clone()),
+        _ => None,
+    }
+}
+
+/// A `Streaming` found inside a type: the innermost type to point at (`&Streaming<T>` itself
+/// for a reference to one, whose fix is to drop the `&`).
+struct Nested {
+    ty: Type,
+    by_ref: bool,
+    /// `Streaming<T>` with its `T` as written, when it has exactly one.
+    suggestion: String,
+}
+
+/// The first `Streaming` anywhere in `ty`: called where any is misplaced (inside another
+/// type, or inside a stream's item type).
+fn find_streaming(ty: &Type) -> Option<Nested> {
+    struct Finder(Option<Nested>);
+    impl Finder {
+        fn found(&mut self, ty: &Type, by_ref: bool) -> bool {
+            let Some(segment) = streaming_segment(ty) else {
+                return false;
+            };
+            let suggestion = match streaming_item(segment) {
+                Some(item) => format!(
+                    "Streaming<{}>",
+                    naming::tokens_to_string(item.to_token_stream())
+                ),
+                None => "Streaming<T>".to_owned(),
+            };
+            self.0.get_or_insert(Nested {
+                ty: ty.clone(),
+                by_ref,
+                suggestion,
+            });
+            true
+        }
+    }
+    impl VisitMut for Finder {
+        fn visit_type_mut(&mut self, ty: &mut Type) {
+            if self.0.is_some() {
+                return;
+            }
+            if let Type::Reference(r) = ty
+                && streaming_segment(&r.elem).is_some()
+            {
+                let whole = Type::Reference(r.clone());
+                let segment_ty = (*r.elem).clone();
+                // Point at the reference, suggest what it refers to.
+                if self.found(&segment_ty, true)
+                    && let Some(nested) = &mut self.0
+                {
+                    nested.ty = whole;
+                }
+                return;
+            }
+            if !self.found(ty, false) {
+                visit_mut::visit_type_mut(self, ty);
+            }
+        }
+    }
+    let mut finder = Finder(None);
+    finder.visit_type_mut(&mut ty.clone());
+    finder.0
+}
+
+/// Gives every `Streaming` in `sig` exactly one type argument (its type arguments as a tuple,
+/// or `()`), so that the copies of a rejected signature that the trait and the fallback emit
+/// add no error of rustc's to the one reported.
+pub(crate) fn repair_streaming(sig: &mut syn::Signature) {
+    struct Repair;
+    impl VisitMut for Repair {
+        fn visit_type_mut(&mut self, ty: &mut Type) {
+            visit_mut::visit_type_mut(self, ty);
+            let Type::Path(p) = ty else { return };
+            if p.qself.is_some() {
+                return;
+            }
+            let Some(segment) = p.path.segments.last_mut() else {
+                return;
+            };
+            if segment.ident != "Streaming" || streaming_item(segment).is_some() {
+                return;
+            }
+            let types: Vec<&Type> = match &segment.arguments {
+                PathArguments::AngleBracketed(generics) => generics
+                    .args
+                    .iter()
+                    .filter_map(|arg| match arg {
+                        GenericArgument::Type(t) => Some(t),
+                        _ => None,
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            };
+            let item: Type = match types.as_slice() {
+                [one] => (*one).clone(),
+                many => syn::parse_quote!((#(#many),*)),
+            };
+            segment.arguments = PathArguments::AngleBracketed(syn::parse_quote!(<#item>));
+        }
+    }
+    Repair.visit_signature_mut(sig);
+}
+
+fn report_nested(cx: &Ctxt, nested: &Nested, place: Place) {
+    let suggestion = &nested.suggestion;
+    let how = match place {
+        Place::Argument => {
+            format!("take the stream as an argument of its own, `name: {suggestion}`")
+        }
+        Place::Return => format!("return it as `Result<{suggestion}, Error>`"),
+    };
+    let msg = if nested.by_ref {
+        format!(
+            "a stream is passed by value, since its items arrive over the wire while the method \
+             runs: write `{suggestion}` without the `&`"
+        )
+    } else {
+        format!(
+            "`Streaming` cannot be part of another type: a `#[service]` method takes a stream as \
+             a whole argument and returns one as the whole `Ok` type; {how}"
+        )
+    };
+    cx.error_spanned_by(&nested.ty, msg);
+}
+
+fn report_arity(cx: &Ctxt, ty: &Type, segment: &syn::PathSegment) {
+    let types: Vec<String> = match &segment.arguments {
+        PathArguments::AngleBracketed(generics) => generics
+            .args
+            .iter()
+            .filter_map(|arg| match arg {
+                GenericArgument::Type(t) => Some(naming::tokens_to_string(t.to_token_stream())),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    let example = match types.as_slice() {
+        [] => "`Streaming<u32>`".to_owned(),
+        [one] => format!("`Streaming<{one}>`"),
+        many => format!("`Streaming<({})>` for a stream of tuples", many.join(", ")),
+    };
+    cx.error_spanned_by(
+        ty,
+        format!(
+            "`Streaming` takes exactly one type argument, the type of its items: write \
+             `Streaming<T>`, as in {example}"
+        ),
+    );
 }
 
 /// Reports references and `impl Trait` anywhere in `ty`; true when there were none.
@@ -360,6 +611,7 @@ fn parse_output(cx: &Ctxt, sig: &syn::Signature) -> Output {
             return Output {
                 ty: syn::parse_quote!(()),
                 ok: syn::parse_quote!(()),
+                item: None,
             };
         }
         ReturnType::Type(_, ty) => (**ty).clone(),
@@ -375,12 +627,48 @@ fn parse_output(cx: &Ctxt, sig: &syn::Signature) -> Output {
             ),
         );
         let ok = result_ok_type(&ty).unwrap_or_else(|| ty.clone());
-        return Output { ok, ty };
+        return Output { ok, ty, item: None };
     }
     match result_ok_type(&ty) {
         Some(ok) => {
-            check_wire_type(cx, &ok, "return values");
-            Output { ty, ok }
+            let item = match stream_shape(cx, &ok, Place::Return) {
+                StreamShape::Absent => {
+                    check_wire_type(cx, &ok, "return values");
+                    None
+                }
+                StreamShape::Whole(item) => Some(*item),
+                StreamShape::Invalid => None,
+            };
+            Output { ty, ok, item }
+        }
+        None if streaming_segment(&ty).is_some() => {
+            let item = streaming_segment(&ty).and_then(streaming_item).map_or_else(
+                || "T".to_owned(),
+                |item| naming::tokens_to_string(item.to_token_stream()),
+            );
+            cx.error_spanned_by(
+                &ty,
+                format!(
+                    "expected `Result<Streaming<T>, Error>`: {RESULT_HELP}, and a stream is the \
+                     `T`, so that the method can fail before it starts streaming; write \
+                     `-> Result<Streaming<{item}>, Error>`"
+                ),
+            );
+            Output {
+                ok: ty.clone(),
+                ty,
+                item: None,
+            }
+        }
+        None if !is_result_like(&ty) && find_streaming(&ty).is_some() => {
+            if let Some(nested) = find_streaming(&ty) {
+                report_nested(cx, &nested, Place::Return);
+            }
+            Output {
+                ok: ty.clone(),
+                ty,
+                item: None,
+            }
         }
         None => {
             cx.error_spanned_by(
@@ -391,9 +679,19 @@ fn parse_output(cx: &Ctxt, sig: &syn::Signature) -> Output {
                     suggested_ok(&ty)
                 ),
             );
-            Output { ok: ty.clone(), ty }
+            Output {
+                ok: ty.clone(),
+                ty,
+                item: None,
+            }
         }
     }
+}
+
+/// Whether `ty` is named like a `Result` (`Result<T, MyError>`, `io::Result<T>`): what is wrong
+/// with it is the error type, whatever its `T`.
+fn is_result_like(ty: &Type) -> bool {
+    matches!(ty, Type::Path(p) if p.path.segments.last().is_some_and(|s| s.ident.to_string().ends_with("Result")))
 }
 
 /// What to suggest as the `T` of `Result<T, Error>` for a return type that is not of that form:
@@ -608,5 +906,121 @@ mod tests {
             .collect();
         assert_eq!(errors.len(), 8, "{errors:#?}");
         let _ = quote!();
+    }
+
+    /// The errors of parsing `item`, as text.
+    fn errors_of(item: syn::ItemTrait) -> Vec<String> {
+        let cx = Ctxt::new();
+        let _ = parse_trait(&cx, &Args::default(), &item);
+        match cx.check() {
+            Ok(()) => Vec::new(),
+            Err(err) => err.into_iter().map(|e| e.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn stream_kinds() {
+        use super::super::model::Kind;
+        let item: syn::ItemTrait = syn::parse_quote! {
+            trait Feed {
+                async fn unary(&self, n: u32) -> Result<u32, Error>;
+                async fn ticks(&self, n: u32) -> Result<Streaming<Tick>, Error>;
+                async fn upload(&self, name: String, chunks: micro::Streaming<Chunk>, last: bool)
+                    -> Result<Summary, Error>;
+                async fn chat(&self, msgs: micro_core::stream::Streaming<Msg>)
+                    -> std::result::Result<Streaming<Vec<Msg>>, micro_core::Error>;
+            }
+        };
+        let cx = Ctxt::new();
+        let def = parse_trait(&cx, &Args::default(), &item);
+        cx.check().unwrap();
+        let kinds: Vec<Kind> = def.methods.iter().map(|m| m.kind()).collect();
+        assert_eq!(
+            kinds,
+            [
+                Kind::Unary,
+                Kind::ServerStream,
+                Kind::ClientStream,
+                Kind::Bidirectional
+            ]
+        );
+        let text = |ty: &Type| ty.to_token_stream().to_string();
+        let upload = &def.methods[2];
+        let names: Vec<String> = upload.args.iter().map(|a| a.ident.to_string()).collect();
+        assert_eq!(names, ["name", "last"]);
+        let input = upload.input.as_ref().unwrap();
+        assert_eq!(
+            (input.ident.to_string(), input.position),
+            ("chunks".to_owned(), 1)
+        );
+        assert_eq!(text(&input.item), "Chunk");
+        assert_eq!(text(upload.output.wire_type()), "Summary");
+        let chat = &def.methods[3];
+        assert!(chat.args.is_empty());
+        assert_eq!(text(chat.output.item.as_ref().unwrap()), "Vec < Msg >");
+        let wire: Vec<String> = chat.wire_types().map(text).collect();
+        assert_eq!(wire, ["Msg", "Vec < Msg >"]);
+    }
+
+    #[test]
+    fn stream_misuse() {
+        let cases: Vec<(syn::ItemTrait, &str)> = vec![
+            (
+                syn::parse_quote! { trait T {
+                    async fn m(&self, a: Streaming<u8>, b: Streaming<u8>) -> Result<(), Error>;
+                } },
+                "at most one `Streaming` argument, and `a` already is one",
+            ),
+            (
+                syn::parse_quote! { trait T { async fn m(&self, a: Vec<Streaming<u8>>) -> Result<(), Error>; } },
+                "take the stream as an argument of its own, `name: Streaming<u8>`",
+            ),
+            (
+                syn::parse_quote! { trait T { async fn m(&self, a: (Streaming<u8>, u32)) -> Result<(), Error>; } },
+                "cannot be part of another type",
+            ),
+            (
+                syn::parse_quote! { trait T { async fn m(&self, a: &Streaming<u8>) -> Result<(), Error>; } },
+                "write `Streaming<u8>` without the `&`",
+            ),
+            (
+                syn::parse_quote! { trait T { async fn m(&self, a: Streaming<Streaming<u8>>) -> Result<(), Error>; } },
+                "cannot be part of another type",
+            ),
+            (
+                syn::parse_quote! { trait T { async fn m(&self) -> Result<Option<Streaming<u8>>, Error>; } },
+                "return it as `Result<Streaming<u8>, Error>`",
+            ),
+            (
+                syn::parse_quote! { trait T { async fn m(&self) -> Option<Streaming<u8>>; } },
+                "return it as `Result<Streaming<u8>, Error>`",
+            ),
+            (
+                syn::parse_quote! { trait T { async fn m(&self, a: Streaming) -> Result<(), Error>; } },
+                "exactly one type argument, the type of its items: write `Streaming<T>`, as in `Streaming<u32>`",
+            ),
+            (
+                syn::parse_quote! { trait T { async fn m(&self) -> Result<Streaming<u8, u16>, Error>; } },
+                "as in `Streaming<(u8, u16)>` for a stream of tuples",
+            ),
+            (
+                syn::parse_quote! { trait T { async fn m(&self) -> Streaming<u8>; } },
+                "write `-> Result<Streaming<u8>, Error>`",
+            ),
+            (
+                syn::parse_quote! { trait T { async fn m(&self, a: Streaming<&'static str>) -> Result<(), Error>; } },
+                "stream items must be owned",
+            ),
+        ];
+        for (item, expected) in cases {
+            let errors = errors_of(item.clone());
+            assert_eq!(errors.len(), 1, "{}: {errors:#?}", item.to_token_stream());
+            assert!(
+                errors[0].contains(expected),
+                "{}: {:?} does not say {expected:?}",
+                item.to_token_stream(),
+                errors[0]
+            );
+        }
     }
 }

@@ -34,6 +34,10 @@ struct call;
 struct err;
 struct args;
 struct endpoints;
+struct open;
+struct content_type;
+struct input;
+struct stream_open;
 mod serde {}
 mod inventory {}
 mod core {}
@@ -57,6 +61,13 @@ pub trait Hygiene {
     -> ::core::result::Result<Item, Error>;
     /// No arguments, unit reply.
     async fn ping(&self) -> ::std::result::Result<(), ::micro_core::Error>;
+    /// Both ways, the stream between two arguments.
+    async fn relay(
+        &self,
+        first: u32,
+        items: Streaming<Item>,
+        last: u32,
+    ) -> ::core::result::Result<::micro_core::stream::Streaming<Item>, Error>;
 }
 
 #[derive(::core::default::Default)]
@@ -74,6 +85,16 @@ impl Hygiene for Impl {
 
     async fn ping(&self) -> ::std::result::Result<(), ::micro_core::Error> {
         ::core::result::Result::Ok(())
+    }
+
+    async fn relay(
+        &self,
+        first: u32,
+        items: Streaming<Item>,
+        last: u32,
+    ) -> ::core::result::Result<::micro_core::stream::Streaming<Item>, Error> {
+        ::std::assert_eq!((first, last), (1, 2));
+        ::core::result::Result::Ok(Streaming::try_new(items))
     }
 }
 
@@ -101,7 +122,14 @@ fn main() {
             .expect("echo");
         ::std::assert_eq!(item, Item { id: 7 });
         client.ping().await.expect("ping");
-        ::std::assert_eq!(HygieneClient::DESCRIPTOR.endpoints.len(), 2);
+        let relayed = client
+            .relay(1, Streaming::iter([Item { id: 8 }]), 2)
+            .await
+            .expect("relay");
+        let relayed: ::std::vec::Vec<Item> =
+            ::futures::TryStreamExt::try_collect(relayed).await.expect("relayed");
+        ::std::assert_eq!(relayed, [Item { id: 8 }]);
+        ::std::assert_eq!(HygieneClient::DESCRIPTOR.endpoints.len(), 3);
         running.stop().await;
     });
 }
