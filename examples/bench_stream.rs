@@ -2,7 +2,7 @@
 //!
 //! One workload, a server stream of items of about 100 bytes, served by a child process (this
 //! binary run again with `--serve`) over a NATS server started on a free loopback port and read
-//! in this process, through four paths:
+//! in this process, through these paths:
 //!
 //! - **micro**: the generated `FeedClient::items(n)` of a `#[service]` trait whose handler
 //!   answers with `Streaming::iter`, read with `StreamExt::next`, in MessagePack and in JSON,
@@ -13,10 +13,13 @@
 //!   against;
 //! - **raw fire-and-forget**: the child publishes the items to the reader's inbox as fast as it
 //!   can, with no flow control at all; the reader counts what arrives (a slow consumer loses
-//!   messages, and the report says how many).
+//!   messages, and the report says how many);
+//! - **framed fire-and-forget**: the same, each item with a `Micro-Seq` header and a reply
+//!   subject, as a stream's items are: what the framing costs without the flow control.
 //!
 //! Each path runs in interleaved rounds, a fresh child per path and round, and is reported as
-//! the median items/s with the median of the ratios measured within each round.
+//! the median items/s with the median of the ratios measured within each round. The whole table
+//! is measured once per reader runtime (`--reader-threads`): on one thread, and on two workers.
 //!
 //! Then the memory row: `--memory-items` items through a micro stream (MessagePack) whose reader
 //! takes them at a tenth (`--slowdown`) of the rate micro's reader reached unthrottled, with the
@@ -126,10 +129,6 @@ struct Args {
     /// workers. The memory row reads on the first.
     #[arg(long, value_delimiter = ',', default_values_t = [1, 2])]
     reader_threads: Vec<usize>,
-    /// Also measure fire-and-forget publishes framed as a stream's items are (a `Micro-Seq`
-    /// header and a reply subject each): what the framing alone costs.
-    #[arg(long)]
-    framed_fire: bool,
     /// Internal: serve on `--nats-url` until stdin closes (`micro`, `credit` or `fire`).
     #[arg(long, hide = true)]
     serve: Option<String>,
@@ -446,7 +445,7 @@ async fn read_micro(feed: &FeedClient, n: u64) -> Result<Read, String> {
                     if item.seq != seen {
                         return Err(format!("item {} arrived where {seen} was due", item.seq));
                     }
-                    if seen % IDLE_EVERY == 0 {
+                    if seen.is_multiple_of(IDLE_EVERY) {
                         idle.as_mut().reset(Instant::now() + IDLE);
                     }
                 }
@@ -505,7 +504,7 @@ async fn read_credit(client: &async_nats::Client, n: u64, window: u64) -> Result
             return Err(format!("raw item {seq} arrived where {} was due", seen + 1));
         }
         seen += 1;
-        if seen % IDLE_EVERY == 0 {
+        if seen.is_multiple_of(IDLE_EVERY) {
             idle.as_mut().reset(Instant::now() + IDLE);
         }
         if server.is_none() {
@@ -602,7 +601,7 @@ async fn read_fire(url: &str, subject: &'static str, n: u64) -> Result<Fired, St
             break (seen, Instant::now());
         }
         seen += 1;
-        if seen % IDLE_EVERY == 0 {
+        if seen.is_multiple_of(IDLE_EVERY) {
             let now = Instant::now();
             checkpoint = (seen, now);
             idle.as_mut().reset(now + IDLE);
@@ -769,7 +768,7 @@ fn drive(args: &Args) -> Result<(), String> {
         for &threads in &layouts {
             let rate = runtime(threads)?.block_on(async {
                 let readers = Readers::connect(&url, config).await?;
-                throughput(&readers, items, rounds, threads, args.framed_fire).await
+                throughput(&readers, items, rounds, threads).await
             })?;
             micro_rate.get_or_insert(rate);
         }
@@ -797,17 +796,14 @@ async fn throughput(
     items: u64,
     rounds: usize,
     threads: usize,
-    framed_fire: bool,
 ) -> Result<f64, String> {
-    let mut rows = vec![
+    let rows = [
         Row::MicroMsgPack,
         Row::MicroJson,
         Row::RawCredit,
         Row::RawFire,
+        Row::FramedFire,
     ];
-    if framed_fire {
-        rows.push(Row::FramedFire);
-    }
     let mut rates: Vec<Vec<f64>> = vec![Vec::new(); rows.len()];
     let mut fired: Vec<(Row, Fired)> = Vec::new();
     let warm_up = items.clamp(1, 10_000);
@@ -871,7 +867,7 @@ async fn throughput(
             .collect::<Vec<_>>()
             .join(", ")
     };
-    println!("\nitems/s per round, in the order measured per row:");
+    println!("\nitems/s per round, first round first:");
     for (i, row) in rows.iter().enumerate() {
         println!("- {}: {}", row.label(), rounds_of(i));
     }
@@ -959,13 +955,13 @@ async fn memory(readers: &Readers, n: u64, rate: f64, threads: usize) -> Result<
             Some(Err(err)) => return Err(format!("the micro stream failed: {err}")),
             None => break,
         }
-        if seen % batch == 0 {
+        if seen.is_multiple_of(batch) {
             most_buffered = most_buffered.max(items.buffered_len());
             let due = started + Duration::from_secs_f64(seen as f64 / rate);
             tokio::time::sleep_until(due).await;
             idle.as_mut().reset(Instant::now() + IDLE);
         }
-        if seen % tenth == 0 {
+        if seen.is_multiple_of(tenth) {
             moments.push((
                 format!("{}%", seen * 100 / n),
                 seen,
@@ -1006,9 +1002,10 @@ async fn memory(readers: &Readers, n: u64, rate: f64, threads: usize) -> Result<
             server.1
         );
     }
-    let growth = |pick: fn(&(u64, u64)) -> u64, of: fn(&Moment) -> &(u64, u64)| {
-        let first = moments.get(1).map_or(0, |m| pick(of(m))) as f64;
-        let last = moments.last().map_or(0, |m| pick(of(m))) as f64;
+    // From the first tenth (the stream and its buffers set up) to the end.
+    let growth = |rss: fn(&Moment) -> u64| {
+        let first = moments.get(1).map_or(0, rss) as f64;
+        let last = moments.last().map_or(0, rss) as f64;
         (last - first) / first * 100.0
     };
     println!(
@@ -1016,8 +1013,8 @@ async fn memory(readers: &Readers, n: u64, rate: f64, threads: usize) -> Result<
          server {:+.1}%; most items buffered for the reader: {most_buffered} (window {})",
         took.as_secs_f64(),
         n as f64 / took.as_secs_f64(),
-        growth(|r| r.0, |m| &m.3),
-        growth(|r| r.0, |m| &m.4),
+        growth(|m| m.3.0),
+        growth(|m| m.4.0),
         readers.window,
     );
     Ok(())
