@@ -129,6 +129,11 @@ struct Args {
     /// workers. The memory row reads on the first.
     #[arg(long, value_delimiter = ',', default_values_t = [1, 2])]
     reader_threads: Vec<usize>,
+    /// Internal: the memory row's reader pace in items/s, set when the bench runs that row in
+    /// a fresh process of its own (so that the reader's RSS is the stream's, not what the
+    /// throughput rows left in the allocator).
+    #[arg(long, hide = true)]
+    reader_rate: Option<f64>,
     /// Internal: serve on `--nats-url` until stdin closes (`micro`, `credit` or `fire`).
     #[arg(long, hide = true)]
     serve: Option<String>,
@@ -754,14 +759,16 @@ fn drive(args: &Args) -> Result<(), String> {
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
         .unwrap_or_else(|_| "unknown".to_owned());
-    println!(
-        "machine: {} cores; {version}; item bodies: MessagePack {} bytes, JSON {} bytes, raw \
+    if args.reader_rate.is_none() {
+        println!(
+            "machine: {} cores; {version}; item bodies: MessagePack {} bytes, JSON {} bytes, raw \
          {RAW_SIZE} bytes; window {}; the server in a child process on 2 workers\n",
-        std::thread::available_parallelism().map_or(0, |n| n.get()),
-        size(ContentType::MsgPack)?,
-        size(ContentType::Json)?,
-        config.window,
-    );
+            std::thread::available_parallelism().map_or(0, |n| n.get()),
+            size(ContentType::MsgPack)?,
+            size(ContentType::Json)?,
+            config.window,
+        );
+    }
     // micro's MessagePack rate on the first layout: the memory row's reference.
     let mut micro_rate = None;
     if !args.memory_only {
@@ -773,21 +780,52 @@ fn drive(args: &Args) -> Result<(), String> {
             micro_rate.get_or_insert(rate);
         }
     }
-    if !args.no_memory {
-        let slowdown = f64::from(args.slowdown.max(1));
-        runtime(layouts[0])?.block_on(async {
-            let readers = Readers::connect(&url, config).await?;
-            let rate = match micro_rate {
-                Some(rate) => rate,
-                None => {
-                    let _server = spawn_server("micro", &url).await?;
-                    read_micro(&readers.msgpack, items).await?.rate()
-                }
-            };
-            memory(&readers, memory_items, rate / slowdown, layouts[0]).await
-        })?;
+    if args.no_memory {
+        return Ok(());
     }
-    Ok(())
+    let slowdown = f64::from(args.slowdown.max(1));
+    if let Some(rate) = micro_rate {
+        // The memory row in a fresh reader process: this one's heap holds what the
+        // fire-and-forget rows buffered.
+        drop(nats_server);
+        return memory_process(args, rate / slowdown, layouts[0]);
+    }
+    runtime(layouts[0])?.block_on(async {
+        let readers = Readers::connect(&url, config).await?;
+        let rate = match args.reader_rate {
+            Some(rate) => rate,
+            None => {
+                let _server = spawn_server("micro", &url).await?;
+                read_micro(&readers.msgpack, items).await?.rate() / slowdown
+            }
+        };
+        memory(&readers, memory_items, rate, layouts[0]).await
+    })
+}
+
+/// Runs the memory row in a new process of this binary, its reader at `rate` items/s, and
+/// waits for it (its own loops are bounded by their idle timeouts).
+fn memory_process(args: &Args, rate: f64, threads: usize) -> Result<(), String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let mut command = Command::new(exe);
+    command
+        .args(["--memory-only", "--reader-rate", &format!("{rate:.3}")])
+        .args(["--memory-items", &args.memory_items.to_string()])
+        .args(["--reader-threads", &threads.to_string()]);
+    if let Some(window) = args.window {
+        command.args(["--window", &window.to_string()]);
+    }
+    if args.smoke {
+        command.arg("--smoke");
+    }
+    let status = command
+        .status()
+        .map_err(|e| format!("cannot start the memory row's process: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("the memory row's process failed ({status})"))
+    }
 }
 
 /// The throughput rows; returns micro's MessagePack median, the memory row's reference.
@@ -984,8 +1022,8 @@ async fn memory(readers: &Readers, n: u64, rate: f64, threads: usize) -> Result<
     ));
     drop(server);
     println!(
-        "## Memory: {n} items, MessagePack, {}, at {rate:.0} items/s (micro's unthrottled \
-         rate divided by the slowdown), sleeping every {batch} items\n",
+        "## Memory: {n} items, MessagePack, {} in a fresh process, at {rate:.0} items/s \
+         (micro's unthrottled rate divided by the slowdown), sleeping every {batch} items\n",
         layout(threads)
     );
     println!(
