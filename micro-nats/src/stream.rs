@@ -273,7 +273,7 @@ pub(crate) async fn open(
         body,
         ..
     } = call;
-    let open = open.as_ref();
+    let open = open.as_deref();
     let service = service.into_owned();
     let mut hdrs = headers.unwrap_or_default();
     if let Some(open) = open {

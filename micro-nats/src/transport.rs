@@ -584,7 +584,7 @@ fn to_incoming(
             service,
             &call.endpoint,
         ) {
-            Ok(open) => call.stream = Some(open),
+            Ok(open) => call.stream = Some(Box::new(open)),
             Err(err) => {
                 let responder = NatsResponder {
                     client: Arc::clone(client),

@@ -215,7 +215,7 @@ impl Client {
         if call.wait_until.is_none() {
             call.wait_until = self.wait_until();
         }
-        call.stream = Some(StreamOpen::new(&self.options.stream));
+        call.stream = Some(Box::new(StreamOpen::new(&self.options.stream)));
         let deadline = call.wait_deadline();
         let id: Arc<str> = Arc::from(call.id());
         let mut link = self.transport().open_stream(call).await?;

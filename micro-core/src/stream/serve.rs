@@ -18,7 +18,7 @@ use crate::transport::{Call, Reply};
 /// Takes the stream part out of a call to a streaming endpoint.
 pub fn stream_open(call: &mut Call) -> Result<StreamOpen, Error> {
     match call.stream.take() {
-        Some(open) if open.connector().is_some() => Ok(open),
+        Some(open) if open.connector().is_some() => Ok(*open),
         _ => Err(Error::bad_request(format!(
             "`{}` is a streaming endpoint, but the request opened no stream",
             call.id()

@@ -53,8 +53,9 @@ pub struct Call {
     /// it does not travel.
     pub idempotent: bool,
     /// Set when the call opens a stream (see [`stream`](crate::stream)): on the client side
-    /// what the opener asks for, on the server side also the means to reach it.
-    pub stream: Option<StreamOpen>,
+    /// what the opener asks for, on the server side also the means to reach it. Boxed: most
+    /// calls open no stream, and every call is moved a few times on its way.
+    pub stream: Option<Box<StreamOpen>>,
     /// The encoded arguments.
     pub body: Bytes,
 }
