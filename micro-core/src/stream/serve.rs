@@ -129,6 +129,29 @@ fn needs_protocol(open: &StreamOpen, id: &str) -> Result<(), Error> {
     }
 }
 
+/// The server's end of a stream that receives the opener's items, accepted: its driver, the
+/// items for the handler to read, and the endpoint's id.
+async fn receiving<I>(
+    open: &StreamOpen,
+    content_type: ContentType,
+    id: &'static str,
+) -> Result<(Driver, Streaming<I>, Arc<str>), Error>
+where
+    I: DeserializeOwned + Send + 'static,
+{
+    needs_protocol(open, id)?;
+    let link = connect(open).await?;
+    let id_arc: Arc<str> = Arc::from(id);
+    let window = window(open);
+    let (inlet, input) = super::remote::<I>(window, content_type, Arc::clone(&id_arc));
+    accept(open, Arc::clone(&link.sink), window).await?;
+    Ok((
+        driver(open, &id_arc, link).receive_into(inlet),
+        input,
+        id_arc,
+    ))
+}
+
 /// A client stream: the handler reads the opener's items as they come and answers once.
 // Not an `async fn`: the `Send + 'static` future is the contract generated endpoints rely on,
 // checked here rather than at every use.
@@ -146,13 +169,7 @@ where
     Fut: Future<Output = Result<R, Error>> + Send + 'static,
 {
     async move {
-        needs_protocol(&open, id)?;
-        let link = connect(&open).await?;
-        let id_arc: Arc<str> = Arc::from(id);
-        let window = window(&open);
-        let (inlet, input) = super::remote::<I>(window, content_type, Arc::clone(&id_arc));
-        accept(&open, Arc::clone(&link.sink), window).await?;
-        let mut driver = driver(&open, &id_arc, link).receive_into(inlet);
+        let (mut driver, input, _) = receiving::<I>(&open, content_type, id).await?;
         driver.task = Some(
             handler(input)
                 .map(move |out| {
@@ -182,13 +199,7 @@ where
     Fut: Future<Output = Result<Streaming<T>, Error>> + Send + 'static,
 {
     async move {
-        needs_protocol(&open, id)?;
-        let link = connect(&open).await?;
-        let id_arc: Arc<str> = Arc::from(id);
-        let window = window(&open);
-        let (inlet, input) = super::remote::<I>(window, content_type, Arc::clone(&id_arc));
-        accept(&open, Arc::clone(&link.sink), window).await?;
-        let mut driver = driver(&open, &id_arc, link).receive_into(inlet);
+        let (mut driver, input, id_arc) = receiving::<I>(&open, content_type, id).await?;
         let items_id = Arc::clone(&id_arc);
         driver.task = Some(
             handler(input)
