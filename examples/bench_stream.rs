@@ -6,7 +6,8 @@
 //!
 //! - **micro**: the generated `FeedClient::items(n)` of a `#[service]` trait whose handler
 //!   answers with `Streaming::iter`, read with `StreamExt::next`, in MessagePack and in JSON,
-//!   with the default credit window ([`StreamConfig::default`]);
+//!   with the default credit window ([`StreamConfig::default`]), and again in MessagePack with
+//!   one item per message (`StreamConfig::batch(1)`), as a reader that takes no batches gets;
 //! - **raw credit stream**: the same protocol written by hand on async-nats (an inbox per end,
 //!   items numbered in `Micro-Seq`, the reader granting half a window each time it has taken
 //!   half a window, an end marker), with the same window: what micro's streams are measured
@@ -138,7 +139,7 @@ struct Args {
     #[arg(long, hide = true)]
     serve: Option<String>,
     /// For profiling: read one stream of `--items` from a `--serve` process on `--nats-url`
-    /// (`msgpack`, `json`, `credit`, `fire` or `framed`) and print its rate.
+    /// (`msgpack`, `json`, `unbatched`, `credit`, `fire` or `framed`) and print its rate.
     #[arg(long, hide = true)]
     read: Option<String>,
     /// The NATS server of `--serve` and `--read`.
@@ -629,6 +630,7 @@ async fn read_fire(url: &str, subject: &'static str, n: u64) -> Result<Fired, St
 enum Row {
     MicroMsgPack,
     MicroJson,
+    MicroUnbatched,
     RawCredit,
     RawFire,
     FramedFire,
@@ -639,6 +641,9 @@ impl Row {
         match self {
             Row::MicroMsgPack => "micro, MessagePack (`FeedClient::items`)",
             Row::MicroJson => "micro, JSON",
+            Row::MicroUnbatched => {
+                "micro, MessagePack, one item per message (`StreamConfig::batch(1)`)"
+            }
             Row::RawCredit => "raw async-nats credit stream, same window (baseline)",
             Row::RawFire => "raw async-nats fire-and-forget publish (no flow control)",
             Row::FramedFire => "the same, each item with `Micro-Seq` and a reply subject",
@@ -647,7 +652,7 @@ impl Row {
 
     fn server(self) -> &'static str {
         match self {
-            Row::MicroMsgPack | Row::MicroJson => "micro",
+            Row::MicroMsgPack | Row::MicroJson | Row::MicroUnbatched => "micro",
             Row::RawCredit => "credit",
             Row::RawFire | Row::FramedFire => "fire",
         }
@@ -659,6 +664,7 @@ struct Readers {
     url: String,
     msgpack: FeedClient,
     json: FeedClient,
+    unbatched: FeedClient,
     raw: async_nats::Client,
     window: u64,
     /// The connection the others use.
@@ -676,6 +682,11 @@ impl Readers {
             url: url.to_owned(),
             msgpack: FeedClient::new(&client.with_content_type(ContentType::MsgPack)),
             json: FeedClient::new(&client),
+            unbatched: FeedClient::new(
+                &client
+                    .with_content_type(ContentType::MsgPack)
+                    .with_stream_config(config.batch(1)),
+            ),
             raw: nats.client().clone(),
             window: u64::from(config.window),
             _nats: nats,
@@ -687,6 +698,7 @@ impl Readers {
         match row {
             Row::MicroMsgPack => Ok((read_micro(&self.msgpack, n).await?, None)),
             Row::MicroJson => Ok((read_micro(&self.json, n).await?, None)),
+            Row::MicroUnbatched => Ok((read_micro(&self.unbatched, n).await?, None)),
             Row::RawCredit => Ok((read_credit(&self.raw, n, self.window).await?, None)),
             Row::RawFire | Row::FramedFire => {
                 let subject = if row == Row::RawFire {
@@ -708,6 +720,7 @@ async fn read_only(kind: &str, url: &str, n: u64, window: Option<u32>) -> Result
     let row = match kind {
         "msgpack" => Row::MicroMsgPack,
         "json" => Row::MicroJson,
+        "unbatched" => Row::MicroUnbatched,
         "credit" => Row::RawCredit,
         "fire" => Row::RawFire,
         "framed" => Row::FramedFire,
@@ -838,6 +851,7 @@ async fn throughput(
     let rows = [
         Row::MicroMsgPack,
         Row::MicroJson,
+        Row::MicroUnbatched,
         Row::RawCredit,
         Row::RawFire,
         Row::FramedFire,
@@ -879,7 +893,10 @@ async fn throughput(
     println!("|---|---|---|---|");
     let mut medians = Vec::new();
     for (i, row) in rows.iter().enumerate() {
-        let micro = matches!(row, Row::MicroMsgPack | Row::MicroJson);
+        let micro = matches!(
+            row,
+            Row::MicroMsgPack | Row::MicroJson | Row::MicroUnbatched
+        );
         let vs = |base: usize, applies: bool| {
             if i == base {
                 "1.00×".to_owned()

@@ -24,6 +24,9 @@ pub mod keys {
     /// On a stream-opening request, the heartbeat interval the opener asks for, in
     /// milliseconds.
     pub const HEARTBEAT: &str = "Micro-Heartbeat";
+    /// Batches: on a stream-opening request or an open frame, the most items the sender of it
+    /// takes in one message; on a message of items, how many it carries.
+    pub const BATCH: &str = "Micro-Batch";
     /// The NATS services error description (ADR-32).
     pub const SERVICE_ERROR: &str = "Nats-Service-Error";
     /// The NATS services error code (ADR-32), a numeric string.

@@ -332,6 +332,32 @@ struct Tamper {
     inner: Arc<dyn micro_core::transport::Transport>,
     at: u64,
     how: How,
+    /// The first item and item count of every frame of items, received and sent.
+    seen: Arc<Frames>,
+}
+
+#[derive(Debug, Default)]
+struct Frames {
+    received: std::sync::Mutex<Vec<(u64, u64)>>,
+    sent: std::sync::Mutex<Vec<(u64, u64)>>,
+}
+
+/// Records the frames of items a client sends.
+struct Recording {
+    inner: Arc<dyn micro_core::stream::FrameSink>,
+    seen: Arc<Frames>,
+}
+
+impl micro_core::stream::FrameSink for Recording {
+    fn send(
+        &self,
+        frame: micro_core::stream::Frame,
+    ) -> futures::future::BoxFuture<'_, Result<(), Error>> {
+        if let Some(range) = items_of(&frame) {
+            self.seen.sent.lock().unwrap().push(range);
+        }
+        self.inner.send(frame)
+    }
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -339,6 +365,8 @@ enum How {
     Drop,
     Repeat,
     Vanish,
+    /// Only record.
+    Pass,
 }
 
 impl micro_core::transport::Transport for Tamper {
@@ -361,24 +389,29 @@ impl micro_core::transport::Transport for Tamper {
         call: Call,
     ) -> futures::future::BoxFuture<'_, Result<micro_core::stream::Link, Error>> {
         let (at, how) = (self.at, self.how);
+        let seen = Arc::clone(&self.seen);
         Box::pin(async move {
             let mut link = self.inner.open_stream(call).await?;
+            link.sink = Arc::new(Recording {
+                inner: Arc::clone(&link.sink),
+                seen: Arc::clone(&seen),
+            });
             let frames = std::mem::replace(&mut link.frames, futures::stream::pending().boxed());
             let mut vanished = false;
             link.frames = frames
                 .flat_map(move |frame| {
-                    use micro_core::stream::Frame;
-                    let out = match (&frame, how) {
+                    // The frame (one item, or a batch) that carries item `at` is tampered with
+                    // as a whole, as a message is lost or repeated on the wire.
+                    let range = items_of(&frame);
+                    if let Some(range) = range {
+                        seen.received.lock().unwrap().push(range);
+                    }
+                    let carries = range.is_some_and(|(first, n)| (first..first + n).contains(&at));
+                    let out = match how {
                         _ if vanished => vec![],
-                        (Frame::Item { seq, .. }, How::Drop) if *seq == at => vec![],
-                        (Frame::Item { seq, body }, How::Repeat) if *seq == at => vec![
-                            Frame::Item {
-                                seq: *seq,
-                                body: body.clone(),
-                            },
-                            frame,
-                        ],
-                        (Frame::Item { seq, .. }, How::Vanish) if *seq == at => {
+                        How::Drop if carries => vec![],
+                        How::Repeat if carries => vec![copy(&frame), frame],
+                        How::Vanish if carries => {
                             vanished = true;
                             vec![frame]
                         }
@@ -391,6 +424,32 @@ impl micro_core::transport::Transport for Tamper {
                 .boxed();
             Ok(link)
         })
+    }
+}
+
+/// The first item and the item count of a frame of items.
+fn items_of(frame: &micro_core::stream::Frame) -> Option<(u64, u64)> {
+    use micro_core::stream::Frame;
+    match frame {
+        Frame::Item { seq, .. } => Some((*seq, 1)),
+        Frame::Batch { first, items } => Some((*first, items.len() as u64)),
+        _ => None,
+    }
+}
+
+/// A copy of a frame of items.
+fn copy(frame: &micro_core::stream::Frame) -> micro_core::stream::Frame {
+    use micro_core::stream::Frame;
+    match frame {
+        Frame::Item { seq, body } => Frame::Item {
+            seq: *seq,
+            body: body.clone(),
+        },
+        Frame::Batch { first, items } => Frame::Batch {
+            first: *first,
+            items: items.clone(),
+        },
+        other => panic!("not a frame of items: {other:?}"),
     }
 }
 
@@ -411,6 +470,7 @@ async fn tampered(
         inner: memory.transport().clone(),
         at,
         how,
+        seen: Arc::default(),
     });
     let client = Client::new(
         transport,
@@ -451,13 +511,16 @@ async fn a_lost_or_repeated_item_is_an_error_never_a_shorter_stream() {
         .await
         .unwrap();
         let (got, err) = within(read_all(items)).await;
-        // Every item before the tampered one arrives (the repeated one once), then the error.
-        let last = if matches!(how, How::Drop) { 499 } else { 500 };
-        assert!(
-            got.iter().copied().eq(1..=last),
-            "{how:?}: {} items",
-            got.len()
-        );
+        // Every item before the tampered frame arrives (a repeated frame's once), in order,
+        // then the error.
+        let n = got.len() as u64;
+        assert!(got.iter().copied().eq(1..=n), "{how:?}: {got:?}");
+        let expected = if matches!(how, How::Drop) {
+            500 - u64::from(micro_core::stream::MAX_BATCH)..500
+        } else {
+            500..500 + u64::from(micro_core::stream::MAX_BATCH)
+        };
+        assert!(expected.contains(&n), "{how:?}: {n} items");
         let err = err.unwrap_or_else(|| panic!("{how:?} went unnoticed"));
         assert_eq!(err.code(), 502, "{how:?}: {err}");
         let what = if matches!(how, How::Drop) {
@@ -478,7 +541,7 @@ async fn a_peer_that_falls_silent_is_gone_after_three_heartbeats() {
         .unwrap();
     let started = std::time::Instant::now();
     let (got, err) = within(read_all(items)).await;
-    assert_eq!(got.len(), 10);
+    assert!(got.len() >= 10, "{} items", got.len());
     let err = err.expect("silence went unnoticed");
     assert_eq!(err.code(), 408, "{err}");
     assert!(started.elapsed() < Duration::from_secs(10));
@@ -550,4 +613,73 @@ async fn a_configuration_out_of_bounds_is_clamped_not_fatal() {
     })
     .await;
     running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn items_ready_together_travel_in_batches_up_to_what_the_reader_takes() {
+    for batch in [1, 4, micro_core::stream::MAX_BATCH] {
+        let memory = Memory::new();
+        let running = Service::builder()
+            .backend(memory.backend())
+            .only_explicit()
+            .handle(feed(Arc::default()))
+            .start()
+            .await
+            .unwrap();
+        let seen = Arc::new(Frames::default());
+        let transport = Arc::new(Tamper {
+            inner: memory.transport().clone(),
+            at: 0,
+            how: How::Pass,
+            seen: Arc::clone(&seen),
+        });
+        let client = Client::new(
+            transport,
+            memory.broker().clone(),
+            memory.registry().clone(),
+        )
+        .with_stream_config(StreamConfig::default().batch(batch));
+        within(async {
+            let items: Vec<u64> = client
+                .server_stream::<_, u64>(
+                    "feed",
+                    "ticks",
+                    &Ticks {
+                        n: 2000,
+                        fail_at: None,
+                    },
+                )
+                .await
+                .unwrap()
+                .map(Result::unwrap)
+                .collect()
+                .await;
+            assert!(items.iter().copied().eq(1..=2000));
+            // The client's items go to the server in batches of what the server takes.
+            let sum: u64 = client
+                .client_stream("feed", "sum", &(), Streaming::iter(1..=2000u64))
+                .await
+                .unwrap();
+            assert_eq!(sum, 2000 * 2001 / 2);
+        })
+        .await;
+        let largest = |frames: &[(u64, u64)]| frames.iter().map(|(_, n)| *n).max().unwrap_or(0);
+        let received = seen.received.lock().unwrap().clone();
+        let sent = seen.sent.lock().unwrap().clone();
+        // Numbered without a gap, frame after frame.
+        let mut next = 1;
+        for (first, n) in &received {
+            assert_eq!(*first, next, "batch {batch}");
+            next += n;
+        }
+        assert_eq!(next, 2001, "batch {batch}");
+        let most = largest(&received);
+        assert!(most <= u64::from(batch), "batch {batch}: a frame of {most}");
+        if batch > 1 {
+            // Every item is ready at once: some travel together.
+            assert!(most > 1, "batch {batch}: one item per frame");
+        }
+        assert!(largest(&sent) > 1, "the client sent one item per frame");
+        running.stop().await;
+    }
 }

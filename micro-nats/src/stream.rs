@@ -47,8 +47,11 @@ pub(crate) struct NatsSink {
     /// The opener's: the last token of its inbox, which names the opening request in a cancel.
     token: Option<String>,
     content_type: ContentType,
-    /// Whether items carry `Content-Type` (the opening request did).
+    /// Whether items carry `Content-Type`: only for a plain reader whose request did, as a
+    /// reader of the stream protocol knows the codec from the opening request.
     labelled: bool,
+    /// [`FrameSink::batch_bytes`]: within what the NATS server accepts in one message.
+    batch_bytes: usize,
     /// The opener's: the service whose cancellation subject names the opening request, for a
     /// cancel sent before the server said where it listens (see PROTOCOL.md, "Cancellation").
     service: Option<String>,
@@ -107,6 +110,63 @@ impl FrameSink for NatsSink {
             })
         })
     }
+
+    fn batch_bytes(&self) -> usize {
+        self.batch_bytes
+    }
+}
+
+/// [`FrameSink::batch_bytes`] on `client`'s server: half its largest message (the rest is room
+/// for headers and the items' length prefixes), and never more than the default.
+fn batch_bytes(client: &Client) -> usize {
+    let max_payload = client.server_info().max_payload;
+    (max_payload / 2).min(micro_core::stream::DEFAULT_BATCH_BYTES)
+}
+
+/// The body of a message of several items: each item's length (4 bytes, big-endian), then the
+/// item.
+fn batch_body(items: &[Bytes]) -> Result<Bytes, Error> {
+    let size = items.iter().map(|item| 4 + item.len()).sum();
+    let mut body = Vec::with_capacity(size);
+    for item in items {
+        let len = u32::try_from(item.len())
+            .map_err(|_| Error::payload_too_large("a stream item is larger than 4 GiB"))?;
+        body.extend_from_slice(&len.to_be_bytes());
+        body.extend_from_slice(item);
+    }
+    Ok(Bytes::from(body))
+}
+
+/// The `n` items of a batch's body (see [`batch_body`]), or why it is not one.
+fn batch_items(body: &Bytes, n: u64) -> Result<Vec<Bytes>, String> {
+    if !(2..=u64::from(micro_core::stream::MAX_BATCH)).contains(&n) {
+        return Err(format!(
+            "a batch of {n} items (a batch carries 2 to {})",
+            micro_core::stream::MAX_BATCH
+        ));
+    }
+    let mut items = Vec::with_capacity(n as usize);
+    let mut at = 0;
+    while at < body.len() {
+        let prefix = body
+            .get(at..at + 4)
+            .ok_or("a batch ends inside an item's length")?;
+        let len = u32::from_be_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]) as usize;
+        let start = at + 4;
+        let end = start
+            .checked_add(len)
+            .filter(|end| *end <= body.len())
+            .ok_or("a batch ends inside an item")?;
+        items.push(body.slice(start..end));
+        at = end;
+    }
+    if items.len() as u64 != n {
+        return Err(format!(
+            "a batch says it carries {n} items but carries {}",
+            items.len()
+        ));
+    }
+    Ok(items)
 }
 
 /// A frame as the headers and body of a message.
@@ -125,9 +185,15 @@ fn encode(
             }
             body
         }
-        Frame::Open { credit } => {
+        Frame::Batch { first, items } => {
+            headers::insert(&mut hdrs, keys::SEQ, &first.to_string())?;
+            headers::insert(&mut hdrs, keys::BATCH, &items.len().to_string())?;
+            batch_body(&items)?
+        }
+        Frame::Open { credit, batch } => {
             control(&mut hdrs, "open")?;
             headers::insert(&mut hdrs, keys::CREDIT, &credit.to_string())?;
+            headers::insert(&mut hdrs, keys::BATCH, &batch.to_string())?;
             Bytes::new()
         }
         Frame::Credit(n) => {
@@ -228,7 +294,17 @@ pub(crate) fn decode(message: Message, content_type: ContentType, id: &str, open
     };
     let credit = |key: &str| number(key).map(|n| u32::try_from(n).unwrap_or(u32::MAX));
     let frame = match headers::get(hdrs, keys::STREAM) {
-        Some("open") => credit(keys::CREDIT).map(|credit| Frame::Open { credit }),
+        Some("open") => credit(keys::CREDIT).and_then(|granted| {
+            // A server that does not say takes items one by one.
+            let batch = match headers::get(hdrs, keys::BATCH) {
+                None => 1,
+                Some(_) => credit(keys::BATCH)?,
+            };
+            Ok(Frame::Open {
+                credit: granted,
+                batch,
+            })
+        }),
         Some("credit") => credit(keys::CREDIT).map(Frame::Credit),
         Some("heartbeat") => Ok(Frame::Heartbeat),
         Some("end") => number(keys::SEQ).map(|count| Frame::End { count }),
@@ -237,12 +313,22 @@ pub(crate) fn decode(message: Message, content_type: ContentType, id: &str, open
             "a message of the stream of `{id}` is of unknown kind `{other}`"
         ))
         .with_id(id.to_owned())),
-        None if headers::get(hdrs, keys::SEQ).is_some() => {
-            number(keys::SEQ).map(|seq| Frame::Item {
-                seq,
-                body: message.payload,
-            })
-        }
+        None if headers::get(hdrs, keys::SEQ).is_some() => number(keys::SEQ).and_then(|seq| {
+            if headers::get(hdrs, keys::BATCH).is_none() {
+                return Ok(Frame::Item {
+                    seq,
+                    body: message.payload,
+                });
+            }
+            let n = number(keys::BATCH)?;
+            let items = batch_items(&message.payload, n).map_err(|why| {
+                Error::bad_gateway(format!(
+                    "a message of the stream of `{id}` is not a valid batch: {why}"
+                ))
+                .with_id(id.to_owned())
+            })?;
+            Ok(Frame::Batch { first: seq, items })
+        }),
         None => {
             let (service, endpoint) = id.split_once('.').unwrap_or((id, ""));
             Ok(Frame::from_reply(headers::read_reply(
@@ -287,6 +373,9 @@ pub(crate) async fn open(
                 &heartbeat.as_millis().to_string(),
             )?;
         }
+        if let Some(batch) = open.batch {
+            headers::insert(&mut hdrs, keys::BATCH, &batch.to_string())?;
+        }
     }
     // Labelled, so the server labels its items and a plain reader of the same stream can tell
     // the codec.
@@ -308,7 +397,8 @@ pub(crate) async fn open(
         inbox: None,
         token: inbox.rsplit('.').next().map(str::to_owned),
         content_type,
-        labelled: true,
+        labelled: false,
+        batch_bytes: batch_bytes(client),
         service: Some(service),
     };
     Ok(Link::new(frames, Arc::new(sink)))
@@ -345,12 +435,13 @@ impl Connect for NatsConnect {
                 (futures::stream::pending().boxed(), None)
             };
             let sink = NatsSink {
+                batch_bytes: batch_bytes(&client),
                 client,
                 peer: Peer::Fixed(reply_to),
                 inbox,
                 token: None,
                 content_type,
-                labelled,
+                labelled: labelled && !protocol,
                 service: None,
             };
             Ok(Link::new(frames, Arc::new(sink)))
@@ -381,6 +472,7 @@ pub(crate) fn accepted(
     };
     let window = number(keys::CREDIT)?.map(|w| u32::try_from(w).unwrap_or(u32::MAX));
     let heartbeat = number(keys::HEARTBEAT)?.map(Duration::from_millis);
+    let batch = number(keys::BATCH)?.map(|b| u32::try_from(b).unwrap_or(u32::MAX));
     let connect = NatsConnect {
         client: Arc::clone(client),
         reply_to: reply_to.clone(),
@@ -389,5 +481,5 @@ pub(crate) fn accepted(
         protocol: window.is_some(),
         id: Arc::from(format!("{service}.{endpoint}")),
     };
-    Ok(StreamOpen::accepted(window, heartbeat, Arc::new(connect)))
+    Ok(StreamOpen::accepted(window, heartbeat, Arc::new(connect)).with_batch(batch))
 }

@@ -317,6 +317,55 @@ async fn hundreds_of_streams_at_once_on_one_connection() {
 /// A raw NATS client playing the server of `feed.ticks`: accepts the stream, sends the items
 /// given (their numbers as written), then falls silent.
 async fn fake_server(server: &NatsServer, seqs: Vec<u64>) -> tokio::task::JoinHandle<()> {
+    let messages = seqs
+        .into_iter()
+        .map(|seq| {
+            let mut item = HeaderMap::new();
+            item.insert("Micro-Seq", seq.to_string().as_str());
+            (item, tick_body(seq))
+        })
+        .collect();
+    fake_server_sending(server, messages).await
+}
+
+/// A tick as the fake server sends it, in JSON.
+fn tick_body(seq: u64) -> Bytes {
+    serde_json::to_vec(&Tick {
+        seq,
+        label: String::new(),
+    })
+    .unwrap()
+    .into()
+}
+
+/// A batch's body as PROTOCOL.md writes it: each item's length (4 bytes, big-endian), then
+/// the item.
+fn batch_body(items: &[Bytes]) -> Bytes {
+    let mut body = Vec::new();
+    for item in items {
+        body.extend_from_slice(&u32::try_from(item.len()).unwrap().to_be_bytes());
+        body.extend_from_slice(item);
+    }
+    body.into()
+}
+
+/// The items of a batch's body, read as PROTOCOL.md writes it.
+fn batch_items(mut body: &[u8]) -> Vec<Vec<u8>> {
+    let mut items = Vec::new();
+    while !body.is_empty() {
+        let (len, rest) = body.split_at(4);
+        let len = u32::from_be_bytes(len.try_into().unwrap()) as usize;
+        items.push(rest[..len].to_vec());
+        body = &rest[len..];
+    }
+    items
+}
+
+/// [`fake_server`], sending the messages given (headers and body) after the open frame.
+async fn fake_server_sending(
+    server: &NatsServer,
+    messages: Vec<(HeaderMap, Bytes)>,
+) -> tokio::task::JoinHandle<()> {
     let raw = raw(server).await;
     let mut requests = raw.subscribe("feed.ticks").await.unwrap();
     sync(&raw).await;
@@ -338,19 +387,12 @@ async fn fake_server(server: &NatsServer, seqs: Vec<u64>) -> tokio::task::JoinHa
         )
         .await
         .unwrap();
-        for seq in seqs {
-            let mut item = HeaderMap::new();
-            item.insert("Micro-Seq", seq.to_string().as_str());
-            let body = serde_json::to_vec(&Tick {
-                seq,
-                label: String::new(),
-            })
-            .unwrap();
+        for (headers, body) in messages {
             raw.publish_with_reply_and_headers(
                 reply.clone(),
                 async_nats::Subject::from(inbox.clone()),
-                item,
-                body.into(),
+                headers,
+                body,
             )
             .await
             .unwrap();
@@ -373,6 +415,114 @@ async fn a_gap_on_the_wire_is_an_error() {
     let err = within(ticks.next()).await.unwrap().unwrap_err();
     assert_eq!(err.code(), 502, "{err}");
     assert!(err.to_string().contains("a gap"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_on_the_wire_are_read_and_a_malformed_one_is_an_error() {
+    let server = NatsServer::start();
+    let batch = |first: u64, seqs: std::ops::RangeInclusive<u64>, claimed: usize| {
+        let items: Vec<Bytes> = seqs.map(tick_body).collect();
+        let mut headers = HeaderMap::new();
+        headers.insert("Micro-Seq", first.to_string().as_str());
+        headers.insert("Micro-Batch", claimed.to_string().as_str());
+        (headers, batch_body(&items))
+    };
+    // Items 1-3 in a batch, then a batch that claims three items but carries two.
+    let _fake = fake_server_sending(&server, vec![batch(1, 1..=3, 3), batch(4, 4..=5, 3)]).await;
+    let nats = connect(&server).await;
+    let feed = FeedClient::new(&nats.micro_client());
+    let mut ticks = within(feed.ticks(6, None)).await.unwrap();
+    for seq in 1..=3 {
+        assert_eq!(ticks.next().await.unwrap().unwrap().seq, seq);
+    }
+    let err = within(ticks.next()).await.unwrap().unwrap_err();
+    assert_eq!(err.code(), 502, "{err}");
+    assert!(err.to_string().contains("not a valid batch"), "{err}");
+    assert!(
+        within(ticks.next()).await.is_none(),
+        "an error ends the stream"
+    );
+}
+
+/// What a raw reader of `feed.ticks` with `n` items receives: the item messages (headers and
+/// the items each carries), up to the end marker.
+async fn read_raw(
+    server: &NatsServer,
+    n: u64,
+    batch: Option<&str>,
+) -> Vec<(HeaderMap, Vec<Vec<u8>>)> {
+    let raw = raw(server).await;
+    let inbox = raw.new_inbox();
+    let mut frames = raw.subscribe(inbox.clone()).await.unwrap();
+    let mut open = HeaderMap::new();
+    open.insert("Micro-Credit", "1000");
+    open.insert("Content-Type", "application/json");
+    if let Some(batch) = batch {
+        open.insert("Micro-Batch", batch);
+    }
+    raw.publish_with_reply_and_headers(
+        "feed.ticks",
+        async_nats::Subject::from(inbox),
+        open,
+        Bytes::from(format!(r#"{{"n":{n}}}"#)),
+    )
+    .await
+    .unwrap();
+    let mut messages = Vec::new();
+    within(async {
+        while let Some(frame) = frames.next().await {
+            match header(&frame, "Micro-Stream") {
+                Some("end") => break,
+                Some(_) => continue,
+                None => {}
+            }
+            assert!(header(&frame, "Micro-Seq").is_some(), "{frame:?}");
+            let items = match header(&frame, "Micro-Batch") {
+                Some(_) => batch_items(&frame.payload),
+                None => vec![frame.payload.to_vec()],
+            };
+            messages.push((frame.headers.clone().unwrap_or_default(), items));
+        }
+    })
+    .await;
+    messages
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_gets_batches_only_if_it_takes_them_as_documented() {
+    let server = NatsServer::start();
+    let (running, _nats) = serve(&server, FeedImpl::default()).await;
+    for batch in [None, Some("1"), Some("16")] {
+        let messages = read_raw(&server, 300, batch).await;
+        let mut next = 1;
+        for (headers, items) in &messages {
+            // Numbered by the first item, the rest following without a gap.
+            let first: u64 = headers.get("Micro-Seq").unwrap().as_str().parse().unwrap();
+            assert_eq!(first, next, "{batch:?}");
+            if let Some(n) = headers.get("Micro-Batch") {
+                let n: usize = n.as_str().parse().unwrap();
+                assert_eq!(n, items.len(), "{batch:?}");
+                assert!((2..=16).contains(&n), "{batch:?}: a batch of {n}");
+            }
+            // The codec was fixed at opening: items are not labelled one by one.
+            assert!(headers.get("Content-Type").is_none(), "{batch:?}");
+            for item in items {
+                let tick: Tick = serde_json::from_slice(item).unwrap();
+                assert_eq!(tick.seq, next, "{batch:?}");
+                next += 1;
+            }
+        }
+        assert_eq!(next, 301, "{batch:?}: every item once");
+        let batched = messages.iter().any(|(h, _)| h.get("Micro-Batch").is_some());
+        // The handler's items are all ready at once: a reader that takes batches gets some.
+        assert_eq!(
+            batched,
+            batch == Some("16"),
+            "{batch:?}: {} messages",
+            messages.len()
+        );
+    }
+    running.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -32,6 +32,8 @@ struct Opened {
     link: Link,
     /// Items the server is ready for.
     credit: u32,
+    /// The most items the server takes in one frame.
+    batch: u32,
     id: Arc<str>,
     content_type: ContentType,
 }
@@ -81,6 +83,7 @@ impl Client {
         let id = Arc::clone(&opened.id);
         let sink = Arc::clone(&opened.link.sink);
         let mut driver = self.driver(opened.link, &opened.id, opened.credit);
+        driver.batch = opened.batch;
         driver.outbound = Some(input.encoded(opened.content_type, Arc::clone(&id)));
         let (mut tx, rx) = oneshot::channel();
         tokio::spawn(async move {
@@ -160,6 +163,7 @@ impl Client {
         let mut driver = self
             .driver(opened.link, &opened.id, opened.credit)
             .receive_into(inlet);
+        driver.batch = opened.batch;
         driver.outbound = outbound;
         tokio::spawn(driver.run());
         items
@@ -240,9 +244,10 @@ impl Client {
         };
         unanswered.0 = None;
         match first {
-            Some(Frame::Open { credit }) => Ok(Opened {
+            Some(Frame::Open { credit, batch }) => Ok(Opened {
                 link,
                 credit,
+                batch: batch.clamp(1, crate::stream::MAX_BATCH),
                 id,
                 content_type,
             }),

@@ -256,11 +256,14 @@ impl Transport for MemoryTransport {
             Arc::new(ChannelSink(to_client.clone())),
         );
         let asked = call.stream.take();
-        call.stream = Some(Box::new(StreamOpen::accepted(
-            asked.as_ref().and_then(|open| open.window),
-            asked.as_ref().and_then(|open| open.heartbeat),
-            Arc::new(HandOver(std::sync::Mutex::new(Some(server)))),
-        )));
+        call.stream = Some(Box::new(
+            StreamOpen::accepted(
+                asked.as_ref().and_then(|open| open.window),
+                asked.as_ref().and_then(|open| open.heartbeat),
+                Arc::new(HandOver(std::sync::Mutex::new(Some(server)))),
+            )
+            .with_batch(asked.as_ref().and_then(|open| open.batch)),
+        ));
         // The caller's wait bounds the opening only (the client waits for the open frame); the
         // stream then lasts as long as its ends want.
         call.wait_until = None;

@@ -5,12 +5,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::StreamExt as _;
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
+use futures::{FutureExt as _, StreamExt as _};
 use tokio::time::Instant;
 
-use super::{Frame, Inlet, Link, MISSED_HEARTBEATS};
+use super::{Frame, Inlet, Link, MAX_BATCH, MISSED_HEARTBEATS};
 use crate::Error;
 use crate::error::code;
 use crate::transport::Reply;
@@ -57,6 +57,10 @@ pub(crate) struct Driver {
     pub(crate) task: Option<BoxFuture<'static, Result<Output, Error>>>,
     /// Items the other end is ready for.
     pub(crate) credit: u64,
+    /// The most items the other end takes in one frame (1: one item per frame).
+    pub(crate) batch: u32,
+    /// An item pulled from `outbound` that did not fit the last batch: the next to send.
+    held: Option<Bytes>,
     /// `None` for a plain reader without the stream protocol: no heartbeats, no idle timeout.
     pub(crate) heartbeat: Option<Duration>,
     sent: u64,
@@ -84,6 +88,8 @@ impl Driver {
             outbound: None,
             task: None,
             credit,
+            batch: 1,
+            held: None,
             heartbeat: None,
             sent: 0,
             received: 0,
@@ -100,6 +106,9 @@ impl Driver {
     /// Receives items into `inlet`, granting its window now.
     pub(crate) fn receive_into(mut self, inlet: Inlet) -> Self {
         self.granted = u64::from(inlet.window);
+        inlet
+            .progress
+            .wake_at(grant_due(self.granted, inlet.window));
         self.inlet = Some(inlet);
         self
     }
@@ -162,7 +171,7 @@ impl Driver {
         let check = tokio::time::sleep_until(self.next_check());
         tokio::pin!(check);
         loop {
-            let can_send = self.credit > 0 && self.outbound.is_some();
+            let can_send = self.credit > 0 && (self.outbound.is_some() || self.held.is_some());
             let listening = self.inlet.is_some() && !self.abandoned;
             // Not biased: a steady flow one way must not starve the other, nor the check.
             tokio::select! {
@@ -190,7 +199,7 @@ impl Driver {
                     }
                 }
                 () = reader_progress(self.inlet.as_ref()), if listening => self.grant().await?,
-                item = next_item(&mut self.outbound), if can_send => {
+                item = next_item(&mut self.held, &mut self.outbound), if can_send => {
                     if let Some(finish) = self.on_item_to_send(item).await? {
                         return Ok(finish);
                     }
@@ -265,7 +274,18 @@ impl Driver {
             .with_id(self.id.to_string()));
         };
         match frame {
-            Frame::Item { seq, body } => self.on_item(seq, body).map(|()| None),
+            Frame::Item { seq, body } => {
+                self.on_items(seq, std::iter::once(body), 1).map(|()| None)
+            }
+            Frame::Batch { first, items } => {
+                let n = items.len();
+                if n < 2 || n > MAX_BATCH as usize {
+                    return Err(self.violation(&format!(
+                        "a batch of {n} items (a batch carries 2 to {MAX_BATCH})"
+                    )));
+                }
+                self.on_items(first, items, n as u64).map(|()| None)
+            }
             Frame::End { count } => self.on_end(count),
             Frame::Credit(n) => {
                 self.credit = self.credit.saturating_add(u64::from(n));
@@ -280,6 +300,7 @@ impl Driver {
                 // The server stopped reading: stop sending, and wait for its answer.
                 Role::Client => {
                     self.outbound = None;
+                    self.held = None;
                     Ok(None)
                 }
             },
@@ -302,7 +323,13 @@ impl Driver {
         }
     }
 
-    fn on_item(&mut self, seq: u64, body: Bytes) -> Result<(), Error> {
+    /// Takes `n` items numbered from `seq` (one frame's).
+    fn on_items(
+        &mut self,
+        seq: u64,
+        bodies: impl IntoIterator<Item = Bytes>,
+        n: u64,
+    ) -> Result<(), Error> {
         if self.inbound_ended {
             return Err(self.violation(&format!("item {seq} after the end marker")));
         }
@@ -320,24 +347,29 @@ impl Driver {
                 "{what}: item {seq} arrived where item {expected} was due"
             )));
         }
-        if seq > self.granted {
+        let last = seq.saturating_add(n - 1);
+        if last > self.granted {
             return Err(self.violation(&format!(
-                "item {seq} was sent without credit (credit was granted up to {})",
+                "item {last} was sent without credit (credit was granted up to {})",
                 self.granted
             )));
         }
-        self.received = seq;
+        self.received = last;
         if self.abandoned {
             // Sent before the sender learnt that nobody reads: dropped, as asked.
             return Ok(());
         }
-        match inlet.items.try_send(body) {
-            // Closed: the reader just went; `reader_gone` tells the sender.
-            Ok(()) | Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => Ok(()),
-            Err(tokio::sync::mpsc::error::TrySendError::Full(_)) => {
-                Err(self.violation(&format!("item {seq} overflowed the window")))
+        for body in bodies {
+            match inlet.items.try_send(body) {
+                Ok(()) => {}
+                // The reader just went; `reader_gone` tells the sender.
+                Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => return Ok(()),
+                Err(tokio::sync::mpsc::error::TrySendError::Full(_)) => {
+                    return Err(self.violation(&format!("item {last} overflowed the window")));
+                }
             }
         }
+        Ok(())
     }
 
     fn on_end(&mut self, count: u64) -> Result<Option<Finish>, Error> {
@@ -369,11 +401,14 @@ impl Driver {
     ) -> Result<Option<Finish>, Error> {
         match item {
             Some(Ok(body)) => {
-                self.sent += 1;
-                self.credit -= 1;
-                let seq = self.sent;
-                self.send(Frame::Item { seq, body }).await?;
-                Ok(None)
+                let (frame, after) = self.gather(body);
+                self.send(frame).await?;
+                match after {
+                    // Another item is ready: the select loop sends it, once there is credit.
+                    None | Some(Some(Ok(_))) => Ok(None),
+                    // The items ended, or failed, right behind the batch.
+                    Some(terminal) => Box::pin(self.on_item_to_send(terminal)).await,
+                }
             }
             Some(Err(err)) => {
                 if self.role == Role::Client {
@@ -397,6 +432,55 @@ impl Driver {
         }
     }
 
+    /// The frame that sends `first` and whatever items are ready behind it, up to the credit,
+    /// the receiver's batch size and the backend's bytes per batch; and what was pulled but
+    /// not sent (an item that did not fit is held for the next frame; an end or an error is
+    /// handed back to be handled after the frame).
+    fn gather(&mut self, first: Bytes) -> (Frame, Option<Option<Result<Bytes, Error>>>) {
+        let seq = self.sent + 1;
+        let most = self.credit.min(u64::from(self.batch));
+        let mut after = None;
+        let mut first = Some(first);
+        let mut items = Vec::new();
+        if most > 1 {
+            let limit = self.link.sink.batch_bytes();
+            let mut bytes = first.as_ref().map_or(0, Bytes::len);
+            while (items.len() as u64) + 1 < most {
+                let Some(outbound) = self.outbound.as_mut() else {
+                    break;
+                };
+                // Only what is ready now: a batch never waits for an item.
+                match outbound.next().now_or_never() {
+                    None => break,
+                    Some(Some(Ok(body))) => {
+                        if bytes + body.len() > limit {
+                            self.held = Some(body);
+                            break;
+                        }
+                        bytes += body.len();
+                        if items.is_empty() {
+                            items.reserve(8);
+                            items.extend(first.take());
+                        }
+                        items.push(body);
+                    }
+                    Some(other) => {
+                        after = Some(other);
+                        break;
+                    }
+                }
+            }
+        }
+        let n = items.len().max(1) as u64;
+        self.sent += n;
+        self.credit -= n;
+        let frame = match first {
+            Some(body) => Frame::Item { seq, body },
+            None => Frame::Batch { first: seq, items },
+        };
+        (frame, after)
+    }
+
     /// Grants the sender more credit once the reader took half a window.
     async fn grant(&mut self) -> Result<(), Error> {
         let Some(inlet) = &self.inlet else {
@@ -407,6 +491,9 @@ impl Driver {
         let grant = limit.saturating_sub(self.granted);
         if grant >= (window / 2).max(1) {
             self.granted += grant;
+            inlet
+                .progress
+                .wake_at(grant_due(self.granted, inlet.window));
             let n = u32::try_from(grant).unwrap_or(u32::MAX);
             self.send(Frame::Credit(n)).await?;
         }
@@ -448,9 +535,20 @@ async fn reader_progress(inlet: Option<&Inlet>) {
     }
 }
 
+/// How many items a reader must have taken for the next grant, once `granted` are granted: a
+/// grant is worth sending once it reaches half a window.
+fn grant_due(granted: u64, window: u32) -> u64 {
+    let window = u64::from(window);
+    (granted + (window / 2).max(1)).saturating_sub(window)
+}
+
 async fn next_item(
+    held: &mut Option<Bytes>,
     outbound: &mut Option<BoxStream<'static, Result<Bytes, Error>>>,
 ) -> Option<Result<Bytes, Error>> {
+    if let Some(body) = held.take() {
+        return Some(Ok(body));
+    }
     match outbound {
         Some(items) => items.next().await,
         None => std::future::pending().await,

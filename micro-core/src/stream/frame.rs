@@ -20,10 +20,12 @@ use super::StreamConfig;
 #[non_exhaustive]
 pub enum Frame {
     /// The server accepted the stream; the opener may send `credit` items (0 when the endpoint
-    /// takes no stream).
+    /// takes no stream), at most `batch` of them in one [`Batch`](Frame::Batch).
     Open {
         /// Items the sender of the frame is ready to receive.
         credit: u32,
+        /// The most items the sender of the frame takes in one batch (1: no batches).
+        batch: u32,
     },
     /// One item, numbered from 1 in the order it was sent.
     Item {
@@ -31,6 +33,14 @@ pub enum Frame {
         seq: u64,
         /// The item, in the stream's codec.
         body: Bytes,
+    },
+    /// Several items at once, numbered from `first`: what a sender whose items are ready faster
+    /// than it can send them one by one sends, if the receiver takes batches.
+    Batch {
+        /// The number of the first item.
+        first: u64,
+        /// The items, in order, each in the stream's codec; never fewer than two.
+        items: Vec<Bytes>,
     },
     /// The receiver is ready for `n` more items.
     Credit(u32),
@@ -86,7 +96,17 @@ pub trait FrameSink: Send + Sync + 'static {
     /// Sends one frame; an error when it cannot be sent (the link is gone, the item is larger
     /// than the backend carries).
     fn send(&self, frame: Frame) -> BoxFuture<'_, Result<(), Error>>;
+
+    /// The most bytes of items one [`Frame::Batch`] may carry on this backend (an item larger
+    /// than that still travels, alone, as an [`Frame::Item`]).
+    fn batch_bytes(&self) -> usize {
+        DEFAULT_BATCH_BYTES
+    }
 }
+
+/// [`FrameSink::batch_bytes`] unless a backend says otherwise: enough to carry many small items
+/// in one message, small enough that a batch never delays a reader noticeably.
+pub const DEFAULT_BATCH_BYTES: usize = 64 * 1024;
 
 /// One end's view of a stream: the frames the other end sends, and the means to send to it.
 pub struct Link {
@@ -130,6 +150,9 @@ pub struct StreamOpen {
     /// How often the opener wants a heartbeat on an idle stream; the server sends them at the
     /// same rate, and either end gives up on a peer silent for three times as long.
     pub heartbeat: Option<Duration>,
+    /// The most items the opener takes in one [`Frame::Batch`]; `None` (or 1) for an opener
+    /// that takes items one by one only.
+    pub batch: Option<u32>,
     connector: Option<Arc<dyn Connect>>,
 }
 
@@ -140,12 +163,14 @@ impl StreamOpen {
         StreamOpen {
             window: Some(config.window),
             heartbeat: Some(config.heartbeat),
+            batch: Some(config.batch),
             connector: None,
         }
     }
 
     /// What a server's backend received: the opener's window and heartbeat (as read off the
-    /// wire, checked here) and the means to reach it.
+    /// wire, checked here) and the means to reach it. The opener takes batches only if it
+    /// says so with [`with_batch`](Self::with_batch).
     pub fn accepted(
         window: Option<u32>,
         heartbeat: Option<Duration>,
@@ -154,8 +179,25 @@ impl StreamOpen {
         StreamOpen {
             window: window.map(|w| w.clamp(1, super::MAX_WINDOW)),
             heartbeat: window.map(|_| super::clamp_heartbeat(heartbeat)),
+            batch: None,
             connector: Some(connector),
         }
+    }
+
+    /// The opener takes up to `batch` items in one [`Frame::Batch`] (as read off the wire; a
+    /// plain reader, which speaks no stream protocol, gets items one by one whatever it says).
+    #[must_use]
+    pub fn with_batch(mut self, batch: Option<u32>) -> Self {
+        self.batch = match self.window {
+            Some(_) => batch.map(|b| b.clamp(1, super::MAX_BATCH)),
+            None => None,
+        };
+        self
+    }
+
+    /// The most items one frame to the opener may carry.
+    pub(crate) fn batch_limit(&self) -> u32 {
+        self.batch.unwrap_or(1).max(1)
     }
 
     /// The means to reach the opener (server side only).
@@ -169,6 +211,7 @@ impl fmt::Debug for StreamOpen {
         f.debug_struct("StreamOpen")
             .field("window", &self.window)
             .field("heartbeat", &self.heartbeat)
+            .field("batch", &self.batch)
             .field("connected", &self.connector.is_some())
             .finish()
     }

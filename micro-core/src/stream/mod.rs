@@ -78,7 +78,7 @@ pub(crate) mod driver;
 mod frame;
 pub(crate) mod serve;
 
-pub use frame::{Connect, Frame, FrameSink, Link, StreamOpen, end_reply};
+pub use frame::{Connect, DEFAULT_BATCH_BYTES, Frame, FrameSink, Link, StreamOpen, end_reply};
 
 impl StreamConfig {
     /// The same configuration within the bounds the wire allows (a window of at least one
@@ -87,6 +87,7 @@ impl StreamConfig {
         StreamConfig {
             window: self.window.clamp(1, MAX_WINDOW),
             heartbeat: clamp_heartbeat(Some(self.heartbeat)),
+            batch: self.batch.clamp(1, MAX_BATCH),
         }
     }
 }
@@ -97,6 +98,11 @@ pub const DEFAULT_WINDOW: u32 = 256;
 
 /// The largest window either end grants or accepts: what a peer can make the other buffer.
 pub const MAX_WINDOW: u32 = 65_536;
+
+/// The most items one message of a stream carries, and what our readers accept: a sender
+/// whose items are ready faster than it can send them one per message sends them together,
+/// so that the per-message cost of the backend is shared (see PROTOCOL.md, "Streams").
+pub const MAX_BATCH: u32 = 128;
 
 /// How often an idle stream carries a heartbeat unless configured otherwise.
 pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(5);
@@ -132,6 +138,10 @@ pub struct StreamConfig {
     /// How often an idle stream carries a heartbeat, both ways ([`DEFAULT_HEARTBEAT`]; used
     /// between 20 ms and 60 s); a peer silent for [`MISSED_HEARTBEATS`] times as long is gone.
     pub heartbeat: Duration,
+    /// The most items the client takes in one message ([`MAX_BATCH`], at least 1): a server
+    /// whose items are ready faster than it can send them one by one sends them together. A
+    /// batch never waits for an item, so it costs no latency; 1 asks for one item per message.
+    pub batch: u32,
 }
 
 impl Default for StreamConfig {
@@ -139,6 +149,7 @@ impl Default for StreamConfig {
         StreamConfig {
             window: DEFAULT_WINDOW,
             heartbeat: DEFAULT_HEARTBEAT,
+            batch: MAX_BATCH,
         }
     }
 }
@@ -155,6 +166,13 @@ impl StreamConfig {
     #[must_use]
     pub fn heartbeat(mut self, heartbeat: Duration) -> Self {
         self.heartbeat = clamp_heartbeat(Some(heartbeat));
+        self
+    }
+
+    /// Sets the most items taken in one message (clamped between 1 and [`MAX_BATCH`]).
+    #[must_use]
+    pub fn batch(mut self, batch: u32) -> Self {
+        self.batch = batch.clamp(1, MAX_BATCH);
         self
     }
 
@@ -357,15 +375,38 @@ fn closed() -> Error {
 }
 
 /// How far a reader got: items taken, shared with the driver that grants credit for them.
+///
+/// The reader wakes the driver only once it has taken enough for a grant (`wake_at`, set by
+/// the driver), not at every item: a wake-up per item would cost the reader's driver a task
+/// poll per item for a grant it sends once per half window.
 #[derive(Debug, Default)]
 pub(crate) struct Progress {
     taken: AtomicU64,
+    wake_at: AtomicU64,
     notify: Notify,
 }
 
 impl Progress {
     pub(crate) fn taken(&self) -> u64 {
         self.taken.load(Ordering::Acquire)
+    }
+
+    /// Wake the driver once `taken` reaches `at`.
+    pub(crate) fn wake_at(&self, at: u64) {
+        // Sequentially consistent with `took_one`: of a store here and an increment there, at
+        // least one side sees the other, so a wake-up is never lost.
+        self.wake_at.store(at, Ordering::SeqCst);
+        // Taken already (the reader raced ahead of the driver): wake now.
+        if self.taken.load(Ordering::SeqCst) >= at {
+            self.notify.notify_one();
+        }
+    }
+
+    fn took_one(&self) {
+        let taken = self.taken.fetch_add(1, Ordering::SeqCst) + 1;
+        if taken >= self.wake_at.load(Ordering::SeqCst) {
+            self.notify.notify_one();
+        }
     }
 
     pub(crate) async fn changed(&self) {
@@ -436,8 +477,7 @@ impl<T> Remote<T> {
         }
         match ready!(self.items.poll_recv(cx)) {
             Some(body) => {
-                self.progress.taken.fetch_add(1, Ordering::AcqRel);
-                self.progress.notify.notify_one();
+                self.progress.took_one();
                 let item = (self.decode)(self.content_type, &body).map_err(|e| {
                     // The stream is no longer to be trusted: end it here (dropping the items'
                     // receiver tells the driver, which cancels the sender).

@@ -9,7 +9,8 @@ use serde::de::DeserializeOwned;
 
 use super::driver::{Driver, Finish, Output, Role};
 use super::{
-    DEFAULT_WINDOW, Frame, FrameSink, Link, PLAIN_READER_LIMIT, StreamOpen, Streaming, end_reply,
+    DEFAULT_WINDOW, Frame, FrameSink, Link, MAX_BATCH, PLAIN_READER_LIMIT, StreamOpen, Streaming,
+    end_reply,
 };
 use crate::Error;
 use crate::codec::ContentType;
@@ -56,13 +57,18 @@ fn driver(open: &StreamOpen, id: &Arc<str>, link: Link) -> Driver {
     let credit = open.window.map_or(u64::MAX, u64::from);
     let mut driver = Driver::new(Role::Server, Arc::clone(id), link, credit);
     driver.heartbeat = open.heartbeat;
+    driver.batch = open.batch_limit();
     driver
 }
 
 /// Tells the opener that the stream is accepted and how many items it may send.
 async fn accept(open: &StreamOpen, sink: Arc<dyn FrameSink>, credit: u32) -> Result<(), Error> {
     if open.window.is_some() {
-        sink.send(Frame::Open { credit }).await?;
+        sink.send(Frame::Open {
+            credit,
+            batch: MAX_BATCH,
+        })
+        .await?;
     }
     Ok(())
 }
