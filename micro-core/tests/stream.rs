@@ -683,3 +683,34 @@ async fn items_ready_together_travel_in_batches_up_to_what_the_reader_takes() {
         running.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_ends_at_its_callers_deadline_and_the_handler_stops() {
+    // The deadline travels with the opening: the server ends the stream, and the client's
+    // driver would too (over NATS, `a_stream_past_its_deadline_fails_even_if_the_server_says_nothing`).
+    let seen = Arc::new(Seen::default());
+    let (running, client) = start(seen.clone()).await;
+    within(async {
+        let context = micro_core::Context::new().with_timeout(Duration::from_millis(300));
+        let mut items = context
+            .scope(client.server_stream::<_, u64>("feed", "forever", &()))
+            .await
+            .unwrap();
+        let started = std::time::Instant::now();
+        let err = loop {
+            match items.next().await {
+                Some(Ok(_)) => tokio::time::sleep(Duration::from_millis(1)).await,
+                Some(Err(err)) => break err,
+                None => panic!("a stream past its deadline ended as if complete"),
+            }
+        };
+        assert_eq!(err.code(), 408, "{err}");
+        assert!(err.to_string().contains("deadline"), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+        while !seen.closed.load(Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    running.stop().await;
+}

@@ -526,6 +526,29 @@ async fn a_reader_gets_batches_only_if_it_takes_them_as_documented() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_past_its_deadline_fails_even_if_the_server_says_nothing() {
+    // Regression: once open, a client's stream outlived its caller's deadline when the server
+    // did not end it (one that ignores `Micro-Timeout`, or fell silent): it waited for the idle
+    // timeout instead.
+    let server = NatsServer::start();
+    let _fake = fake_server(&server, vec![1]).await;
+    let nats = connect(&server).await;
+    let feed = FeedClient::new(&nats.micro_client());
+    let context = micro_core::Context::new().with_timeout(Duration::from_millis(500));
+    let mut ticks = within(context.scope(feed.ticks(3, None))).await.unwrap();
+    assert_eq!(ticks.next().await.unwrap().unwrap().seq, 1);
+    let started = Instant::now();
+    let err = within(ticks.next()).await.unwrap().unwrap_err();
+    assert_eq!(err.code(), 408, "{err}");
+    assert!(err.to_string().contains("deadline"), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_that_vanishes_is_detected_within_the_idle_timeout() {
     let server = NatsServer::start();
     let _fake = fake_server(&server, vec![1]).await;

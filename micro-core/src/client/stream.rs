@@ -34,6 +34,8 @@ struct Opened {
     credit: u32,
     /// The most items the server takes in one frame.
     batch: u32,
+    /// The caller's deadline (its context's), which bounds the whole stream.
+    deadline: Option<std::time::Instant>,
     id: Arc<str>,
     content_type: ContentType,
 }
@@ -84,6 +86,7 @@ impl Client {
         let sink = Arc::clone(&opened.link.sink);
         let mut driver = self.driver(opened.link, &opened.id, opened.credit);
         driver.batch = opened.batch;
+        driver.deadline = opened.deadline;
         driver.outbound = Some(input.encoded(opened.content_type, Arc::clone(&id)));
         let (mut tx, rx) = oneshot::channel();
         tokio::spawn(async move {
@@ -164,6 +167,7 @@ impl Client {
             .driver(opened.link, &opened.id, opened.credit)
             .receive_into(inlet);
         driver.batch = opened.batch;
+        driver.deadline = opened.deadline;
         driver.outbound = outbound;
         tokio::spawn(driver.run());
         items
@@ -221,6 +225,7 @@ impl Client {
         }
         call.stream = Some(Box::new(StreamOpen::new(&self.options.stream)));
         let deadline = call.wait_deadline();
+        let stream_deadline = call.context.deadline;
         let id: Arc<str> = Arc::from(call.id());
         let mut link = self.transport().open_stream(call).await?;
         // Dropped before the server answered (the caller gave up): the server is told.
@@ -248,6 +253,7 @@ impl Client {
                 link,
                 credit,
                 batch: batch.clamp(1, crate::stream::MAX_BATCH),
+                deadline: stream_deadline,
                 id,
                 content_type,
             }),

@@ -63,6 +63,8 @@ pub(crate) struct Driver {
     held: Option<Bytes>,
     /// `None` for a plain reader without the stream protocol: no heartbeats, no idle timeout.
     pub(crate) heartbeat: Option<Duration>,
+    /// When the stream must be over: a client's, the deadline of the call that opened it.
+    pub(crate) deadline: Option<std::time::Instant>,
     sent: u64,
     received: u64,
     granted: u64,
@@ -91,6 +93,7 @@ impl Driver {
             batch: 1,
             held: None,
             heartbeat: None,
+            deadline: None,
             sent: 0,
             received: 0,
             granted: 0,
@@ -170,6 +173,14 @@ impl Driver {
     async fn run_loop(&mut self) -> Result<Finish, Error> {
         let check = tokio::time::sleep_until(self.next_check());
         tokio::pin!(check);
+        let until = self.deadline;
+        let deadline = async move {
+            match until {
+                Some(at) => tokio::time::sleep_until(at.into()).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::pin!(deadline);
         loop {
             let can_send = self.credit > 0 && (self.outbound.is_some() || self.held.is_some());
             let listening = self.inlet.is_some() && !self.abandoned;
@@ -203,6 +214,13 @@ impl Driver {
                     if let Some(finish) = self.on_item_to_send(item).await? {
                         return Ok(finish);
                     }
+                }
+                () = &mut deadline => {
+                    return Err(Error::timeout(format!(
+                        "the stream of `{}` outlasted its caller's deadline",
+                        self.id
+                    ))
+                    .with_id(self.id.to_string()));
                 }
                 () = &mut check, if self.heartbeat.is_some() => {
                     self.on_check().await?;
