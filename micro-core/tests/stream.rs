@@ -40,6 +40,25 @@ struct TicksArgs {
 struct Seen {
     sent: AtomicU64,
     closed: AtomicBool,
+    /// A late handler was dropped before it produced its stream.
+    dropped_late: AtomicBool,
+}
+
+/// `forever`'s optional argument: how long the handler takes before it answers.
+#[derive(Deserialize, serde::Serialize)]
+struct Late {
+    ms: u64,
+}
+
+/// Sets [`Seen::dropped_late`] if dropped while armed.
+struct DropFlag(Arc<Seen>, bool);
+
+impl Drop for DropFlag {
+    fn drop(&mut self) {
+        if self.1 {
+            self.0.dropped_late.store(true, Ordering::SeqCst);
+        }
+    }
 }
 
 fn feed(seen: Arc<Seen>) -> DynHandler {
@@ -96,12 +115,18 @@ fn feed(seen: Arc<Seen>) -> DynHandler {
                 ))
             }),
             endpoint_try_fn(seen, |seen: Arc<Seen>, mut call: Call| {
+                let late: Option<Late> = private::decode_args(&call)?;
                 let open = private::stream_open(&mut call)?;
                 Ok(private::serve_server_stream(
                     open,
                     call.content_type,
                     "feed.forever",
                     async move {
+                        if let Some(late) = late {
+                            let mut flag = DropFlag(Arc::clone(&seen), true);
+                            tokio::time::sleep(Duration::from_millis(late.ms)).await;
+                            flag.1 = false;
+                        }
                         let (tx, items) = Streaming::channel(1);
                         tokio::spawn(async move {
                             for i in 0u64.. {
@@ -708,6 +733,34 @@ async fn a_stream_ends_at_its_callers_deadline_and_the_handler_stops() {
         assert!(err.to_string().contains("deadline"), "{err}");
         assert!(started.elapsed() < Duration::from_secs(5));
         while !seen.closed.load(Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_that_gives_up_before_the_stream_opens_stops_the_handler() {
+    // Regression: in-process, a handler still producing its stream when its caller gave up ran
+    // until it had produced it.
+    let seen = Arc::new(Seen::default());
+    let (running, client) = start(seen.clone()).await;
+    let client = client.with_timeout(Duration::from_millis(200));
+    let err = within(client.server_stream::<_, u64>("feed", "forever", &Late { ms: 5_000 }))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), 408, "{err}");
+    let started = std::time::Instant::now();
+    within(async {
+        while !seen.dropped_late.load(Ordering::SeqCst) {
+            assert!(
+                started.elapsed() < Duration::from_secs(2),
+                "the handler ran on after its caller gave up"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        while running.in_flight() != 0 {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     })

@@ -225,6 +225,34 @@ impl FrameSink for ChannelSink {
 /// The server's end of an in-process stream, made with the client's and handed over once.
 struct HandOver(std::sync::Mutex<Option<Link>>);
 
+impl HandOver {
+    /// The server has not connected yet: its handler is still producing its answer.
+    fn pending(&self) -> bool {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .is_some()
+    }
+}
+
+/// The opener's direction of an in-process stream: a cancel sent before the server connected
+/// stops the opening call itself, as its handler would otherwise run until it produced its
+/// stream (over NATS, `$MICRO.CANCEL` does the same).
+struct OpenerSink {
+    frames: ChannelSink,
+    server: Arc<HandOver>,
+    opening: tokio::task::AbortHandle,
+}
+
+impl FrameSink for OpenerSink {
+    fn send(&self, frame: Frame) -> BoxFuture<'_, Result<(), Error>> {
+        if matches!(frame, Frame::Cancel) && self.server.pending() {
+            self.opening.abort();
+        }
+        self.frames.send(frame)
+    }
+}
+
 impl Connect for HandOver {
     fn connect(&self) -> BoxFuture<'static, Result<Link, Error>> {
         let link = self
@@ -256,11 +284,12 @@ impl Transport for MemoryTransport {
             Arc::new(ChannelSink(to_client.clone())),
         );
         let asked = call.stream.take();
+        let hand_over = Arc::new(HandOver(std::sync::Mutex::new(Some(server))));
         call.stream = Some(Box::new(
             StreamOpen::accepted(
                 asked.as_ref().and_then(|open| open.window),
                 asked.as_ref().and_then(|open| open.heartbeat),
-                Arc::new(HandOver(std::sync::Mutex::new(Some(server)))),
+                Arc::clone(&hand_over) as Arc<dyn Connect>,
             )
             .with_batch(asked.as_ref().and_then(|open| open.batch)),
         ));
@@ -269,7 +298,7 @@ impl Transport for MemoryTransport {
         call.wait_until = None;
         // In a task of its own, as a stream outlives the call that opens it; its answer (the
         // end marker, the error) follows the items, in order.
-        tokio::spawn(async move {
+        let opening = tokio::spawn(async move {
             let answer = match target {
                 Target::Inline(dispatch) => dispatch.dispatch(index, call).await,
                 Target::Queue(tx) => queued(index, tx, call).await,
@@ -278,7 +307,11 @@ impl Transport for MemoryTransport {
         });
         let client = Link::new(
             channel_frames(client_frames),
-            Arc::new(ChannelSink(to_server)),
+            Arc::new(OpenerSink {
+                frames: ChannelSink(to_server),
+                server: hand_over,
+                opening: opening.abort_handle(),
+            }),
         );
         Box::pin(std::future::ready(Ok(client)))
     }
