@@ -27,6 +27,9 @@ pub mod keys {
     /// Batches: on a stream-opening request or an open frame, the most items the sender of it
     /// takes in one message; on a message of items, how many it carries.
     pub const BATCH: &str = "Micro-Batch";
+    /// Byte credit: on a stream-opening request, an open or a credit frame, the bytes of items
+    /// the sender of it is ready for (besides `Micro-Credit`'s items).
+    pub const CREDIT_BYTES: &str = "Micro-Credit-Bytes";
     /// The NATS services error description (ADR-32).
     pub const SERVICE_ERROR: &str = "Nats-Service-Error";
     /// The NATS services error code (ADR-32), a numeric string.

@@ -38,6 +38,7 @@ fn is_stream_key(key: &str) -> bool {
         keys::CREDIT,
         keys::HEARTBEAT,
         keys::BATCH,
+        keys::CREDIT_BYTES,
     ]
     .iter()
     .any(|k| key.eq_ignore_ascii_case(k))

@@ -190,15 +190,25 @@ fn encode(
             headers::insert(&mut hdrs, keys::BATCH, &items.len().to_string())?;
             batch_body(&items)?
         }
-        Frame::Open { credit, batch } => {
+        Frame::Open {
+            credit,
+            batch,
+            bytes,
+        } => {
             control(&mut hdrs, "open")?;
             headers::insert(&mut hdrs, keys::CREDIT, &credit.to_string())?;
             headers::insert(&mut hdrs, keys::BATCH, &batch.to_string())?;
+            if let Some(bytes) = bytes {
+                headers::insert(&mut hdrs, keys::CREDIT_BYTES, &bytes.to_string())?;
+            }
             Bytes::new()
         }
-        Frame::Credit(n) => {
+        Frame::Credit { items, bytes } => {
             control(&mut hdrs, "credit")?;
-            headers::insert(&mut hdrs, keys::CREDIT, &n.to_string())?;
+            headers::insert(&mut hdrs, keys::CREDIT, &items.to_string())?;
+            if bytes > 0 {
+                headers::insert(&mut hdrs, keys::CREDIT_BYTES, &bytes.to_string())?;
+            }
             Bytes::new()
         }
         Frame::Heartbeat => {
@@ -293,6 +303,11 @@ pub(crate) fn decode(message: Message, content_type: ContentType, id: &str, open
             })
     };
     let credit = |key: &str| number(key).map(|n| u32::try_from(n).unwrap_or(u32::MAX));
+    // Byte credit is optional: a peer that sets no byte limit sends none.
+    let bytes = |key: &str| match headers::get(hdrs, key) {
+        None => Ok(None),
+        Some(_) => number(key).map(Some),
+    };
     let frame = match headers::get(hdrs, keys::STREAM) {
         Some("open") => credit(keys::CREDIT).and_then(|granted| {
             // A server that does not say takes items one by one.
@@ -303,9 +318,15 @@ pub(crate) fn decode(message: Message, content_type: ContentType, id: &str, open
             Ok(Frame::Open {
                 credit: granted,
                 batch,
+                bytes: bytes(keys::CREDIT_BYTES)?,
             })
         }),
-        Some("credit") => credit(keys::CREDIT).map(Frame::Credit),
+        Some("credit") => credit(keys::CREDIT).and_then(|items| {
+            Ok(Frame::Credit {
+                items,
+                bytes: bytes(keys::CREDIT_BYTES)?.unwrap_or(0),
+            })
+        }),
         Some("heartbeat") => Ok(Frame::Heartbeat),
         Some("end") => number(keys::SEQ).map(|count| Frame::End { count }),
         Some("cancel") => Ok(Frame::Cancel),
@@ -375,6 +396,9 @@ pub(crate) async fn open(
         }
         if let Some(batch) = open.batch {
             headers::insert(&mut hdrs, keys::BATCH, &batch.to_string())?;
+        }
+        if let Some(bytes) = open.bytes {
+            headers::insert(&mut hdrs, keys::CREDIT_BYTES, &bytes.to_string())?;
         }
     }
     // Labelled, so the server labels its items and a plain reader of the same stream can tell
@@ -473,6 +497,7 @@ pub(crate) fn accepted(
     let window = number(keys::CREDIT)?.map(|w| u32::try_from(w).unwrap_or(u32::MAX));
     let heartbeat = number(keys::HEARTBEAT)?.map(Duration::from_millis);
     let batch = number(keys::BATCH)?.map(|b| u32::try_from(b).unwrap_or(u32::MAX));
+    let bytes = number(keys::CREDIT_BYTES)?;
     let connect = NatsConnect {
         client: Arc::clone(client),
         reply_to: reply_to.clone(),
@@ -481,5 +506,7 @@ pub(crate) fn accepted(
         protocol: window.is_some(),
         id: Arc::from(format!("{service}.{endpoint}")),
     };
-    Ok(StreamOpen::accepted(window, heartbeat, Arc::new(connect)).with_batch(batch))
+    Ok(StreamOpen::accepted(window, heartbeat, Arc::new(connect))
+        .with_batch(batch)
+        .with_bytes(bytes))
 }

@@ -43,6 +43,12 @@ pub trait Feed {
     async fn take(&self, take: u64, numbers: Streaming<u64>) -> Result<u64, Error>;
     /// Takes `ms` to produce its (empty) stream.
     async fn late(&self, ms: u64) -> Result<Streaming<u64>, Error>;
+    /// `n` strings of `size` bytes each.
+    async fn big(&self, n: u64, size: usize) -> Result<Streaming<String>, Error>;
+    /// The total length of the strings sent.
+    async fn measure(&self, strings: Streaming<String>) -> Result<u64, Error>;
+    /// Holds the strings sent without reading them, for `ms`.
+    async fn hold(&self, ms: u64, strings: Streaming<String>) -> Result<u64, Error>;
 }
 
 /// What the handlers saw, for the tests to check.
@@ -113,6 +119,24 @@ impl Feed for FeedImpl {
     async fn late(&self, ms: u64) -> Result<Streaming<u64>, Error> {
         tokio::time::sleep(Duration::from_millis(ms)).await;
         Ok(Streaming::empty())
+    }
+
+    async fn big(&self, n: u64, size: usize) -> Result<Streaming<String>, Error> {
+        Ok(Streaming::iter((0..n).map(move |_| "x".repeat(size))))
+    }
+
+    async fn hold(&self, ms: u64, strings: Streaming<String>) -> Result<u64, Error> {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        drop(strings);
+        Ok(0)
+    }
+
+    async fn measure(&self, mut strings: Streaming<String>) -> Result<u64, Error> {
+        let mut total = 0;
+        while let Some(s) = strings.next().await {
+            total += s?.len() as u64;
+        }
+        Ok(total)
     }
 }
 
@@ -812,5 +836,98 @@ async fn an_opening_dropped_before_the_server_answered_cancels_the_handler() {
         "{:?}",
         started.elapsed()
     );
+    running.stop().await;
+}
+
+/// Half the largest message of a default nats-server: items of this size make a byte window,
+/// not the item window, the limit.
+const LARGE: usize = 512 * 1024;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_items_are_bounded_by_the_byte_window_both_ways() {
+    let server = NatsServer::start();
+    let (running, nats) = serve(&server, FeedImpl::default()).await;
+    let feed = FeedClient::new(&nats.micro_client());
+    let window = micro_core::stream::BYTE_WINDOW as usize;
+    within(async {
+        // A reader that does not read: what it buffers is bounded by the byte window (plus
+        // the one item a sender may overshoot by), not by its window of 256 items.
+        let mut strings = feed.big(60, LARGE).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let buffered = strings.buffered_len();
+        assert!(
+            buffered >= 2 && buffered * LARGE <= window + LARGE,
+            "{buffered} large items buffered"
+        );
+        let mut n = 0;
+        while let Some(s) = strings.next().await {
+            assert_eq!(s.unwrap().len(), LARGE);
+            n += 1;
+        }
+        assert_eq!(n, 60);
+        // The other way: the client sends as the server's byte credit allows.
+        let strings = Streaming::iter((0..60).map(|_| "y".repeat(LARGE)));
+        assert_eq!(feed.measure(strings).await.unwrap(), 60 * LARGE as u64);
+    })
+    .await;
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sender_past_the_byte_credit_is_refused() {
+    // A raw opener that ignores the server's byte credit (while keeping to its item credit)
+    // cannot make the server buffer more than the byte window.
+    let server = NatsServer::start();
+    let (running, _nats) = serve(&server, FeedImpl::default()).await;
+    let raw = raw(&server).await;
+    let inbox = raw.new_inbox();
+    let mut frames = raw.subscribe(inbox.clone()).await.unwrap();
+    let mut open = HeaderMap::new();
+    open.insert("Micro-Credit", "256");
+    open.insert("Content-Type", "application/json");
+    raw.publish_with_reply_and_headers(
+        "feed.hold",
+        async_nats::Subject::from(inbox),
+        open,
+        Bytes::from_static(br#"{"ms":30000}"#),
+    )
+    .await
+    .unwrap();
+    let first = within(frames.next()).await.unwrap();
+    assert_eq!(header(&first, "Micro-Stream"), Some("open"));
+    let bytes: u64 = header(&first, "Micro-Credit-Bytes")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(bytes, micro_core::stream::BYTE_WINDOW);
+    let credit: u64 = header(&first, "Micro-Credit").unwrap().parse().unwrap();
+    let server_inbox = first.reply.clone().unwrap();
+    // JSON strings of LARGE bytes: more bytes than granted, within the items granted.
+    let item = Bytes::from(format!("\"{}\"", "z".repeat(LARGE - 2)));
+    let items = (bytes as usize / LARGE + 2) as u64;
+    assert!(
+        items <= credit,
+        "the item credit ({credit}) is the limit, not the bytes"
+    );
+    for seq in 1..=items {
+        let mut headers = HeaderMap::new();
+        headers.insert("Micro-Seq", seq.to_string().as_str());
+        raw.publish_with_headers(server_inbox.clone(), headers, item.clone())
+            .await
+            .unwrap();
+    }
+    raw.flush().await.unwrap();
+    let answer = within(async {
+        loop {
+            let frame = frames.next().await.unwrap();
+            if header(&frame, "Nats-Service-Error-Code").is_some() {
+                break frame;
+            }
+        }
+    })
+    .await;
+    assert_eq!(header(&answer, "Nats-Service-Error-Code"), Some("400"));
+    let what = header(&answer, "Nats-Service-Error").unwrap_or_default();
+    assert!(what.contains("byte credit"), "{what}");
     running.stop().await;
 }

@@ -34,6 +34,8 @@ struct Opened {
     credit: u32,
     /// The most items the server takes in one frame.
     batch: u32,
+    /// Bytes of items the server is ready for (`u64::MAX`: no limit).
+    bytes: u64,
     /// The caller's deadline (its context's), which bounds the whole stream.
     deadline: Option<std::time::Instant>,
     id: Arc<str>,
@@ -86,6 +88,7 @@ impl Client {
         let sink = Arc::clone(&opened.link.sink);
         let mut driver = self.driver(opened.link, &opened.id, opened.credit);
         driver.batch = opened.batch;
+        driver.byte_credit = opened.bytes;
         driver.deadline = opened.deadline;
         driver.outbound = Some(input.encoded(opened.content_type, Arc::clone(&id)));
         let (mut tx, rx) = oneshot::channel();
@@ -167,6 +170,7 @@ impl Client {
             .driver(opened.link, &opened.id, opened.credit)
             .receive_into(inlet);
         driver.batch = opened.batch;
+        driver.byte_credit = opened.bytes;
         driver.deadline = opened.deadline;
         driver.outbound = outbound;
         tokio::spawn(driver.run());
@@ -249,9 +253,14 @@ impl Client {
         };
         unanswered.0 = None;
         match first {
-            Some(Frame::Open { credit, batch }) => Ok(Opened {
+            Some(Frame::Open {
+                credit,
+                batch,
+                bytes,
+            }) => Ok(Opened {
                 link,
                 credit,
+                bytes: bytes.unwrap_or(u64::MAX),
                 batch: batch.clamp(1, crate::stream::MAX_BATCH),
                 deadline: stream_deadline,
                 id,

@@ -291,7 +291,8 @@ impl Transport for MemoryTransport {
                 asked.as_ref().and_then(|open| open.heartbeat),
                 Arc::clone(&hand_over) as Arc<dyn Connect>,
             )
-            .with_batch(asked.as_ref().and_then(|open| open.batch)),
+            .with_batch(asked.as_ref().and_then(|open| open.batch))
+            .with_bytes(asked.as_ref().and_then(|open| open.bytes)),
         ));
         // The caller's wait bounds the opening only (the client waits for the open frame); the
         // stream then lasts as long as its ends want.

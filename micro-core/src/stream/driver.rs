@@ -10,7 +10,7 @@ use futures::stream::BoxStream;
 use futures::{FutureExt as _, StreamExt as _};
 use tokio::time::Instant;
 
-use super::{Frame, Inlet, Link, MAX_BATCH, MISSED_HEARTBEATS};
+use super::{BYTE_WINDOW, Frame, Inlet, Link, MAX_BATCH, MISSED_HEARTBEATS};
 use crate::Error;
 use crate::error::code;
 use crate::transport::Reply;
@@ -57,6 +57,9 @@ pub(crate) struct Driver {
     pub(crate) task: Option<BoxFuture<'static, Result<Output, Error>>>,
     /// Items the other end is ready for.
     pub(crate) credit: u64,
+    /// Bytes of items the other end is ready for (`u64::MAX`: it set no limit). An item is
+    /// sent while some is left, so the last one may overshoot it.
+    pub(crate) byte_credit: u64,
     /// The most items the other end takes in one frame (1: one item per frame).
     pub(crate) batch: u32,
     /// An item pulled from `outbound` that did not fit the last batch: the next to send.
@@ -68,6 +71,9 @@ pub(crate) struct Driver {
     sent: u64,
     received: u64,
     granted: u64,
+    /// Bytes of items received, and granted (this end's byte window and its grants since).
+    received_bytes: u64,
+    granted_bytes: u64,
     /// The reader of the received items stopped, and the sender was told.
     abandoned: bool,
     /// A send failed: the other end let go of its link, which it does once its answer (the
@@ -90,6 +96,7 @@ impl Driver {
             outbound: None,
             task: None,
             credit,
+            byte_credit: u64::MAX,
             batch: 1,
             held: None,
             heartbeat: None,
@@ -97,6 +104,8 @@ impl Driver {
             sent: 0,
             received: 0,
             granted: 0,
+            received_bytes: 0,
+            granted_bytes: 0,
             abandoned: false,
             send_failed: false,
             link_closed: false,
@@ -109,9 +118,9 @@ impl Driver {
     /// Receives items into `inlet`, granting its window now.
     pub(crate) fn receive_into(mut self, inlet: Inlet) -> Self {
         self.granted = u64::from(inlet.window);
-        inlet
-            .progress
-            .wake_at(grant_due(self.granted, inlet.window));
+        self.granted_bytes = BYTE_WINDOW;
+        let (at, bytes) = self.grant_due(inlet.window);
+        inlet.progress.wake_at(at, bytes);
         self.inlet = Some(inlet);
         self
     }
@@ -182,7 +191,9 @@ impl Driver {
         };
         tokio::pin!(deadline);
         loop {
-            let can_send = self.credit > 0 && (self.outbound.is_some() || self.held.is_some());
+            let can_send = self.credit > 0
+                && self.byte_credit > 0
+                && (self.outbound.is_some() || self.held.is_some());
             let listening = self.inlet.is_some() && !self.abandoned;
             // Not biased: a steady flow one way must not starve the other, nor the check.
             tokio::select! {
@@ -305,8 +316,9 @@ impl Driver {
                 self.on_items(first, items, n as u64).map(|()| None)
             }
             Frame::End { count } => self.on_end(count),
-            Frame::Credit(n) => {
-                self.credit = self.credit.saturating_add(u64::from(n));
+            Frame::Credit { items, bytes } => {
+                self.credit = self.credit.saturating_add(u64::from(items));
+                self.byte_credit = self.byte_credit.saturating_add(bytes);
                 Ok(None)
             }
             Frame::Heartbeat | Frame::Open { .. } => Ok(None),
@@ -377,7 +389,15 @@ impl Driver {
             // Sent before the sender learnt that nobody reads: dropped, as asked.
             return Ok(());
         }
-        for body in bodies {
+        for (i, body) in bodies.into_iter().enumerate() {
+            if self.received_bytes >= self.granted_bytes {
+                return Err(self.violation(&format!(
+                    "item {} was sent past the byte credit ({} bytes were granted)",
+                    seq + i as u64,
+                    self.granted_bytes
+                )));
+            }
+            self.received_bytes = self.received_bytes.saturating_add(body.len() as u64);
             match inlet.items.try_send(body) {
                 Ok(()) => {}
                 // The reader just went; `reader_gone` tells the sender.
@@ -457,13 +477,14 @@ impl Driver {
     fn gather(&mut self, first: Bytes) -> (Frame, Option<Option<Result<Bytes, Error>>>) {
         let seq = self.sent + 1;
         let most = self.credit.min(u64::from(self.batch));
+        self.byte_credit = self.byte_credit.saturating_sub(first.len() as u64);
         let mut after = None;
         let mut first = Some(first);
         let mut items = Vec::new();
         if most > 1 {
             let limit = self.link.sink.batch_bytes();
             let mut bytes = first.as_ref().map_or(0, Bytes::len);
-            while (items.len() as u64) + 1 < most {
+            while (items.len() as u64) + 1 < most && self.byte_credit > 0 {
                 let Some(outbound) = self.outbound.as_mut() else {
                     break;
                 };
@@ -476,6 +497,7 @@ impl Driver {
                             break;
                         }
                         bytes += body.len();
+                        self.byte_credit = self.byte_credit.saturating_sub(body.len() as u64);
                         if items.is_empty() {
                             items.reserve(8);
                             items.extend(first.take());
@@ -505,17 +527,28 @@ impl Driver {
             return Ok(());
         };
         let window = u64::from(inlet.window);
-        let limit = inlet.progress.taken() + window;
-        let grant = limit.saturating_sub(self.granted);
-        if grant >= (window / 2).max(1) {
-            self.granted += grant;
-            inlet
-                .progress
-                .wake_at(grant_due(self.granted, inlet.window));
-            let n = u32::try_from(grant).unwrap_or(u32::MAX);
-            self.send(Frame::Credit(n)).await?;
+        let items = (inlet.progress.taken() + window).saturating_sub(self.granted);
+        let bytes = (inlet.progress.taken_bytes() + BYTE_WINDOW).saturating_sub(self.granted_bytes);
+        // Due once the reader took half a window of items, or of bytes (large items).
+        if items >= (window / 2).max(1) || bytes >= BYTE_WINDOW / 2 {
+            self.granted += items;
+            self.granted_bytes += bytes;
+            let (at, due_bytes) = self.grant_due(inlet.window);
+            inlet.progress.wake_at(at, due_bytes);
+            let items = u32::try_from(items).unwrap_or(u32::MAX);
+            self.send(Frame::Credit { items, bytes }).await?;
         }
         Ok(())
+    }
+
+    /// How many items, and bytes, a reader must have taken for the next grant to be due: a
+    /// grant is worth sending once it reaches half a window (of either).
+    fn grant_due(&self, window: u32) -> (u64, u64) {
+        let window = u64::from(window);
+        (
+            (self.granted + (window / 2).max(1)).saturating_sub(window),
+            (self.granted_bytes + BYTE_WINDOW / 2).saturating_sub(BYTE_WINDOW),
+        )
     }
 
     /// The other end broke the protocol: the stream cannot be trusted any further.
@@ -551,13 +584,6 @@ async fn reader_progress(inlet: Option<&Inlet>) {
         Some(inlet) => inlet.progress.changed().await,
         None => std::future::pending().await,
     }
-}
-
-/// How many items a reader must have taken for the next grant, once `granted` are granted: a
-/// grant is worth sending once it reaches half a window.
-fn grant_due(granted: u64, window: u32) -> u64 {
-    let window = u64::from(window);
-    (granted + (window / 2).max(1)).saturating_sub(window)
 }
 
 async fn next_item(

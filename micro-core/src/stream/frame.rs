@@ -26,6 +26,8 @@ pub enum Frame {
         credit: u32,
         /// The most items the sender of the frame takes in one batch (1: no batches).
         batch: u32,
+        /// Bytes of items the sender of the frame is ready to receive; `None`: no byte limit.
+        bytes: Option<u64>,
     },
     /// One item, numbered from 1 in the order it was sent.
     Item {
@@ -42,8 +44,13 @@ pub enum Frame {
         /// The items, in order, each in the stream's codec; never fewer than two.
         items: Vec<Bytes>,
     },
-    /// The receiver is ready for `n` more items.
-    Credit(u32),
+    /// The receiver is ready for more items.
+    Credit {
+        /// How many more items.
+        items: u32,
+        /// How many more bytes of items (0 with a peer that set no byte limit).
+        bytes: u64,
+    },
     /// Nothing to say, but still here.
     Heartbeat,
     /// The sender's items are complete: `count` of them were sent.
@@ -153,6 +160,9 @@ pub struct StreamOpen {
     /// The most items the opener takes in one [`Frame::Batch`]; `None` (or 1) for an opener
     /// that takes items one by one only.
     pub batch: Option<u32>,
+    /// The bytes of items the opener is ready for ([`BYTE_WINDOW`](super::BYTE_WINDOW) for
+    /// ours); `None`: it sets no byte limit.
+    pub bytes: Option<u64>,
     connector: Option<Arc<dyn Connect>>,
 }
 
@@ -164,6 +174,7 @@ impl StreamOpen {
             window: Some(config.window),
             heartbeat: Some(config.heartbeat),
             batch: Some(config.batch),
+            bytes: Some(super::BYTE_WINDOW),
             connector: None,
         }
     }
@@ -180,8 +191,20 @@ impl StreamOpen {
             window: window.map(|w| w.clamp(1, super::MAX_WINDOW)),
             heartbeat: window.map(|_| super::clamp_heartbeat(heartbeat)),
             batch: None,
+            bytes: None,
             connector: Some(connector),
         }
+    }
+
+    /// The opener is ready for `bytes` bytes of items (as read off the wire; ignored for a
+    /// plain reader).
+    #[must_use]
+    pub fn with_bytes(mut self, bytes: Option<u64>) -> Self {
+        self.bytes = match self.window {
+            Some(_) => bytes,
+            None => None,
+        };
+        self
     }
 
     /// The opener takes up to `batch` items in one [`Frame::Batch`] (as read off the wire; a
@@ -212,6 +235,7 @@ impl fmt::Debug for StreamOpen {
             .field("window", &self.window)
             .field("heartbeat", &self.heartbeat)
             .field("batch", &self.batch)
+            .field("bytes", &self.bytes)
             .field("connected", &self.connector.is_some())
             .finish()
     }

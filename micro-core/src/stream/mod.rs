@@ -104,6 +104,12 @@ pub const MAX_WINDOW: u32 = 65_536;
 /// so that the per-message cost of the backend is shared (see PROTOCOL.md, "Streams").
 pub const MAX_BATCH: u32 = 128;
 
+/// The bytes of items a receiver is ready for before the sender must wait, besides its window
+/// of items: with items of any size, what a stream makes its receiver buffer stays bounded
+/// (a sender may overshoot by at most one item). Granted again as the reader takes items, as
+/// the window is.
+pub const BYTE_WINDOW: u64 = 8 * 1024 * 1024;
+
 /// How often an idle stream carries a heartbeat unless configured otherwise.
 pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(5);
 
@@ -382,7 +388,9 @@ fn closed() -> Error {
 #[derive(Debug, Default)]
 pub(crate) struct Progress {
     taken: AtomicU64,
+    taken_bytes: AtomicU64,
     wake_at: AtomicU64,
+    wake_at_bytes: AtomicU64,
     notify: Notify,
 }
 
@@ -391,20 +399,30 @@ impl Progress {
         self.taken.load(Ordering::Acquire)
     }
 
-    /// Wake the driver once `taken` reaches `at`.
-    pub(crate) fn wake_at(&self, at: u64) {
+    pub(crate) fn taken_bytes(&self) -> u64 {
+        self.taken_bytes.load(Ordering::Acquire)
+    }
+
+    /// Wake the driver once `taken` reaches `at` items, or `taken_bytes` reaches `bytes`.
+    pub(crate) fn wake_at(&self, at: u64, bytes: u64) {
         // Sequentially consistent with `took_one`: of a store here and an increment there, at
         // least one side sees the other, so a wake-up is never lost.
         self.wake_at.store(at, Ordering::SeqCst);
+        self.wake_at_bytes.store(bytes, Ordering::SeqCst);
         // Taken already (the reader raced ahead of the driver): wake now.
-        if self.taken.load(Ordering::SeqCst) >= at {
+        if self.taken.load(Ordering::SeqCst) >= at
+            || self.taken_bytes.load(Ordering::SeqCst) >= bytes
+        {
             self.notify.notify_one();
         }
     }
 
-    fn took_one(&self) {
+    fn took_one(&self, len: usize) {
+        let bytes = self.taken_bytes.fetch_add(len as u64, Ordering::SeqCst) + len as u64;
         let taken = self.taken.fetch_add(1, Ordering::SeqCst) + 1;
-        if taken >= self.wake_at.load(Ordering::SeqCst) {
+        if taken >= self.wake_at.load(Ordering::SeqCst)
+            || bytes >= self.wake_at_bytes.load(Ordering::SeqCst)
+        {
             self.notify.notify_one();
         }
     }
@@ -477,7 +495,7 @@ impl<T> Remote<T> {
         }
         match ready!(self.items.poll_recv(cx)) {
             Some(body) => {
-                self.progress.took_one();
+                self.progress.took_one(body.len());
                 let item = (self.decode)(self.content_type, &body).map_err(|e| {
                     // The stream is no longer to be trusted: end it here (dropping the items'
                     // receiver tells the driver, which cancels the sender).

@@ -9,8 +9,8 @@ use serde::de::DeserializeOwned;
 
 use super::driver::{Driver, Finish, Output, Role};
 use super::{
-    DEFAULT_WINDOW, Frame, FrameSink, Link, MAX_BATCH, PLAIN_READER_LIMIT, StreamOpen, Streaming,
-    end_reply,
+    BYTE_WINDOW, DEFAULT_WINDOW, Frame, FrameSink, Link, MAX_BATCH, PLAIN_READER_LIMIT, StreamOpen,
+    Streaming, end_reply,
 };
 use crate::Error;
 use crate::codec::ContentType;
@@ -58,6 +58,7 @@ fn driver(open: &StreamOpen, id: &Arc<str>, link: Link) -> Driver {
     let mut driver = Driver::new(Role::Server, Arc::clone(id), link, credit);
     driver.heartbeat = open.heartbeat;
     driver.batch = open.batch_limit();
+    driver.byte_credit = open.bytes.unwrap_or(u64::MAX);
     driver
 }
 
@@ -67,6 +68,7 @@ async fn accept(open: &StreamOpen, sink: Arc<dyn FrameSink>, credit: u32) -> Res
         sink.send(Frame::Open {
             credit,
             batch: MAX_BATCH,
+            bytes: Some(BYTE_WINDOW),
         })
         .await?;
     }
