@@ -71,7 +71,7 @@ pub struct Dispatcher {
     pub(crate) queued: Queued,
     /// The requests running in tasks of their own that a caller can cancel, by their key
     /// ([`Respond::cancel_key`]). A request that finishes in its first poll is never here.
-    pub(crate) cancels: Cancels,
+    pub(crate) cancels: Arc<Cancels>,
 }
 
 /// Cancellation tokens of the requests in flight, by key; each entry numbered, so that only
@@ -94,8 +94,10 @@ impl Cancels {
 
     /// Registers `key`, unless it cannot name one request alone: too short or long, not
     /// alphanumeric, or already taken by a request in flight (two callers whose reply subjects
-    /// end alike must not cancel each other's requests; neither is cancellable then).
-    fn register(&self, key: &str) -> Option<(Box<str>, u64, CancellationToken)> {
+    /// end alike must not cancel each other's requests; neither is cancellable then). The entry
+    /// lasts as long as the returned guard, wherever that is dropped: a request's task dropped
+    /// before it ever ran (its runtime shutting down) takes its entry with it.
+    fn register(self: &Arc<Self>, key: &str) -> Option<Registered> {
         let plausible =
             (8..=64).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_alphanumeric());
         if !plausible {
@@ -108,18 +110,26 @@ impl Cancels {
         let id = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let token = CancellationToken::new();
         entries.insert(key.into(), (id, token.clone()));
-        Some((key.into(), id, token))
+        Some(Registered {
+            cancels: Arc::clone(self),
+            key: key.into(),
+            id,
+            token,
+        })
     }
 }
 
-/// Removes a request's entry from [`Cancels`] however its task ends.
-struct Cancellable<'a> {
-    cancels: &'a Cancels,
+/// A request's entry in [`Cancels`], removed when this is dropped.
+#[derive(Debug)]
+struct Registered {
+    cancels: Arc<Cancels>,
     key: Box<str>,
     id: u64,
+    /// Cancelled when the request's caller gives up.
+    token: CancellationToken,
 }
 
-impl Drop for Cancellable<'_> {
+impl Drop for Registered {
     fn drop(&mut self) {
         let mut entries = self.cancels.lock();
         if entries.get(&self.key).is_some_and(|(id, _)| *id == self.id) {
@@ -365,20 +375,10 @@ impl Dispatcher {
             slot,
             cancel,
         } = request;
-        let (_registered, cancelled) = match cancel {
-            Some((key, id, token)) => (
-                Some(Cancellable {
-                    cancels: &self.cancels,
-                    key,
-                    id,
-                }),
-                Some(token),
-            ),
-            None => (None, None),
-        };
+        // Held to the end: dropping it removes the request's entry.
         let cancelled = async {
-            match &cancelled {
-                Some(token) => token.cancelled().await,
+            match &cancel {
+                Some(registered) => registered.token.cancelled().await,
                 None => std::future::pending().await,
             }
         };
@@ -604,8 +604,9 @@ struct Waiting<R> {
     started: Instant,
     responder: R,
     slot: OwnedSlot,
-    /// Its key, entry number and token when its caller can cancel it.
-    cancel: Option<(Box<str>, u64, CancellationToken)>,
+    /// Its entry in [`Cancels`] when its caller can cancel it; dropped with the request,
+    /// however far it got.
+    cancel: Option<Registered>,
 }
 
 #[cfg(test)]
@@ -623,7 +624,7 @@ impl Dispatcher {
             tracker: TaskTracker::new(),
             cut_off: CancellationToken::new(),
             queued: Queued::default(),
-            cancels: Cancels::default(),
+            cancels: Arc::default(),
         })
     }
 }
@@ -812,33 +813,66 @@ mod tests {
 
     #[test]
     fn a_cancel_key_names_one_request_or_none() {
-        let cancels = Cancels::default();
+        let cancels = Arc::new(Cancels::default());
         for bad in ["", "short", "has.dot.in.it", &"x".repeat(65)] {
             assert!(cancels.register(bad).is_none(), "{bad:?}");
         }
-        let (key, id, token) = cancels
+        let owner = cancels
             .register("AbCdEfGh12345678")
             .expect("a NUID-like key");
         // A second request ending alike is not cancellable: it cannot take over the first's.
         assert!(cancels.register("AbCdEfGh12345678").is_none());
-        let other = Cancellable {
-            cancels: &cancels,
-            key: key.clone(),
-            id: id + 1,
+        let stranger = Registered {
+            cancels: Arc::clone(&cancels),
+            key: owner.key.clone(),
+            id: owner.id + 1,
+            token: CancellationToken::new(),
         };
-        drop(other);
+        drop(stranger);
         assert!(
             cancels.lock().contains_key("AbCdEfGh12345678"),
             "removed by a stranger"
         );
-        assert!(!token.is_cancelled());
-        let owner = Cancellable {
-            cancels: &cancels,
-            key,
-            id,
-        };
+        assert!(!owner.token.is_cancelled());
         drop(owner);
         assert!(!cancels.lock().contains_key("AbCdEfGh12345678"));
+    }
+
+    /// Sends its reply nowhere; names its request by a fixed cancellation key.
+    struct Keyed(&'static str);
+
+    impl Respond for Keyed {
+        async fn respond(self, _: Result<Reply, Error>) -> Result<(), Error> {
+            Ok(())
+        }
+
+        fn cancel_key(&self) -> Option<&str> {
+            Some(self.0)
+        }
+    }
+
+    #[test]
+    fn a_request_dropped_before_it_ever_ran_leaves_no_cancel_entry() {
+        let dispatcher = dispatcher(vec![endpoint_fn(Arc::new(()), |_, _| {
+            std::future::pending::<Result<Reply, Error>>()
+        })]);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        {
+            let _entered = runtime.enter();
+            let call = Call::new("t", "e0", ContentType::Json, "{}".into());
+            let handler = dispatcher.start(0, call).unwrap();
+            let slot = dispatcher.limit.try_take().unwrap();
+            // Spawned, never polled: nothing runs the runtime before it shuts down.
+            dispatcher.spawn_waiting(0, handler, Instant::now(), Keyed("AbCdEfGh12345678"), slot);
+            assert!(dispatcher.cancels.lock().contains_key("AbCdEfGh12345678"));
+        }
+        drop(runtime);
+        assert!(
+            dispatcher.cancels.lock().is_empty(),
+            "the dropped request's entry stayed"
+        );
     }
     use crate::codec::ContentType;
     use crate::server::handler::{endpoint_fn, endpoint_try_fn};
