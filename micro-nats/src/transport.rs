@@ -402,8 +402,9 @@ impl NatsTransport {
 /// The endpoint index the cancellation subscription's messages carry.
 const CANCELS: usize = usize::MAX;
 
-/// Cancels the request a cancellation names, if this instance runs it. Anything else on the
-/// subject (an unknown or malformed key) is ignored: the key is all there is to act on.
+/// Cancels the request a cancellation names, if this instance runs it, or has the dispatcher
+/// hold it a while for a request not started yet. Anything else on the subject (a malformed
+/// key) is ignored: the key is all there is to act on.
 fn cancel(dispatch: Option<&micro_core::server::Dispatcher>, message: &Message) {
     let (Some(dispatch), Ok(key)) = (dispatch, std::str::from_utf8(&message.payload)) else {
         return;

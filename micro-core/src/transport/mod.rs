@@ -219,8 +219,9 @@ pub trait Respond: Send + 'static {
     ) -> impl std::future::Future<Output = Result<(), Error>> + Send;
 
     /// What names this request in a caller's cancellation (over NATS, the last token of its
-    /// reply subject; see PROTOCOL.md), or `None` when it cannot be cancelled. Read only for a
-    /// request that is still running after its first poll.
+    /// reply subject; see PROTOCOL.md), or `None` when it cannot be cancelled. Read for a
+    /// request that is still running after its first poll, and, while the server holds
+    /// cancellations that named no request in flight, for each request as it starts.
     fn cancel_key(&self) -> Option<&str> {
         None
     }
