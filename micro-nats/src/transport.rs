@@ -238,6 +238,7 @@ impl NatsTransport {
         }
         let mut cancel = CancelOnDrop {
             client: &self.client,
+            subjects: &self.subjects,
             service: service.clone(),
             token: Some(token),
         };
@@ -365,7 +366,7 @@ impl NatsTransport {
         // Cancellations from callers who gave up, for the requests this instance runs. An
         // intake of its own, so it is drained with the others, and it yields no request.
         if spec.dispatch.is_some() {
-            let subject = cancel_subject(&spec.service);
+            let subject = self.subjects.cancel(&spec.service);
             let subscriber = self
                 .client
                 .subscribe(subject.clone())
@@ -433,17 +434,12 @@ fn default_intakes() -> usize {
         .clamp(1, MAX_SHARDS)
 }
 
-/// The subject every instance of `service` hears cancellations on (see PROTOCOL.md,
-/// "Cancellation"). `$` keeps it apart from every endpoint subject: no service name has one.
-pub(crate) fn cancel_subject(service: &str) -> String {
-    format!("$MICRO.CANCEL.{service}")
-}
-
 /// Tells the instances of a service that the request with this reply token was given up on,
 /// unless disarmed (`token` taken) first. Costs nothing until then: the message is built and
 /// sent, in a task of its own, only when the caller gives up.
 struct CancelOnDrop<'a> {
     client: &'a Client,
+    subjects: &'a Subjects,
     service: Cow<'static, str>,
     token: Option<nuid::NUIDStr>,
 }
@@ -464,7 +460,7 @@ impl Drop for CancelOnDrop<'_> {
             return;
         };
         let client = self.client.clone();
-        let subject = cancel_subject(&self.service);
+        let subject = self.subjects.cancel(&self.service);
         let token = Bytes::copy_from_slice(token.as_bytes());
         runtime.spawn(async move {
             // Best effort: a cancellation that cannot be sent leaves the handler to its deadline.
@@ -480,7 +476,8 @@ impl Transport for NatsTransport {
         Box::pin(async move {
             let id = call.id();
             let (subject, headers, _) = self.prepare(&call).map_err(|e| e.with_id(id.clone()))?;
-            crate::stream::open(&self.client, subject, headers, call).await
+            let cancel = self.subjects.cancel(&call.service);
+            crate::stream::open(&self.client, subject, headers, cancel, call).await
         })
     }
 

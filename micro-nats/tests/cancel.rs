@@ -23,6 +23,8 @@ pub trait Patient {
     async fn wait(&self) -> Result<String, Error>;
     /// Answers at once.
     async fn quick(&self) -> Result<String, Error>;
+    /// Waits long before it opens its stream, unless dropped first.
+    async fn late(&self) -> Result<Streaming<u64>, Error>;
 }
 
 #[derive(Clone, Default)]
@@ -53,6 +55,14 @@ impl Patient for Impl {
 
     async fn quick(&self) -> Result<String, Error> {
         Ok("quick".into())
+    }
+
+    async fn late(&self) -> Result<Streaming<u64>, Error> {
+        let guard = OnDrop(self.clone());
+        self.started.notify_one();
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        std::mem::forget(guard);
+        Ok(Streaming::empty())
     }
 }
 
@@ -274,5 +284,76 @@ async fn a_call_given_up_while_queued_never_runs() {
         "{counted:?}"
     );
     assert!(counted.last_error.starts_with("499"), "{counted:?}");
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_subject_prefix_cancellations_travel_under_it() {
+    let server = NatsServer::start();
+    let prefixed = || async {
+        micro_nats::Nats::connect(
+            micro_nats::NatsOptions::new()
+                .url(&server.url())
+                .prefix("acme.prod")
+                .discovery_timeout(Duration::from_millis(250)),
+        )
+        .await
+        .expect("connects")
+    };
+    let serving = prefixed().await;
+    let state = Impl::default();
+    let running = Service::builder()
+        .backend(serving.backend())
+        .only_explicit()
+        .handle(PatientServer::new(state.clone()))
+        .start()
+        .await
+        .expect("starts");
+    let raw = common::raw(&server).await;
+    let mut under = raw
+        .subscribe("acme.prod.$MICRO.CANCEL.patient")
+        .await
+        .expect("subscribes");
+    let mut outside = raw.subscribe("$MICRO.CANCEL.>").await.expect("subscribes");
+    common::sync(&raw).await;
+    let caller = prefixed().await;
+    let client = caller.micro_client();
+
+    // A call, then a stream's opening, each given up while its handler runs: the server, which
+    // listens under the prefix, stops both.
+    for (n, stream) in [(1, false), (2, true)] {
+        let started = state.started.notified();
+        let patient = PatientClient::new(&client);
+        let call = tokio::spawn(async move {
+            if stream {
+                patient.late().await.map(|_| ())
+            } else {
+                patient.wait().await.map(|_| ())
+            }
+        });
+        tokio::time::timeout(Duration::from_secs(5), started)
+            .await
+            .expect("the handler started");
+        call.abort();
+        tokio::time::timeout(Duration::from_secs(5), async {
+            while state.dropped.load(Ordering::SeqCst) < n {
+                state.dropped_signal.notified().await;
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("handler {n} (stream: {stream}) was not stopped"));
+        let seen = tokio::time::timeout(Duration::from_secs(5), under.next())
+            .await
+            .expect("a cancellation under the prefix")
+            .expect("subscribed");
+        assert!((8..=64).contains(&seen.payload.len()), "{seen:?}");
+    }
+    common::sync(&raw).await;
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), outside.next())
+            .await
+            .is_err(),
+        "a cancellation outside the prefix"
+    );
     running.stop().await;
 }
