@@ -185,6 +185,12 @@ mod tests {
             "acme.prod.greeter.hello"
         );
         assert_eq!(Subjects::new(Some("")).unwrap(), plain);
+        // Cancellations follow the prefix too.
+        assert_eq!(plain.cancel("greeter"), "$MICRO.CANCEL.greeter");
+        assert_eq!(
+            prefixed.cancel("greeter"),
+            "acme.prod.$MICRO.CANCEL.greeter"
+        );
     }
 
     #[test]
