@@ -279,21 +279,20 @@ impl NatsTransport {
         &self,
         call: &Call,
     ) -> Result<(Subject, Option<HeaderMap>, Option<Duration>), Error> {
-        let subject = match &call.subject {
-            // Announced by the endpoint in discovery: used as it is, after the same checks.
-            Some(subject) => {
-                crate::subject::validate_subject(subject)?;
-                Subject::from(subject.as_ref())
+        let subject = match (&call.instance, &call.instance_subject) {
+            // Pinned, to the subject the instance announced as its own: used as it is, after the
+            // same checks as any subject discovery announced.
+            (Some(_), Some(own)) => {
+                crate::subject::validate_subject(own)?;
+                Subject::from(own.as_ref())
             }
-            None => self.subject(&call.service, &call.endpoint)?,
-        };
-        // Pinned: the instance's own subject, one token more (see `instance_subject`).
-        let subject = match &call.instance {
-            None => subject,
-            Some(id) => {
+            // Pinned: the instance's own subject as micro builds it, one token more (see
+            // `instance_subject`).
+            (Some(id), None) => {
                 crate::subject::validate_name("instance id", id)?;
-                Subject::from(format!("{subject}.{id}"))
+                Subject::from(format!("{}.{id}", self.shared_subject(call)?))
             }
+            (None, _) => self.shared_subject(call)?,
         };
         if self.client.connection_state() != State::Connected {
             return Err(disconnected(&format!("call `{}`", call.id())));
@@ -318,6 +317,20 @@ impl NatsTransport {
             call.context.deadline,
         )?;
         Ok((subject, headers, timeout))
+    }
+
+    /// The subject every instance of `call`'s endpoint serves it on: the one discovery
+    /// announced, when the call carries it, or the one built from the names.
+    #[inline]
+    fn shared_subject(&self, call: &Call) -> Result<Subject, Error> {
+        match &call.subject {
+            // Announced by the endpoint in discovery: used as it is, after the same checks.
+            Some(subject) => {
+                crate::subject::validate_subject(subject)?;
+                Ok(Subject::from(subject.as_ref()))
+            }
+            None => self.subject(&call.service, &call.endpoint),
+        }
     }
 
     async fn start_listening(&self, spec: ListenSpec) -> Result<Listener, Error> {
