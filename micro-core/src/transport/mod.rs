@@ -120,20 +120,6 @@ impl Call {
         self
     }
 
-    /// Pins the call to the instance with id `instance`, sent to `subject`, the subject that
-    /// instance announced as its own for the endpoint (see
-    /// [`instance_subject`](Call::instance_subject)).
-    #[must_use]
-    pub fn with_instance_at(
-        mut self,
-        instance: impl Into<Cow<'static, str>>,
-        subject: impl Into<Cow<'static, str>>,
-    ) -> Self {
-        self.instance = Some(instance.into());
-        self.instance_subject = Some(subject.into());
-        self
-    }
-
     /// Marks the call idempotent: safe to retry after a timeout or a lost connection.
     #[must_use]
     pub fn idempotent(mut self, idempotent: bool) -> Self {
