@@ -153,7 +153,7 @@ impl Running {
                 layers
                     .iter()
                     .filter(|layer| layer.wraps(descriptor.name, d.name))
-                    .fold(e, |inner, layer| (layer.apply)(inner))
+                    .fold(e.answering(), |inner, layer| (layer.apply)(inner))
             })
             .collect();
         if endpoints.len() != descriptor.endpoints.len() {
