@@ -44,9 +44,9 @@ impl Endpoint {
     /// Erases the type of a tower service from [`Call`] to [`Reply`] whose error converts into
     /// a `BoxError` (tower's own layers' do): a micro [`Error`] stays itself, a tower timeout
     /// becomes a `408`, a shed or overloaded request a `503`, anything else a `500`. Served as
-    /// a handler, a micro error it ends with is its answer, as a generated endpoint's is: its
-    /// [`Delivery`](crate::error::Delivery) is reset, so a nested call's "never sent" does not
-    /// make the caller retry a handler that ran.
+    /// a service's handler, an error it ends with is its answer, as a generated endpoint's is:
+    /// its [`Delivery`](crate::error::Delivery) is reset, so a nested call's "never sent" does
+    /// not make the caller retry a handler that ran.
     pub fn new<S>(service: S) -> Self
     where
         S: tower_service::Service<Call, Response = Reply> + Clone + Send + Sync + 'static,
