@@ -9,12 +9,13 @@ use std::time::Duration;
 
 use micro_core::client::RetryPolicy;
 use micro_core::codec::ContentType;
+use micro_core::descriptor::{EndpointDescriptor, ServiceDescriptor};
 use micro_core::error::Delivery;
 use micro_core::memory::Memory;
 use micro_core::middleware;
 use micro_core::prelude::*;
 use micro_core::selector::{Candidate, Selection, Selector};
-use micro_core::server::handler::Endpoint;
+use micro_core::server::handler::{DynHandler, Endpoint};
 use micro_core::service::{Backend, Running};
 use micro_core::transport::Call;
 use tower::ServiceExt as _;
@@ -59,6 +60,50 @@ async fn a_nested_call_that_was_never_sent_does_not_make_the_caller_retry_a_hand
     let client = backend.client().with_retry(RetryPolicy::new().attempts(5));
     let err = FrontClient::new(&client).charge().await.unwrap_err();
     // The nested call's 503 "no instance of `ledger`" reached no handler; `charge` did.
+    assert_eq!(err.code(), 503, "{err}");
+    assert_ne!(err.delivery(), Delivery::NotSent, "{err}");
+    assert_eq!(runs.load(Ordering::SeqCst), 1, "charge ran more than once");
+    running.stop().await;
+}
+
+static HANDMADE_ENDPOINTS: [EndpointDescriptor; 1] = [EndpointDescriptor::unary(
+    "charge",
+    "charge",
+    "Not idempotent: it must never run twice for one call.",
+    &[],
+    "String",
+)];
+
+static HANDMADE: ServiceDescriptor =
+    ServiceDescriptor::new("handmade", "1.0.0", "", "Handmade", &HANDMADE_ENDPOINTS);
+
+#[tokio::test]
+async fn a_tower_endpoint_passing_on_a_nested_call_never_sent_is_not_retried_either() {
+    // `front` above, built by hand from a tower service instead of `#[service]`.
+    let backend = Memory::new().backend();
+    let runs = Arc::new(AtomicUsize::new(0));
+    let (counted, nested) = (runs.clone(), backend.client());
+    let charge = Endpoint::new(tower::service_fn(move |_: Call| {
+        let (runs, client) = (counted.clone(), nested.clone());
+        async move {
+            runs.fetch_add(1, Ordering::SeqCst);
+            client
+                .call_raw("ledger", "write", ContentType::Json, "{}".into())
+                .await
+        }
+    }));
+    let running = Service::builder()
+        .backend(backend.clone())
+        .only_explicit()
+        .handle(DynHandler::new(&HANDMADE, vec![charge]))
+        .start()
+        .await
+        .expect("starts");
+    let client = backend.client().with_retry(RetryPolicy::new().attempts(5));
+    let err = client
+        .call_raw("handmade", "charge", ContentType::Json, "{}".into())
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), 503, "{err}");
     assert_ne!(err.delivery(), Delivery::NotSent, "{err}");
     assert_eq!(runs.load(Ordering::SeqCst), 1, "charge ran more than once");

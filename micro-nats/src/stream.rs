@@ -52,9 +52,10 @@ pub(crate) struct NatsSink {
     labelled: bool,
     /// [`FrameSink::batch_bytes`]: within what the NATS server accepts in one message.
     batch_bytes: usize,
-    /// The opener's: the service whose cancellation subject names the opening request, for a
-    /// cancel sent before the server said where it listens (see PROTOCOL.md, "Cancellation").
-    service: Option<String>,
+    /// The opener's: the cancellation subject of the service (under the transport's prefix),
+    /// for a cancel of the opening request sent before the server said where it listens (see
+    /// PROTOCOL.md, "Cancellation").
+    cancel_subject: Option<String>,
 }
 
 impl FrameSink for NatsSink {
@@ -68,16 +69,15 @@ impl FrameSink for NatsSink {
                         // The server has not accepted yet (its handler may still be producing
                         // the stream): cancel the opening request itself, named by the last
                         // token of its reply subject.
-                        let (Some(service), Some(token)) = (&self.service, &self.token) else {
+                        let (Some(subject), Some(token)) = (&self.cancel_subject, &self.token)
+                        else {
                             return Ok(());
                         };
-                        let token = token.clone();
-                        let subject = crate::transport::cancel_subject(service);
                         return self
                             .client
-                            .publish(subject.clone(), Bytes::from(token))
+                            .publish(subject.clone(), Bytes::from(token.clone()))
                             .await
-                            .map_err(|e| publish_error(&e, &subject));
+                            .map_err(|e| publish_error(&e, subject));
                     }
                     None => {
                         return Err(Error::unavailable(
@@ -365,23 +365,23 @@ pub(crate) fn decode(message: Message, content_type: ContentType, id: &str, open
 }
 
 /// The opener's side: subscribes to a fresh inbox, then sends the opening request with it as
-/// the reply subject.
+/// the reply subject; `cancel_subject` is where the opening is cancelled if given up before the
+/// server answers.
 pub(crate) async fn open(
     client: &Client,
     subject: Subject,
     headers: Option<HeaderMap>,
+    cancel_subject: String,
     call: Call,
 ) -> Result<Link, Error> {
     let id: Arc<str> = Arc::from(call.id());
     let Call {
-        service,
         content_type,
         stream: open,
         body,
         ..
     } = call;
     let open = open.as_deref();
-    let service = service.into_owned();
     let mut hdrs = headers.unwrap_or_default();
     if let Some(open) = open {
         if let Some(window) = open.window {
@@ -423,7 +423,7 @@ pub(crate) async fn open(
         content_type,
         labelled: false,
         batch_bytes: batch_bytes(client),
-        service: Some(service),
+        cancel_subject: Some(cancel_subject),
     };
     Ok(Link::new(frames, Arc::new(sink)))
 }
@@ -466,7 +466,7 @@ impl Connect for NatsConnect {
                 token: None,
                 content_type,
                 labelled: labelled && !protocol,
-                service: None,
+                cancel_subject: None,
             };
             Ok(Link::new(frames, Arc::new(sink)))
         })

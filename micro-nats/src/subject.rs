@@ -6,6 +6,7 @@
 //! | discovery, every instance | `$SRV.PING`, `$SRV.INFO`, `$SRV.STATS` |
 //! | discovery, one service | `$SRV.<VERB>.greeter` |
 //! | discovery, one instance | `$SRV.<VERB>.greeter.<id>` |
+//! | cancellations for `greeter` | `$MICRO.CANCEL.greeter`, or `<prefix>.$MICRO.CANCEL.greeter` |
 //!
 //! Service and endpoint names are single tokens (`^[A-Za-z0-9_-]+$`, as the NATS services
 //! protocol requires of names), so a subject can never gain or lose a token by accident. The
@@ -71,6 +72,18 @@ impl Subjects {
         validate_name("service", service)?;
         validate_name("endpoint", endpoint)?;
         Ok(self.endpoint_unchecked(service, endpoint))
+    }
+
+    /// The subject every instance of `service` hears its callers' cancellations on (see
+    /// PROTOCOL.md, "Cancellation"): `$MICRO.CANCEL.<service>`, under the prefix like the
+    /// endpoints (`<prefix>.$MICRO.CANCEL.<service>`), so that services of two prefixes that
+    /// share a name never hear each other's, and a permission on `<prefix>.>` covers it. `$`
+    /// keeps it apart from every endpoint subject: no service name has one.
+    pub(crate) fn cancel(&self, service: &str) -> String {
+        match &self.prefix {
+            Some(p) => format!("{p}.$MICRO.CANCEL.{service}"),
+            None => format!("$MICRO.CANCEL.{service}"),
+        }
     }
 
     /// The subject of `service.endpoint` without checks, for display.
@@ -172,6 +185,12 @@ mod tests {
             "acme.prod.greeter.hello"
         );
         assert_eq!(Subjects::new(Some("")).unwrap(), plain);
+        // Cancellations follow the prefix too.
+        assert_eq!(plain.cancel("greeter"), "$MICRO.CANCEL.greeter");
+        assert_eq!(
+            prefixed.cancel("greeter"),
+            "acme.prod.$MICRO.CANCEL.greeter"
+        );
     }
 
     #[test]

@@ -238,6 +238,7 @@ impl NatsTransport {
         }
         let mut cancel = CancelOnDrop {
             client: &self.client,
+            subjects: &self.subjects,
             service: service.clone(),
             token: Some(token),
         };
@@ -278,21 +279,20 @@ impl NatsTransport {
         &self,
         call: &Call,
     ) -> Result<(Subject, Option<HeaderMap>, Option<Duration>), Error> {
-        let subject = match &call.subject {
-            // Announced by the endpoint in discovery: used as it is, after the same checks.
-            Some(subject) => {
-                crate::subject::validate_subject(subject)?;
-                Subject::from(subject.as_ref())
+        let subject = match (&call.instance, &call.instance_subject) {
+            // Pinned, to the subject the instance announced as its own: used as it is, after the
+            // same checks as any subject discovery announced.
+            (Some(_), Some(own)) => {
+                crate::subject::validate_subject(own)?;
+                Subject::from(own.as_ref())
             }
-            None => self.subject(&call.service, &call.endpoint)?,
-        };
-        // Pinned: the instance's own subject, one token more (see `instance_subject`).
-        let subject = match &call.instance {
-            None => subject,
-            Some(id) => {
+            // Pinned: the instance's own subject as micro builds it, one token more (see
+            // `instance_subject`).
+            (Some(id), None) => {
                 crate::subject::validate_name("instance id", id)?;
-                Subject::from(format!("{subject}.{id}"))
+                Subject::from(format!("{}.{id}", self.shared_subject(call)?))
             }
+            (None, _) => self.shared_subject(call)?,
         };
         if self.client.connection_state() != State::Connected {
             return Err(disconnected(&format!("call `{}`", call.id())));
@@ -317,6 +317,20 @@ impl NatsTransport {
             call.context.deadline,
         )?;
         Ok((subject, headers, timeout))
+    }
+
+    /// The subject every instance of `call`'s endpoint serves it on: the one discovery
+    /// announced, when the call carries it, or the one built from the names.
+    #[inline]
+    fn shared_subject(&self, call: &Call) -> Result<Subject, Error> {
+        match &call.subject {
+            // Announced by the endpoint in discovery: used as it is, after the same checks.
+            Some(subject) => {
+                crate::subject::validate_subject(subject)?;
+                Ok(Subject::from(subject.as_ref()))
+            }
+            None => self.subject(&call.service, &call.endpoint),
+        }
     }
 
     async fn start_listening(&self, spec: ListenSpec) -> Result<Listener, Error> {
@@ -365,7 +379,7 @@ impl NatsTransport {
         // Cancellations from callers who gave up, for the requests this instance runs. An
         // intake of its own, so it is drained with the others, and it yields no request.
         if spec.dispatch.is_some() {
-            let subject = cancel_subject(&spec.service);
+            let subject = self.subjects.cancel(&spec.service);
             let subscriber = self
                 .client
                 .subscribe(subject.clone())
@@ -402,8 +416,9 @@ impl NatsTransport {
 /// The endpoint index the cancellation subscription's messages carry.
 const CANCELS: usize = usize::MAX;
 
-/// Cancels the request a cancellation names, if this instance runs it. Anything else on the
-/// subject (an unknown or malformed key) is ignored: the key is all there is to act on.
+/// Cancels the request a cancellation names, if this instance runs it, or has the dispatcher
+/// hold it a while for a request not started yet. Anything else on the subject (a malformed
+/// key) is ignored: the key is all there is to act on.
 fn cancel(dispatch: Option<&micro_core::server::Dispatcher>, message: &Message) {
     let (Some(dispatch), Ok(key)) = (dispatch, std::str::from_utf8(&message.payload)) else {
         return;
@@ -432,17 +447,12 @@ fn default_intakes() -> usize {
         .clamp(1, MAX_SHARDS)
 }
 
-/// The subject every instance of `service` hears cancellations on (see PROTOCOL.md,
-/// "Cancellation"). `$` keeps it apart from every endpoint subject: no service name has one.
-pub(crate) fn cancel_subject(service: &str) -> String {
-    format!("$MICRO.CANCEL.{service}")
-}
-
 /// Tells the instances of a service that the request with this reply token was given up on,
 /// unless disarmed (`token` taken) first. Costs nothing until then: the message is built and
 /// sent, in a task of its own, only when the caller gives up.
 struct CancelOnDrop<'a> {
     client: &'a Client,
+    subjects: &'a Subjects,
     service: Cow<'static, str>,
     token: Option<nuid::NUIDStr>,
 }
@@ -463,7 +473,7 @@ impl Drop for CancelOnDrop<'_> {
             return;
         };
         let client = self.client.clone();
-        let subject = cancel_subject(&self.service);
+        let subject = self.subjects.cancel(&self.service);
         let token = Bytes::copy_from_slice(token.as_bytes());
         runtime.spawn(async move {
             // Best effort: a cancellation that cannot be sent leaves the handler to its deadline.
@@ -479,7 +489,8 @@ impl Transport for NatsTransport {
         Box::pin(async move {
             let id = call.id();
             let (subject, headers, _) = self.prepare(&call).map_err(|e| e.with_id(id.clone()))?;
-            crate::stream::open(&self.client, subject, headers, call).await
+            let cancel = self.subjects.cancel(&call.service);
+            crate::stream::open(&self.client, subject, headers, cancel, call).await
         })
     }
 

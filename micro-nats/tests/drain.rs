@@ -1,5 +1,6 @@
 //! Stopping an instance while calls stream in: with another instance of the service running,
-//! no call is lost, and calls cut off by the shutdown timeout get an error reply, not silence.
+//! no call is lost, calls cut off by the shutdown timeout get an error reply, not silence, and
+//! a timeout that passes before the drains leaves no subscription and no call unanswered.
 
 mod common;
 
@@ -96,6 +97,66 @@ async fn calls_cut_off_by_the_shutdown_timeout_get_a_503() {
         assert!(err.detail.contains("shut"), "{err}");
         assert!(took < Duration::from_secs(3), "answered after {took:?}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_whose_timeout_passes_before_it_left_discovery_still_drains_and_answers_all() {
+    let server = NatsServer::start();
+    let nats = connect(&server).await;
+    let running = Service::builder()
+        .backend(nats.backend())
+        .only_explicit()
+        // Passed at once: while the instance is still leaving discovery, before any drain.
+        .shutdown_timeout(Duration::ZERO)
+        .max_concurrency(1)
+        .handle(ShapesServer::new(ShapesImpl))
+        .start()
+        .await
+        .unwrap();
+    let caller = connect(&server).await;
+    let shapes = ShapesClient::new(&caller.micro_client().with_timeout(Duration::from_secs(10)));
+    // One runs; the others wait for its slot.
+    let calls: Vec<_> = (0..4)
+        .map(|_| {
+            let shapes = shapes.clone();
+            tokio::spawn(async move {
+                let started = std::time::Instant::now();
+                (shapes.slow(5_000).await, started.elapsed())
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let stopping = std::time::Instant::now();
+    running.stop().await;
+    let took = stopping.elapsed();
+    // Once the stop returns, nothing of the instance is left on the server: neither its
+    // discovery subjects nor its endpoints' subscriptions (a request gets "no responders" at
+    // once, not silence).
+    let raw = raw(&server).await;
+    for subject in ["$SRV.PING.shapes", "shapes.nothing"] {
+        let answer = tokio::time::timeout(
+            Duration::from_secs(2),
+            raw.request(subject, bytes::Bytes::from_static(b"{}")),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("`{subject}` swallowed a request after the stop"));
+        match answer {
+            Err(err) => assert_eq!(
+                err.kind(),
+                async_nats::client::RequestErrorKind::NoResponders,
+                "{subject}: {err}"
+            ),
+            Ok(message) => panic!("`{subject}` answered after the stop: {message:?}"),
+        }
+    }
+    // Every call, the running one and those queued behind it, had its 503.
+    for call in calls {
+        let (result, waited) = call.await.unwrap();
+        let err = result.unwrap_err();
+        assert_eq!(err.code, 503, "{err}");
+        assert!(waited < Duration::from_secs(3), "answered after {waited:?}");
+    }
+    assert!(took < Duration::from_secs(4), "the stop took {took:?}");
 }
 
 /// The environment variable that makes this test binary the instance process of

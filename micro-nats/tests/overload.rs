@@ -38,20 +38,31 @@ async fn a_request_whose_deadline_passes_while_queued_is_not_run() {
         tokio::spawn(async move { shapes.slow(600).await })
     };
     tokio::time::sleep(Duration::from_millis(100)).await;
-    // Twenty callers that give up after 200 ms, queued behind it.
-    let quick = ShapesClient::new(
-        &caller
-            .micro_client()
-            .with_timeout(Duration::from_millis(200)),
-    );
+    // Twenty callers with a 200 ms deadline, queued behind it. Raw ones: our client, giving up,
+    // would also cancel its request, which then is dropped as a 499 before its deadline is
+    // looked at; a caller that sends no cancellation leaves the deadline alone to refuse it.
+    let raw = raw(&server).await;
     let waiting: Vec<_> = (0..20)
         .map(|_| {
-            let quick = quick.clone();
-            tokio::spawn(async move { quick.slow(1).await })
+            let raw = raw.clone();
+            tokio::spawn(async move {
+                let mut headers = async_nats::HeaderMap::new();
+                headers.insert("Micro-Timeout", "200000");
+                let request = async_nats::Request::new()
+                    .headers(headers)
+                    .payload(r#"{"millis":1}"#.into())
+                    .timeout(Some(Duration::from_millis(200)));
+                raw.send_request("shapes.slow", request).await
+            })
         })
         .collect();
     for w in waiting {
-        assert_eq!(w.await.unwrap().unwrap_err().code, 408);
+        let err = w.await.unwrap().unwrap_err();
+        assert_eq!(
+            err.kind(),
+            async_nats::client::RequestErrorKind::TimedOut,
+            "{err}"
+        );
     }
     assert_eq!(busy.await.unwrap().unwrap(), 600);
     sync(nats.client()).await;

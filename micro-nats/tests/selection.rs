@@ -430,3 +430,85 @@ async fn calls_with_deadlines_shorter_than_discovery_still_find_the_instances() 
     eprintln!("first answer at call {attempt}");
     a.running.stop().await;
 }
+
+/// A `lanes` instance in another language, as a raw NATS client: it announces `instance_subject`
+/// (whatever it likes, not `<subject>.<id>`) in INFO and answers there with `"announced"`, on
+/// the shared subject with `"shared"`, and on the subject micro would build from its id with
+/// `"built"`.
+async fn foreign(
+    server: &NatsServer,
+    id: &str,
+    instance_subject: &str,
+) -> tokio::task::JoinHandle<()> {
+    use futures::StreamExt as _;
+    let raw = common::raw(server).await;
+    let info = serde_json::json!({
+        "type": "io.nats.micro.v1.info_response",
+        "name": "lanes",
+        "id": id,
+        "version": "1.0.0",
+        "description": "",
+        "metadata": {},
+        "endpoints": [{
+            "name": "tag",
+            "subject": "lanes.tag",
+            "queue_group": "q",
+            "metadata": {"instance_subject": instance_subject},
+        }],
+    })
+    .to_string();
+    let mut subscriptions = Vec::new();
+    for (subject, answer) in [
+        ("$SRV.INFO.lanes".to_owned(), info.clone()),
+        ("$SRV.INFO".to_owned(), info),
+        (instance_subject.to_owned(), r#""announced""#.to_owned()),
+        ("lanes.tag".to_owned(), r#""shared""#.to_owned()),
+        (format!("lanes.tag.{id}"), r#""built""#.to_owned()),
+    ] {
+        // An implausible announced subject cannot be subscribed to either.
+        if let Ok(subscriber) = raw.subscribe(subject).await {
+            subscriptions.push(subscriber.map(move |m| (m, answer.clone())));
+        }
+    }
+    common::sync(&raw).await;
+    tokio::spawn(async move {
+        let mut all = futures::stream::select_all(subscriptions);
+        while let Some((message, answer)) = all.next().await {
+            if let Some(reply) = message.reply {
+                let _ = raw.publish(reply, answer.into()).await;
+            }
+        }
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_selection_sends_to_the_instance_subject_as_announced() {
+    let server = NatsServer::start();
+    let responder = foreign(&server, "FOREIGN1", "elsewhere.only.me").await;
+    let caller = connect(&server).await;
+    let lanes = LanesClient::new(
+        &caller
+            .micro_client()
+            .with_selection(Selection::round_robin()),
+    );
+    for _ in 0..3 {
+        assert_eq!(lanes.tag().await.expect("call"), "announced");
+    }
+    responder.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_implausible_instance_subject_is_not_called_the_shared_subject_is() {
+    let server = NatsServer::start();
+    let responder = foreign(&server, "FOREIGN2", "has.a.*.wildcard").await;
+    let caller = connect(&server).await;
+    let lanes = LanesClient::new(
+        &caller
+            .micro_client()
+            .with_selection(Selection::round_robin()),
+    );
+    for _ in 0..3 {
+        assert_eq!(lanes.tag().await.expect("call"), "shared");
+    }
+    responder.abort();
+}

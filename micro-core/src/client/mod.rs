@@ -356,19 +356,17 @@ impl Client {
                 call.wait_deadline(),
             )
             .await;
-        let picked = match picked {
+        let mut picked = match picked {
             Ok(Some(picked)) => picked,
             // The instances cannot be called alone: the shared subject it is.
             Ok(None) => return (self.send_once(call).await, None),
             Err(err) => return (Err(err.with_id(call.id())), None),
         };
-        // The instance's own subject derives from the subject it announces for the endpoint,
-        // which may not be the one built from the names.
-        if call.subject.is_none() {
-            call.subject = Some(picked.subject().to_owned().into());
-        }
+        // Sent to the subject the instance announced as its own, which an instance in another
+        // language may have chosen freely.
         let id = picked.id().to_owned();
         call.instance = Some(id.clone().into());
+        call.instance_subject = Some(picked.take_instance_subject().into());
         let result = self.send_once(call).await;
         picked.finish(&result);
         (result, Some(id))

@@ -64,9 +64,8 @@ struct Health {
 #[derive(Debug)]
 pub(crate) struct Picked {
     member: Arc<Member>,
-    /// The subject the instance announces for the endpoint (its instance subject is this with
-    /// the id as one more token).
-    subject: String,
+    /// The subject on which the instance alone serves the endpoint, as it announced it.
+    instance_subject: String,
     pool: Arc<Pool>,
     failures: u32,
     cool_down: Duration,
@@ -80,9 +79,10 @@ impl Picked {
         &self.member.instance.id
     }
 
-    /// The subject the instance serves the endpoint on.
-    pub(crate) fn subject(&self) -> &str {
-        &self.subject
+    /// The subject on which the instance alone serves the endpoint, as it announced it; taken
+    /// (it is needed once, for the call).
+    pub(crate) fn take_instance_subject(&mut self) -> String {
+        std::mem::take(&mut self.instance_subject)
     }
 
     /// Records the outcome of the call.
@@ -158,7 +158,8 @@ impl Balancer {
     /// Picks the instance of `service` to call `endpoint` on, avoiding the instances in
     /// `avoid` (those this call already failed on) while others are usable; `Ok(None)` when the
     /// instances serving the endpoint cannot be called alone (they announce no instance
-    /// subject: not micro services), so the call goes to the shared subject instead. A first
+    /// subject that can be sent to as it is: not micro services), so the call goes to the
+    /// shared subject instead. A first
     /// discovery waits no longer than `deadline`.
     pub(crate) async fn pick(
         &self,
@@ -302,14 +303,19 @@ impl Balancer {
             state.stale = true;
             return Err(err);
         }
-        let addressable: Vec<(&Arc<Member>, &EndpointInfo)> = matching
+        // Only an instance subject that can be sent to as it is: another announced as the
+        // instance's own (a wildcard, a space, something absurdly long) is not believed.
+        let addressable: Vec<(&Arc<Member>, &str)> = matching
             .into_iter()
-            .filter(|(_, info)| info.metadata.contains_key(INSTANCE_SUBJECT))
+            .filter_map(|(m, info)| {
+                let own = info.metadata.get(INSTANCE_SUBJECT)?;
+                plausible_subject(own).then_some((m, own.as_str()))
+            })
             .collect();
         if addressable.is_empty() {
             return Ok(None);
         }
-        let usable: Vec<(&Arc<Member>, &EndpointInfo)> = addressable
+        let usable: Vec<(&Arc<Member>, &str)> = addressable
             .into_iter()
             .filter(|(m, _)| {
                 let health = lock(&m.health);
@@ -329,7 +335,7 @@ impl Balancer {
         }
         // A retry goes elsewhere while there is elsewhere to go: the instance it failed on may
         // have gone, and discovery may not know yet.
-        let fresh: Vec<(&Arc<Member>, &EndpointInfo)> = usable
+        let fresh: Vec<(&Arc<Member>, &str)> = usable
             .iter()
             .copied()
             .filter(|(m, _)| !avoid.contains(&m.instance.id))
@@ -345,8 +351,8 @@ impl Balancer {
             .select(&candidates)
             .filter(|&i| i < usable.len())
             .unwrap_or(0);
-        let (member, info) = usable[index];
-        let (member, subject) = (Arc::clone(member), info.subject.clone());
+        let (member, own) = usable[index];
+        let (member, instance_subject) = (Arc::clone(member), own.to_owned());
         let trial = {
             let mut health = lock(&member.health);
             health.trial = health.open_until.is_some();
@@ -355,13 +361,29 @@ impl Balancer {
         member.outstanding.fetch_add(1, Ordering::Relaxed);
         Ok(Some(Picked {
             member,
-            subject,
+            instance_subject,
             pool: Arc::clone(pool),
             failures: self.selection.failures,
             cool_down: self.selection.cool_down,
             trial,
         }))
     }
+}
+
+/// The longest instance subject a client sends to.
+const MAX_INSTANCE_SUBJECT: usize = 256;
+
+/// Whether an announced instance subject can be sent to as it is: non-empty dot-separated
+/// tokens without whitespace or wildcards, at most [`MAX_INSTANCE_SUBJECT`] bytes. Checked on
+/// every pick, so it allocates nothing.
+fn plausible_subject(subject: &str) -> bool {
+    subject.len() <= MAX_INSTANCE_SUBJECT
+        && subject.split('.').all(|token| {
+            !token.is_empty()
+                && !token
+                    .chars()
+                    .any(|c| c.is_whitespace() || c.is_control() || c == '*' || c == '>')
+        })
 }
 
 /// Pools a client keeps at most.
@@ -441,4 +463,20 @@ fn no_match(
         )
     };
     Error::unavailable(detail).with_delivery(Delivery::NotSent)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_subject_that_can_be_sent_to_as_it_is_is_believed() {
+        for good in ["greeter.hello.ID", "elsewhere", "a.$b.c-d_e"] {
+            assert!(plausible_subject(good), "{good}");
+        }
+        let long = "a.".repeat(MAX_INSTANCE_SUBJECT / 2) + "a";
+        for bad in ["", "a..b", ".a", "a.", "a b", "a.*", "a.>", "a\tb", &long] {
+            assert!(!plausible_subject(bad), "{bad:?}");
+        }
+    }
 }

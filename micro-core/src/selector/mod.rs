@@ -5,11 +5,13 @@
 //! keeps the service's instances from discovery (refreshed in the background), keeps those that
 //! match its filters (a semver range, metadata), skips those its circuit breaker has seen fail,
 //! lets a [`Selector`] choose, and sends the call to that instance alone
-//! ([`Call::instance`](crate::transport::Call::instance), on NATS the instance's own subject).
+//! ([`Call::instance`](crate::transport::Call::instance), on NATS the subject the instance
+//! announced as its own, [`Call::instance_subject`](crate::transport::Call::instance_subject)).
 //!
 //! Only instances that list the endpoint are candidates, and only those announcing an instance
-//! subject can be called alone (instances in other languages that announce none are called on
-//! the shared subject instead). With a [`RetryPolicy`](crate::client::RetryPolicy), a retry
+//! subject that can be sent to as it is can be called alone (instances in other languages that
+//! announce none, or a wildcard or something else no message can be sent to, are called on the
+//! shared subject instead). With a [`RetryPolicy`](crate::client::RetryPolicy), a retry
 //! avoids the instances the call already failed on while others are usable. The breaker counts
 //! what an instance did (no answer in time, a lost connection, a 5xx), never an error raised
 //! before the call was sent.

@@ -43,7 +43,10 @@ trait ErasedEndpoint: Send + Sync {
 impl Endpoint {
     /// Erases the type of a tower service from [`Call`] to [`Reply`] whose error converts into
     /// a `BoxError` (tower's own layers' do): a micro [`Error`] stays itself, a tower timeout
-    /// becomes a `408`, a shed or overloaded request a `503`, anything else a `500`.
+    /// becomes a `408`, a shed or overloaded request a `503`, anything else a `500`. Served as
+    /// a service's handler, an error it ends with is its answer, as a generated endpoint's is:
+    /// its [`Delivery`](crate::error::Delivery) is reset, so a nested call's "never sent" does
+    /// not make the caller retry a handler that ran.
     pub fn new<S>(service: S) -> Self
     where
         S: tower_service::Service<Call, Response = Reply> + Clone + Send + Sync + 'static,
@@ -55,6 +58,22 @@ impl Endpoint {
         });
         Endpoint {
             inner: Inner::Tower(BoxCloneSyncService::new(service)),
+        }
+    }
+
+    /// This endpoint as its handler answers: an error it ends with is the server's answer,
+    /// whatever its handler's own calls knew of their delivery (see [`answered`]). Generated
+    /// and fn endpoints reset it themselves; a tower service built by hand is wrapped here,
+    /// before any server layer, so that a layer's own refusal (a shed call, which reached no
+    /// handler) keeps what it says.
+    pub(crate) fn answering(self) -> Self {
+        match self.inner {
+            Inner::Shared(_) => self,
+            Inner::Tower(service) => Endpoint {
+                inner: Inner::Tower(BoxCloneSyncService::new(tower::ServiceExt::map_err(
+                    service, answered,
+                ))),
+            },
         }
     }
 
@@ -174,7 +193,10 @@ where
     }
 }
 
-/// An error as its caller sees it once a handler answered with it.
+/// An error as its caller sees it once a handler answered with it: what the handler's own calls
+/// knew of their delivery is not its caller's. A nested call that was never sent (`?` passes
+/// its error on) does not mean this request was not handled, and a caller that believed so
+/// would retry a handler that ran.
 fn answered(err: Error) -> Error {
     err.with_delivery(crate::error::Delivery::Unknown)
 }

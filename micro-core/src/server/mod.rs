@@ -70,60 +70,198 @@ pub struct Dispatcher {
     /// every slot is busy: the queue's bounds are the instance's, however many loops it has.
     pub(crate) queued: Queued,
     /// The requests running in tasks of their own that a caller can cancel, by their key
-    /// ([`Respond::cancel_key`]). A request that finishes in its first poll is never here.
-    pub(crate) cancels: Cancels,
+    /// ([`Respond::cancel_key`]), and the cancellations held for requests not started yet. A
+    /// request that finishes in its first poll is never registered.
+    pub(crate) cancels: Arc<Cancels>,
 }
 
 /// Cancellation tokens of the requests in flight, by key; each entry numbered, so that only
-/// the request that made it removes it.
+/// the request that made it removes it. Also the cancellations that found no request in flight,
+/// held a while for a request that has not started yet ([`Early`]).
 #[derive(Debug, Default)]
 pub(crate) struct Cancels {
-    entries: std::sync::Mutex<CancelMap>,
+    state: std::sync::Mutex<CancelState>,
     next: std::sync::atomic::AtomicU64,
+    /// How many cancellations [`Early`] holds, read without the lock: while it holds none
+    /// (nearly always), a request that starts costs one atomic load more, nothing else.
+    held: std::sync::atomic::AtomicUsize,
+}
+
+#[derive(Debug, Default)]
+struct CancelState {
+    running: CancelMap,
+    early: Early,
 }
 
 type CancelMap = std::collections::HashMap<Box<str>, (u64, CancellationToken)>;
 
+/// Whether `key` can name one request: a caller's own token (a NUID has 22 characters), not a
+/// reply subject's fixed last token such as a sequence number.
+fn plausible_key(key: &str) -> bool {
+    (8..=64).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
 impl Cancels {
-    fn lock(&self) -> std::sync::MutexGuard<'_, CancelMap> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, CancelState> {
         // A map of tokens stays consistent whatever panicked while holding it.
-        self.entries
+        self.state
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Registers `key`, unless it cannot name one request alone: too short or long, not
     /// alphanumeric, or already taken by a request in flight (two callers whose reply subjects
-    /// end alike must not cancel each other's requests; neither is cancellable then).
-    fn register(&self, key: &str) -> Option<(Box<str>, u64, CancellationToken)> {
-        let plausible =
-            (8..=64).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_alphanumeric());
-        if !plausible {
+    /// end alike must not cancel each other's requests; neither is cancellable then). The entry
+    /// lasts as long as the returned guard, wherever that is dropped: a request's task dropped
+    /// before it ever ran (its runtime shutting down) takes its entry with it. A cancellation
+    /// held for the key is taken: the guard's token is then cancelled already.
+    fn register(self: &Arc<Self>, key: &str) -> Option<Registered> {
+        if !plausible_key(key) {
             return None;
         }
-        let mut entries = self.lock();
-        if entries.contains_key(key) {
+        let mut state = self.lock();
+        if state.running.contains_key(key) {
             return None;
         }
         let id = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let token = CancellationToken::new();
-        entries.insert(key.into(), (id, token.clone()));
-        Some((key.into(), id, token))
+        if self.holding() && self.take_held(&mut state, key) {
+            token.cancel();
+        }
+        state.running.insert(key.into(), (id, token.clone()));
+        Some(Registered {
+            cancels: Arc::clone(self),
+            key: key.into(),
+            id,
+            token,
+        })
+    }
+
+    /// Cancels the request in flight named `key`; when there is none, holds the cancellation
+    /// for a request that has not started yet. Whether a request in flight was cancelled.
+    fn cancel(&self, key: &str) -> bool {
+        let mut state = self.lock();
+        if let Some((_, token)) = state.running.get(key) {
+            token.cancel();
+            return true;
+        }
+        if plausible_key(key) {
+            state.early.hold(key, Instant::now());
+            self.count_held(&state);
+        }
+        false
+    }
+
+    /// Whether any cancellation is held for a request not started yet: the lock-free look
+    /// every request takes before it starts.
+    #[inline]
+    fn holding(&self) -> bool {
+        self.held.load(std::sync::atomic::Ordering::Relaxed) > 0
+    }
+
+    /// Takes the cancellation held for `key`, if any: its request must not run.
+    #[cold]
+    fn take_early(&self, key: &str) -> bool {
+        let mut state = self.lock();
+        self.take_held(&mut state, key)
+    }
+
+    fn take_held(&self, state: &mut CancelState, key: &str) -> bool {
+        let taken = state.early.take(key, Instant::now());
+        self.count_held(state);
+        taken
+    }
+
+    fn count_held(&self, state: &CancelState) {
+        self.held
+            .store(state.early.keys.len(), std::sync::atomic::Ordering::Relaxed);
     }
 }
 
-/// Removes a request's entry from [`Cancels`] however its task ends.
-struct Cancellable<'a> {
-    cancels: &'a Cancels,
-    key: Box<str>,
-    id: u64,
+/// Cancellations that found no request in flight, held for a request that has not started
+/// yet (still in the subscription, or queued while every slot is busy), which is then dropped
+/// instead of run. Bounded in number and age, oldest dropped first, so that cancellations no
+/// request will match (a stranger's, or those of requests that finished as their callers gave
+/// up) cannot grow it.
+#[derive(Debug, Default)]
+struct Early {
+    /// Each key held, with its number in `order`.
+    keys: std::collections::HashMap<Box<str>, u64>,
+    /// Oldest first: when each key was held, and its number; a number no longer in `keys` is
+    /// a key taken since.
+    order: std::collections::VecDeque<(Instant, u64, Box<str>)>,
+    next: u64,
 }
 
-impl Drop for Cancellable<'_> {
+/// Cancellations held at most for requests not started yet, per instance.
+pub const MAX_EARLY_CANCELS: usize = 4096;
+
+/// How long a cancellation is held for a request not started yet.
+pub const EARLY_CANCEL_TTL: Duration = Duration::from_secs(30);
+
+impl Early {
+    fn hold(&mut self, key: &str, now: Instant) {
+        self.expire(now);
+        if self.keys.contains_key(key) {
+            return;
+        }
+        while self.order.len() >= MAX_EARLY_CANCELS {
+            self.drop_oldest();
+        }
+        let number = self.next;
+        self.next += 1;
+        self.keys.insert(key.into(), number);
+        self.order.push_back((now, number, key.into()));
+    }
+
+    fn take(&mut self, key: &str, now: Instant) -> bool {
+        self.expire(now);
+        let taken = self.keys.remove(key).is_some();
+        if self.keys.is_empty() {
+            // Only numbers of keys taken since: nothing to keep.
+            self.order.clear();
+        }
+        taken
+    }
+
+    fn expire(&mut self, now: Instant) {
+        while self
+            .order
+            .front()
+            .is_some_and(|(at, ..)| now.saturating_duration_since(*at) >= EARLY_CANCEL_TTL)
+        {
+            self.drop_oldest();
+        }
+    }
+
+    fn drop_oldest(&mut self) {
+        if let Some((_, number, key)) = self.order.pop_front()
+            && self.keys.get(&key) == Some(&number)
+        {
+            self.keys.remove(&key);
+        }
+    }
+}
+
+/// A request's entry in [`Cancels`], removed when this is dropped.
+#[derive(Debug)]
+struct Registered {
+    cancels: Arc<Cancels>,
+    key: Box<str>,
+    id: u64,
+    /// Cancelled when the request's caller gives up.
+    token: CancellationToken,
+}
+
+impl Drop for Registered {
     fn drop(&mut self) {
-        let mut entries = self.cancels.lock();
-        if entries.get(&self.key).is_some_and(|(id, _)| *id == self.id) {
-            entries.remove(&self.key);
+        let mut state = self.cancels.lock();
+        if state
+            .running
+            .get(&self.key)
+            .is_some_and(|(id, _)| *id == self.id)
+        {
+            state.running.remove(&self.key);
         }
     }
 }
@@ -228,6 +366,17 @@ impl Dispatcher {
             } = incoming;
             let started = Instant::now();
             self.stats.record_request(index);
+            // Its caller gave up before it started: it is not run, and nobody waits for it.
+            if self.cancels.holding()
+                && rejected.is_none()
+                && responder
+                    .cancel_key()
+                    .is_some_and(|key| self.cancels.take_early(key))
+            {
+                self.cancelled(index, started);
+                drop(slot);
+                continue;
+            }
             let handler = match rejected {
                 None => self.start(index, call),
                 Some(err) => Err(*err),
@@ -343,16 +492,13 @@ impl Dispatcher {
         self.tracker.spawn(Arc::clone(self).wait_for(request));
     }
 
-    /// Cancels the request in flight named `key` (its caller gave up on it): its handler's
-    /// future is dropped and no reply is sent. Whether there was such a request.
+    /// Cancels the request named `key` (its caller gave up on it): its handler's future is
+    /// dropped and no reply is sent. A request not started yet (queued while every slot is
+    /// busy, or not yet taken from the backend) is not run when its turn comes: a key that
+    /// names no request in flight is held for it, at most [`EARLY_CANCEL_TTL`] and
+    /// [`MAX_EARLY_CANCELS`] keys. Whether a request in flight was cancelled.
     pub fn cancel(&self, key: &str) -> bool {
-        match self.cancels.lock().get(key) {
-            Some((_, token)) => {
-                token.cancel();
-                true
-            }
-            None => false,
-        }
+        self.cancels.cancel(key)
     }
 
     /// Finishes, in a task of its own, a request that waits for something.
@@ -365,20 +511,10 @@ impl Dispatcher {
             slot,
             cancel,
         } = request;
-        let (_registered, cancelled) = match cancel {
-            Some((key, id, token)) => (
-                Some(Cancellable {
-                    cancels: &self.cancels,
-                    key,
-                    id,
-                }),
-                Some(token),
-            ),
-            None => (None, None),
-        };
+        // Held to the end: dropping it removes the request's entry.
         let cancelled = async {
-            match &cancelled {
-                Some(token) => token.cancelled().await,
+            match &cancel {
+                Some(registered) => registered.token.cancelled().await,
                 None => std::future::pending().await,
             }
         };
@@ -386,11 +522,8 @@ impl Dispatcher {
             biased;
             () = cancelled => {
                 // The caller is gone: the handler's future is dropped here, and nobody waits
-                // for a reply. Counted as an error so STATS shows work that was thrown away.
-                let err = Error::new(code::CLIENT_CLOSED, format!(
-                    "`{}` was cancelled by its caller", self.id(index)
-                ));
-                let _ = self.conclude(index, started, Err(err));
+                // for a reply.
+                self.cancelled(index, started);
                 drop(slot);
                 return;
             }
@@ -401,6 +534,17 @@ impl Dispatcher {
         let (result, _) = self.conclude(index, started, result);
         drop(slot);
         self.reply(index, responder, result).await;
+    }
+
+    /// Counts a request its caller cancelled, which gets no reply: as an error, so STATS shows
+    /// work that was thrown away (or never done).
+    #[cold]
+    fn cancelled(&self, index: usize, started: Instant) {
+        let err = Error::new(
+            code::CLIENT_CLOSED,
+            format!("`{}` was cancelled by its caller", self.id(index)),
+        );
+        let _ = self.conclude(index, started, Err(err));
     }
 
     /// The error of a request still running when the shutdown timeout passed.
@@ -604,8 +748,9 @@ struct Waiting<R> {
     started: Instant,
     responder: R,
     slot: OwnedSlot,
-    /// Its key, entry number and token when its caller can cancel it.
-    cancel: Option<(Box<str>, u64, CancellationToken)>,
+    /// Its entry in [`Cancels`] when its caller can cancel it; dropped with the request,
+    /// however far it got.
+    cancel: Option<Registered>,
 }
 
 #[cfg(test)]
@@ -623,7 +768,7 @@ impl Dispatcher {
             tracker: TaskTracker::new(),
             cut_off: CancellationToken::new(),
             queued: Queued::default(),
-            cancels: Cancels::default(),
+            cancels: Arc::default(),
         })
     }
 }
@@ -812,33 +957,115 @@ mod tests {
 
     #[test]
     fn a_cancel_key_names_one_request_or_none() {
-        let cancels = Cancels::default();
+        let cancels = Arc::new(Cancels::default());
         for bad in ["", "short", "has.dot.in.it", &"x".repeat(65)] {
             assert!(cancels.register(bad).is_none(), "{bad:?}");
         }
-        let (key, id, token) = cancels
+        let owner = cancels
             .register("AbCdEfGh12345678")
             .expect("a NUID-like key");
         // A second request ending alike is not cancellable: it cannot take over the first's.
         assert!(cancels.register("AbCdEfGh12345678").is_none());
-        let other = Cancellable {
-            cancels: &cancels,
-            key: key.clone(),
-            id: id + 1,
+        let stranger = Registered {
+            cancels: Arc::clone(&cancels),
+            key: owner.key.clone(),
+            id: owner.id + 1,
+            token: CancellationToken::new(),
         };
-        drop(other);
+        drop(stranger);
         assert!(
-            cancels.lock().contains_key("AbCdEfGh12345678"),
+            cancels.lock().running.contains_key("AbCdEfGh12345678"),
             "removed by a stranger"
         );
-        assert!(!token.is_cancelled());
-        let owner = Cancellable {
-            cancels: &cancels,
-            key,
-            id,
-        };
+        assert!(!owner.token.is_cancelled());
         drop(owner);
-        assert!(!cancels.lock().contains_key("AbCdEfGh12345678"));
+        assert!(!cancels.lock().running.contains_key("AbCdEfGh12345678"));
+    }
+
+    #[test]
+    fn a_cancellation_that_finds_no_request_is_held_briefly_for_one_not_started() {
+        let cancels = Arc::new(Cancels::default());
+        // A key that cannot name one request is not held either.
+        assert!(!cancels.cancel("short"));
+        assert!(!cancels.holding());
+        // Held, then taken by the request it names as that registers: cancelled at once.
+        assert!(!cancels.cancel("AbCdEfGh12345678"));
+        assert!(cancels.holding());
+        let registered = cancels.register("AbCdEfGh12345678").expect("registers");
+        assert!(registered.token.is_cancelled());
+        assert!(!cancels.holding());
+        drop(registered);
+        // Or by a request about to start, once.
+        assert!(!cancels.cancel("ZyXwVuTs87654321"));
+        assert!(cancels.take_early("ZyXwVuTs87654321"));
+        assert!(!cancels.take_early("ZyXwVuTs87654321"));
+        // A flood of keys nobody's request has holds the newest only.
+        for i in 0..MAX_EARLY_CANCELS + 10 {
+            cancels.cancel(&format!("flood{i:08}"));
+        }
+        {
+            let state = cancels.lock();
+            assert_eq!(state.early.keys.len(), MAX_EARLY_CANCELS);
+            assert!(state.early.order.len() <= MAX_EARLY_CANCELS);
+            assert!(!state.early.keys.contains_key("flood00000000"));
+            assert!(
+                state
+                    .early
+                    .keys
+                    .contains_key(&*format!("flood{:08}", MAX_EARLY_CANCELS + 9))
+            );
+        }
+        // And none for longer than its time to live.
+        let mut early = Early::default();
+        let now = Instant::now();
+        early.hold("AbCdEfGh12345678", now);
+        early.hold("ZyXwVuTs87654321", now + EARLY_CANCEL_TTL / 2);
+        assert!(!early.take("AbCdEfGh12345678", now + EARLY_CANCEL_TTL));
+        assert!(early.take("ZyXwVuTs87654321", now + EARLY_CANCEL_TTL));
+        assert!(early.keys.is_empty() && early.order.is_empty());
+    }
+
+    /// Sends its reply nowhere; names its request by a fixed cancellation key.
+    struct Keyed(&'static str);
+
+    impl Respond for Keyed {
+        async fn respond(self, _: Result<Reply, Error>) -> Result<(), Error> {
+            Ok(())
+        }
+
+        fn cancel_key(&self) -> Option<&str> {
+            Some(self.0)
+        }
+    }
+
+    #[test]
+    fn a_request_dropped_before_it_ever_ran_leaves_no_cancel_entry() {
+        let dispatcher = dispatcher(vec![endpoint_fn(Arc::new(()), |_, _| {
+            std::future::pending::<Result<Reply, Error>>()
+        })]);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        {
+            let _entered = runtime.enter();
+            let call = Call::new("t", "e0", ContentType::Json, "{}".into());
+            let handler = dispatcher.start(0, call).unwrap();
+            let slot = dispatcher.limit.try_take().unwrap();
+            // Spawned, never polled: nothing runs the runtime before it shuts down.
+            dispatcher.spawn_waiting(0, handler, Instant::now(), Keyed("AbCdEfGh12345678"), slot);
+            assert!(
+                dispatcher
+                    .cancels
+                    .lock()
+                    .running
+                    .contains_key("AbCdEfGh12345678")
+            );
+        }
+        drop(runtime);
+        assert!(
+            dispatcher.cancels.lock().running.is_empty(),
+            "the dropped request's entry stayed"
+        );
     }
     use crate::codec::ContentType;
     use crate::server::handler::{endpoint_fn, endpoint_try_fn};

@@ -153,7 +153,7 @@ impl Running {
                 layers
                     .iter()
                     .filter(|layer| layer.wraps(descriptor.name, d.name))
-                    .fold(e, |inner, layer| (layer.apply)(inner))
+                    .fold(e.answering(), |inner, layer| (layer.apply)(inner))
             })
             .collect();
         if endpoints.len() != descriptor.endpoints.len() {
@@ -272,7 +272,11 @@ impl Running {
 
     /// Stops gracefully: leaves the registry, stops taking requests and events, and waits for
     /// those in flight to finish and be answered. All of it is bounded by the shutdown timeout;
-    /// past it, the serve loops are aborted.
+    /// past it, requests still running are cut off (answered with a 503), and whatever of the
+    /// stop is left (leaving the registry, draining every intake, answering what they still
+    /// held) goes on for a short grace period more before the serve loops are aborted. So
+    /// once it returns, the instance has left discovery, holds no subscription, and every
+    /// request it took has had its reply or its 503, however early the timeout passed.
     ///
     /// A stop whose future is dropped before it finishes (a `select!` that gave up on it) still
     /// leaves the registry and aborts the loops, as dropping a running service does.
@@ -285,37 +289,61 @@ impl Running {
         let drains = std::mem::take(&mut self.drains);
         let mut loops = AbortOnDrop(std::mem::take(&mut self.loops));
         let tracker = self.tracker.clone();
-        let graceful = async {
-            // Leave the registry first (all at once), so nobody is sent here any more.
-            leaving.now().await;
-            for drain in drains {
-                drain.drain().await;
-            }
-            // The loops end once their drained intakes have yielded what was buffered.
-            for l in &mut loops.0 {
-                let _ = l.await;
-            }
-            tracker.close();
-            tracker.wait().await;
-        };
-        let transport = self.backend.transport.clone();
-        if tokio::time::timeout(self.shutdown_timeout, graceful)
-            .await
-            .is_err()
+        let cut_off = self.watch.cut_off.clone();
+        let left = CancellationToken::new();
         {
-            tracing::warn!(
-                in_flight = self.tracker.len(),
-                timeout = ?self.shutdown_timeout,
-                "shutdown timeout passed with requests still in flight; cutting them off"
-            );
-            // Requests still running are answered with a 503 rather than abandoned: give the
-            // replies a moment to go out.
-            self.watch.cut_off.cancel();
-            self.tracker.close();
-            let _ = tokio::time::timeout(CUT_OFF_GRACE, self.tracker.wait()).await;
+            let leave = async {
+                // All at once, so nobody is sent here any more.
+                leaving.now().await;
+                left.cancel();
+            };
+            let drain = async {
+                // After leaving the registry, so callers stop picking this instance first; but
+                // not after the shutdown timeout: a slow deregistration must not leave the
+                // intakes open, nor the requests they hold unanswered.
+                tokio::select! {
+                    () = left.cancelled() => {}
+                    () = cut_off.cancelled() => {}
+                }
+                futures::future::join_all(drains.into_iter().map(|drain| drain.drain())).await;
+                // The loops end once their drained intakes have yielded what was buffered.
+                loops.join().await;
+            };
+            let graceful = async {
+                futures::join!(leave, drain);
+                tracker.close();
+                tracker.wait().await;
+            };
+            let mut graceful = std::pin::pin!(graceful);
+            if tokio::time::timeout(self.shutdown_timeout, graceful.as_mut())
+                .await
+                .is_err()
+            {
+                tracing::warn!(
+                    in_flight = self.tracker.len(),
+                    timeout = ?self.shutdown_timeout,
+                    "shutdown timeout passed with requests still in flight; cutting them off"
+                );
+                // Requests still running are answered with a 503 rather than abandoned, and the
+                // rest of the stop goes on where it was: a moment for both.
+                cut_off.cancel();
+                self.tracker.close();
+                if tokio::time::timeout(CUT_OFF_GRACE, graceful).await.is_err() {
+                    tracing::warn!(
+                        grace = ?CUT_OFF_GRACE,
+                        "the stop did not finish within its grace period; aborting what is left"
+                    );
+                }
+            }
         }
+        // Loops that did not end are aborted; waiting for them to go (briefly: an aborted task
+        // ends at its next await) drops their subscriptions before the flush below, so that the
+        // server has their UNSUB when `stop` returns.
+        loops.abort();
+        let _ = tokio::time::timeout(CUT_OFF_GRACE, loops.join()).await;
         // The replies just sent may still sit in the backend's buffers; a process that exits
         // once `stop` returns must not take them along.
+        let transport = self.backend.transport.clone();
         match tokio::time::timeout(FLUSH_TIMEOUT, transport.flush()).await {
             Ok(Ok(())) => {}
             Ok(Err(err)) => tracing::warn!(error = %err, "could not flush the last replies"),
@@ -323,7 +351,6 @@ impl Running {
                 tracing::warn!(timeout = ?FLUSH_TIMEOUT, "flushing the last replies timed out")
             }
         }
-        // `loops` aborts what is still running as it goes.
     }
 }
 
@@ -348,11 +375,27 @@ impl Drop for Running {
 /// Serve and consume loops, aborted when dropped (a finished one is not affected).
 struct AbortOnDrop(Vec<JoinHandle<()>>);
 
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
+impl AbortOnDrop {
+    /// Waits for every loop to end. A loop is let go of once it ended, so this may be given
+    /// up on and called again.
+    async fn join(&mut self) {
+        while let Some(handle) = self.0.last_mut() {
+            // A loop that panicked or was aborted has ended as well.
+            let _ = handle.await;
+            self.0.pop();
+        }
+    }
+
+    fn abort(&self) {
         for l in &self.0 {
             l.abort();
         }
+    }
+}
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.abort();
     }
 }
 

@@ -48,6 +48,12 @@ pub struct Call {
     /// NATS, the call goes to the instance's own subject (see PROTOCOL.md); in-process, to that
     /// instance. An instance that is not running is a 503 that reached no handler.
     pub instance: Option<Cow<'static, str>>,
+    /// With [`instance`](Call::instance): the subject on which that instance alone serves the
+    /// endpoint, as it announced it in discovery (endpoint metadata `instance_subject`). Over
+    /// NATS the call goes there as it is; without it, to the endpoint's subject with the id as
+    /// one more token, which is what micro instances announce but need not be what an instance
+    /// in another language does. Transports without subjects ignore it.
+    pub instance_subject: Option<Cow<'static, str>>,
     /// The endpoint may be called twice with the effect of once (`#[micro(idempotent)]`), so
     /// the client may retry it after a timeout or a lost connection. Only the client reads it;
     /// it does not travel.
@@ -76,6 +82,7 @@ impl Call {
             wait_until: None,
             subject: None,
             instance: None,
+            instance_subject: None,
             idempotent: false,
             stream: None,
             body,
@@ -219,8 +226,9 @@ pub trait Respond: Send + 'static {
     ) -> impl std::future::Future<Output = Result<(), Error>> + Send;
 
     /// What names this request in a caller's cancellation (over NATS, the last token of its
-    /// reply subject; see PROTOCOL.md), or `None` when it cannot be cancelled. Read only for a
-    /// request that is still running after its first poll.
+    /// reply subject; see PROTOCOL.md), or `None` when it cannot be cancelled. Read for a
+    /// request that is still running after its first poll, and, while the server holds
+    /// cancellations that named no request in flight, for each request as it starts.
     fn cancel_key(&self) -> Option<&str> {
         None
     }
@@ -438,7 +446,8 @@ pub trait Transport: Send + Sync + fmt::Debug + 'static {
 
     /// The address on which only instance `instance` serves `service.endpoint`, announced in
     /// discovery (endpoint metadata `instance_subject`) so that callers, ours and other
-    /// languages', know the instance can be called alone ([`Call::instance`]); `None` for a
+    /// languages', know the instance can be called alone ([`Call::instance`]) and where (a
+    /// selecting client sends to it as it is, [`Call::instance_subject`]); `None` for a
     /// transport that cannot pin a call to an instance. By default the endpoint's subject with
     /// the instance id as one more token.
     fn instance_subject(&self, service: &str, endpoint: &str, instance: &str) -> Option<String> {
