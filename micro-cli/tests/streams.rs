@@ -146,3 +146,62 @@ async fn micro_call_prints_a_server_stream_as_json_lines() {
     );
     running.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_reader_that_stops_reading_does_not_hold_the_stream_open() {
+    // Regression: an HTTP reader that stopped reading kept its stream (and a slot of the
+    // service) open for ever, as credit stopped but heartbeats went on.
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let server = NatsServer::start();
+    let nats = Nats::connect(NatsOptions::new().url(&server.url()))
+        .await
+        .unwrap();
+    let running = start(nats.backend()).await;
+    let options = ApiOptions::default().stream_stall(Duration::from_millis(300));
+    let addr = serve(router(nats.micro_client(), options)).await;
+    let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let body = "{}";
+    let request = format!(
+        "POST /counter/forever HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    socket.write_all(request.as_bytes()).await.unwrap();
+    // Not reading: the socket's buffers fill, then the gateway waits for its reader.
+    let started = std::time::Instant::now();
+    while running.in_flight() == 0 && started.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(running.in_flight(), 1, "the stream never started");
+    while running.in_flight() != 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the stream is still open with nobody reading"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // What was written ends without the line that tells a complete stream.
+    let mut received = Vec::new();
+    let mut chunk = vec![0u8; 1 << 16];
+    loop {
+        match tokio::time::timeout(Duration::from_secs(2), socket.read(&mut chunk)).await {
+            Ok(Ok(0)) | Err(_) => break,
+            Ok(Ok(n)) => received.extend_from_slice(&chunk[..n]),
+            Ok(Err(err)) => panic!("reading the response: {err}"),
+        }
+        if received.ends_with(b"\r\n0\r\n\r\n") {
+            break;
+        }
+    }
+    let text = String::from_utf8_lossy(&received);
+    assert!(
+        text.starts_with("HTTP/1.1 200"),
+        "{}",
+        &text[..text.len().min(200)]
+    );
+    assert!(text.contains("{\"item\":1}"));
+    assert!(
+        !text.contains("\"end\""),
+        "a cut-off stream looked complete"
+    );
+}

@@ -116,7 +116,15 @@ pub struct ApiOptions {
     pub metadata_keys: Vec<String>,
     /// What `/healthz` asks; without one it always says ok.
     pub health: Option<HealthCheck>,
+    /// How long a server stream waits for its HTTP reader to take the next item before it
+    /// gives up (ends the response and cancels the stream), so that a reader that stopped
+    /// reading does not hold a stream, and a slot of the service, open for ever. Default
+    /// [`DEFAULT_STREAM_STALL`].
+    pub stream_stall: Duration,
 }
+
+/// [`ApiOptions::stream_stall`] unless set: long enough for any reader that is reading.
+pub const DEFAULT_STREAM_STALL: Duration = Duration::from_secs(30);
 
 impl Default for ApiOptions {
     fn default() -> Self {
@@ -130,6 +138,7 @@ impl Default for ApiOptions {
             loopback_only: false,
             metadata_keys: Vec::new(),
             health: None,
+            stream_stall: DEFAULT_STREAM_STALL,
         }
     }
 }
@@ -146,6 +155,13 @@ impl ApiOptions {
     #[must_use]
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// Sets how long a server stream waits for its HTTP reader ([`stream_stall`](Self::stream_stall)).
+    #[must_use]
+    pub fn stream_stall(mut self, stall: Duration) -> Self {
+        self.stream_stall = stall;
         self
     }
 
@@ -606,7 +622,8 @@ async fn call(
         return Err(ApiError(Error::new(
             501,
             format!(
-                "`{id}` takes a stream of items ({}), which the HTTP gateway cannot send; only                  server streams are served (as NDJSON or server-sent events)",
+                "`{id}` takes a stream of items ({}), which the HTTP gateway cannot send; only \
+                 server streams are served (as NDJSON or server-sent events)",
                 kind.as_str()
             ),
         )));
@@ -626,6 +643,7 @@ async fn call(
         return Ok(stream::response(
             items,
             stream::Format::from_accept(&headers),
+            gw.options.stream_stall,
         ));
     }
     let mut context = Context::new().with_timeout(gw.options.timeout);

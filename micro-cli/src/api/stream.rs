@@ -9,6 +9,9 @@ use futures::StreamExt as _;
 use micro_core::Error;
 use micro_core::stream::Streaming;
 use serde_json::{Value, json};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::sync::mpsc::error::SendTimeoutError;
 
 /// How the items are written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,20 +71,45 @@ impl Format {
     }
 }
 
+/// Lines written ahead of the HTTP reader: a little slack, so the stream is not paced by every
+/// write, while the stream's own credit bounds what is buffered before them.
+const AHEAD: usize = 16;
+
 /// The HTTP response that carries `items` as they arrive.
-pub(crate) fn response(items: Streaming<Value>, format: Format) -> Response {
-    let state = (items, 0u64, false);
-    let body = futures::stream::unfold(state, move |(mut items, count, done)| async move {
-        if done {
-            return None;
+///
+/// The stream is read in a task of its own, which hands each line to the response body and
+/// waits at most `stall` for the body to take it: a reader that stopped reading (its socket
+/// full) gets its response ended there, without the last line that tells a complete stream,
+/// and the stream is dropped, which cancels it at the service. A reader that goes away drops
+/// the body, which ends the task the same way.
+pub(crate) fn response(mut items: Streaming<Value>, format: Format, stall: Duration) -> Response {
+    let (lines, mut taken) = mpsc::channel::<Bytes>(AHEAD);
+    tokio::spawn(async move {
+        let mut count = 0u64;
+        loop {
+            let (line, last) = match items.next().await {
+                Some(Ok(value)) => {
+                    count += 1;
+                    (format.item(&value), false)
+                }
+                Some(Err(err)) => (format.error(&err), true),
+                None => (format.end(count), true),
+            };
+            match lines.send_timeout(line, stall).await {
+                Ok(()) if !last => {}
+                Ok(()) | Err(SendTimeoutError::Closed(_)) => return,
+                Err(SendTimeoutError::Timeout(_)) => {
+                    tracing::warn!(
+                        "a server stream's HTTP reader took no item for {stall:?}: its response \
+                         is ended and the stream cancelled after {count} items"
+                    );
+                    return;
+                }
+            }
         }
-        match items.next().await {
-            Some(Ok(value)) => Some((format.item(&value), (items, count + 1, false))),
-            Some(Err(err)) => Some((format.error(&err), (items, count, true))),
-            None => Some((format.end(count), (items, count, true))),
-        }
-    })
-    .map(Ok::<_, std::convert::Infallible>);
+    });
+    let body = futures::stream::poll_fn(move |cx| taken.poll_recv(cx))
+        .map(Ok::<_, std::convert::Infallible>);
     let mut response = Body::from_stream(body).into_response();
     let headers = response.headers_mut();
     headers.insert(

@@ -52,6 +52,16 @@ pub struct GatewayArgs {
         value_name = "DURATION"
     )]
     timeout: Duration,
+    /// How long a server stream waits for its HTTP reader to take the next item before its
+    /// response is ended and the stream cancelled.
+    #[arg(
+        long,
+        env = "MICRO_API_STREAM_STALL",
+        default_value = "30s",
+        value_parser = parse_duration,
+        value_name = "DURATION"
+    )]
+    stream_stall: Duration,
     /// Browser origin allowed to call the gateway (CORS); repeatable or comma-separated; `*`
     /// for any. None by default: only the dashboard's own origin.
     #[arg(
@@ -102,7 +112,8 @@ impl GatewayArgs {
     pub(crate) fn options(&self) -> Result<ApiOptions, CliError> {
         let mut options = ApiOptions::default()
             .body_limit(self.body_limit)
-            .timeout(self.timeout);
+            .timeout(self.timeout)
+            .stream_stall(self.stream_stall);
         for origin in &self.cors_origin {
             let origin = origin.trim();
             if origin != "*" && axum::http::HeaderValue::from_str(origin).is_err() {

@@ -308,6 +308,8 @@ pub trait Counter {
     async fn count(&self, n: u32, fail_after: Option<u32>) -> Result<Streaming<u32>, Error>;
     /// The sum of the numbers sent.
     async fn sum(&self, numbers: Streaming<u32>) -> Result<u64, Error>;
+    /// Counts up until its reader goes away.
+    async fn forever(&self) -> Result<Streaming<u32>, Error>;
 }
 
 /// The counter's implementation.
@@ -324,6 +326,10 @@ impl Counter for CounterImpl {
                 _ => Ok(i),
             },
         )))
+    }
+
+    async fn forever(&self) -> Result<Streaming<u32>, Error> {
+        Ok(Streaming::iter((1..=u32::MAX).cycle()))
     }
 
     async fn sum(&self, mut numbers: Streaming<u32>) -> Result<u64, Error> {
