@@ -78,17 +78,6 @@ impl Client {
         }
     }
 
-    /// A client on the backend the environment names (see
-    /// [`Config`](crate::service::Config)), with its default timeout and codec: the shared
-    /// in-process backend unless, say, `MICRO_NATS_URL` is set.
-    pub async fn from_env() -> Result<Client, Error> {
-        let config = crate::service::Config::from_env();
-        let backend = crate::service::Backend::from_config(&config).await?;
-        Ok(backend
-            .client()
-            .with_options(crate::service::client_options(&config)))
-    }
-
     /// The transport calls go through.
     pub fn transport(&self) -> &Arc<dyn Transport> {
         &self.backend.transport

@@ -104,3 +104,17 @@ pub fn install_backend(factory: &'static BackendFactory) {
         installed.push(factory);
     }
 }
+
+// Here rather than in `client`: the client knows nothing of configurations and backends, the
+// service runtime builds clients on them.
+impl Client {
+    /// A client on the backend the environment names (see [`Config`]), with its default
+    /// timeout and codec: the shared in-process backend unless, say, `MICRO_NATS_URL` is set.
+    pub async fn from_env() -> Result<Client, Error> {
+        let config = Config::from_env();
+        let backend = Backend::from_config(&config).await?;
+        Ok(backend
+            .client()
+            .with_options(super::client_options(&config)))
+    }
+}
