@@ -76,6 +76,8 @@ pub trait GenTest {
     async fn budget(&self) -> Result<Option<u64>, Error>;
     /// The caller's `x-user` metadata.
     async fn whoami(&self) -> Result<Option<String>, Error>;
+    /// The numbers from 1 to `n`; fails with 422 after `fail_after` of them, if set.
+    async fn count(&self, n: u32, fail_after: Option<u32>) -> Result<Streaming<u32>, Error>;
 }
 
 struct Impl;
@@ -108,6 +110,14 @@ impl GenTest for Impl {
         Ok(Context::current()
             .time_left()
             .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)))
+    }
+    async fn count(&self, n: u32, fail_after: Option<u32>) -> Result<Streaming<u32>, Error> {
+        Ok(Streaming::try_new(futures::stream::iter(1..=n).map(
+            move |i| match fail_after {
+                Some(after) if i > after => Err(Error::new(422, format!("failed after {after}"))),
+                _ => Ok(i),
+            },
+        )))
     }
     async fn whoami(&self) -> Result<Option<String>, Error> {
         Ok(Context::current()
@@ -280,6 +290,12 @@ fn check_live(out: &Value) {
     assert!((1000..=3000).contains(&budget), "{out:#}");
     assert_eq!(out["whoami"], "alice", "{out:#}");
     assert_eq!(out["whoami_call"], "bob", "{out:#}");
+    // A server stream: every item in order, then the end; an error after the items before it.
+    assert_eq!(out["count"], json!([1, 2, 3, 4, 5]), "{out:#}");
+    assert_eq!(out["count_failed"]["code"], 422, "{out:#}");
+    assert_eq!(out["count_failed"]["detail"], "failed after 2", "{out:#}");
+    assert_eq!(out["count_partial"], json!([1, 2]), "{out:#}");
+    assert_eq!(out["count_empty"], json!([]), "{out:#}");
 }
 
 const TS_CHECK: &str = r#"import { connect } from "@nats-io/transport-node";
@@ -316,8 +332,30 @@ if (mode === "live") {
   out.budget = await client.budget();
   out.whoami = await client.whoami();
   out.whoami_call = await client.whoami({ metadata: { "x-user": "bob" } });
+  const count: number[] = [];
+  for await (const n of client.count({ n: 5 })) {
+    count.push(n);
+  }
+  out.count = count;
+  const partial: number[] = [];
+  out.count_failed = await failure(async () => {
+    for await (const n of client.count({ n: 5, fail_after: 2 })) {
+      partial.push(n);
+    }
+  });
+  out.count_partial = partial;
+  const empty: number[] = [];
+  for await (const n of client.count({ n: 0 })) {
+    empty.push(n);
+  }
+  out.count_empty = empty;
 } else {
   out.gone = await failure(() => client.hello({ name: "World" }));
+  out.stream_gone = await failure(async () => {
+    for await (const _ of client.count({ n: 1 })) {
+      // Nothing arrives.
+    }
+  });
 }
 console.log(JSON.stringify(out));
 await nc.close();
@@ -359,8 +397,24 @@ async def main(url: str, mode: str) -> None:
         out["budget"] = await client.budget()
         out["whoami"] = await client.whoami()
         out["whoami_call"] = await client.whoami(metadata={"x-user": "bob"})
+        out["count"] = [n async for n in client.count(n=5)]
+        partial = []
+
+        async def consume():
+            async for n in client.count(n=5, fail_after=2):
+                partial.append(n)
+
+        out["count_failed"] = await failure(consume())
+        out["count_partial"] = partial
+        out["count_empty"] = [n async for n in client.count(n=0)]
     else:
         out["gone"] = await failure(client.hello(name="World"))
+
+        async def consume_gone():
+            async for _ in client.count(n=1):
+                pass
+
+        out["stream_gone"] = await failure(consume_gone())
     print(json.dumps(out))
     await nc.close()
 
@@ -432,6 +486,8 @@ async fn typescript_client_compiles_and_calls_a_live_service() {
     ));
     assert_eq!(out["gone"]["code"], 503, "{out:#}");
     assert_eq!(out["gone"]["id"], "gentest.hello", "{out:#}");
+    assert_eq!(out["stream_gone"]["code"], 503, "{out:#}");
+    assert_eq!(out["stream_gone"]["id"], "gentest.count", "{out:#}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -478,6 +534,8 @@ async fn python_client_calls_a_live_service() {
     ));
     assert_eq!(out["gone"]["code"], 503, "{out:#}");
     assert_eq!(out["gone"]["id"], "gentest.hello", "{out:#}");
+    assert_eq!(out["stream_gone"]["code"], 503, "{out:#}");
+    assert_eq!(out["stream_gone"]["id"], "gentest.count", "{out:#}");
 }
 
 /// An INFO reply written to attack the generators: names, docs and schemas full of quotes,

@@ -144,6 +144,9 @@ pub struct Endpoint {
     pub response: Ty,
     /// Whether it is marked idempotent (metadata `idempotent`).
     pub idempotent: bool,
+    /// A server stream (metadata `kind`): `response` is the type of its items, which the
+    /// generated method yields as it reads them (as a plain reader: PROTOCOL.md, "Streams").
+    pub stream: bool,
 }
 
 /// A service as the generators see it.
@@ -162,8 +165,8 @@ pub struct Model {
     pub types: BTreeMap<String, NamedType>,
     /// The endpoints, sorted by name.
     pub endpoints: Vec<Endpoint>,
-    /// The streaming endpoints (name, kind), which get no method: the generated clients speak
-    /// request and reply only.
+    /// The endpoints that take a stream (name, kind), which get no method: the generated
+    /// clients read server streams, but send none.
     pub streams: Vec<(String, String)>,
 }
 
@@ -180,8 +183,8 @@ impl Model {
             .map(|(name, kind)| format!("{name} ({kind})"))
             .collect();
         Some(format!(
-            "Streaming endpoints have no method here: {}. Read a server stream as a request-many \
-             exchange (see the micro PROTOCOL.md, Streams).",
+            "Endpoints that take a stream have no method here: {}. Sending a stream needs the \
+             micro stream protocol with credit (see the micro PROTOCOL.md, Streams).",
             names.join(", ")
         ))
     }
@@ -251,10 +254,13 @@ impl Model {
             info.endpoints.iter().collect();
         endpoints.sort_by(|a, b| a.name.cmp(&b.name));
         endpoints.dedup_by(|a, b| a.name == b.name);
-        // A stream called as a request would read its first item as the reply: left out.
+        // A server stream is read as a plain reader does; sending one needs the protocol.
+        let kind = |e: &micro_core::registry::EndpointInfo| {
+            e.metadata.get("kind").cloned().unwrap_or_default()
+        };
         let (streaming, endpoints): (Vec<_>, Vec<_>) = endpoints
             .into_iter()
-            .partition(|e| e.metadata.get("kind").is_some_and(|kind| kind != "unary"));
+            .partition(|e| !matches!(kind(e).as_str(), "" | "unary" | "server_stream"));
         let streams = streaming
             .iter()
             .map(|e| {
@@ -288,6 +294,7 @@ impl Model {
                     request,
                     response,
                     idempotent: e.metadata.get("idempotent").is_some_and(|v| v == "true"),
+                    stream: kind(e) == "server_stream",
                 }
             })
             .collect();
@@ -794,23 +801,34 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn streaming_endpoints_get_no_method_but_a_note() {
+    fn server_streams_get_a_reading_method_and_sent_streams_a_note() {
         let mut info = sample();
         let mut ticks = EndpointInfo::new("ticks", "my-svc.ticks", "q");
         ticks.metadata = [("kind".to_owned(), "server_stream".to_owned())].into();
+        let mut upload = EndpointInfo::new("upload", "my-svc.upload", "q");
+        upload.metadata = [("kind".to_owned(), "client_stream".to_owned())].into();
         info.endpoints.push(ticks);
+        info.endpoints.push(upload);
         let m = Model::from_instance(&info);
-        assert!(m.endpoints.iter().all(|e| e.name != "ticks"));
+        assert!(m.endpoints.iter().any(|e| e.name == "ticks" && e.stream));
+        assert!(m.endpoints.iter().all(|e| e.name != "upload"));
         assert_eq!(
             m.streams,
-            [("ticks".to_owned(), "server_stream".to_owned())]
+            [("upload".to_owned(), "client_stream".to_owned())]
         );
         let note = m.streams_note().unwrap();
-        assert!(note.contains("ticks (server_stream)"), "{note}");
+        assert!(note.contains("upload (client_stream)"), "{note}");
         assert!(Model::from_instance(&sample()).streams_note().is_none());
         let ts = super::ts::index_ts(&m);
-        assert!(ts.contains("ticks (server_stream)"), "{ts}");
-        assert!(!ts.contains("async ticks("), "{ts}");
+        assert!(ts.contains("upload (client_stream)"), "{ts}");
+        assert!(
+            ts.contains("  ticks(args: Record<string, unknown> = {}, options?: CallOptions): AsyncGenerator<unknown"),
+            "{ts}"
+        );
+        assert!(!ts.contains("upload("), "{ts}");
+        let py = super::py::init_py(&m);
+        assert!(py.contains("    def ticks(\n"), "{py}");
+        assert!(!py.contains("def upload("), "{py}");
     }
 
     #[test]

@@ -352,14 +352,25 @@ pub fn init_py(model: &Model) -> String {
         }
         params.push("timeout: Optional[float] = None".into());
         params.push("metadata: Optional[Mapping[str, str]] = None".into());
-        let _ = writeln!(
-            out,
-            "\n    async def {method}(\n        {},\n    ) -> {reply}:",
-            params.join(",\n        ")
-        );
+        if e.stream {
+            let _ = writeln!(
+                out,
+                "\n    def {method}(\n        {},\n    ) -> AsyncIterator[{reply}]:",
+                params.join(",\n        ")
+            );
+        } else {
+            let _ = writeln!(
+                out,
+                "\n    async def {method}(\n        {},\n    ) -> {reply}:",
+                params.join(",\n        ")
+            );
+        }
         let mut doc = e.doc.clone().unwrap_or_default();
         if e.idempotent {
             doc.push_str("\n\nIdempotent: a call whose fate is unknown may be repeated.");
+        }
+        if e.stream {
+            doc.push_str(STREAM_DOC);
         }
         if !doc.is_empty() {
             let _ = writeln!(out, "        {}", quoted(&doc));
@@ -368,6 +379,16 @@ pub fn init_py(model: &Model) -> String {
             let _ = writeln!(out, "{line}");
         }
         let id = format!("{}.{}", model.service, e.name);
+        if e.stream {
+            let _ = writeln!(
+                out,
+                "        return self._micro_stream({}, {}, body, timeout, metadata, _{}_REPLY)",
+                quoted(&e.subject),
+                quoted(&id),
+                method.to_ascii_uppercase(),
+            );
+            continue;
+        }
         let _ = writeln!(
             out,
             "        data = await self._micro_call({}, {}, body, timeout, metadata)\n        \
@@ -408,7 +429,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from typing import Any, Literal, Mapping, Optional, Union
+from typing import Any, AsyncIterator, Literal, Mapping, Optional, Union
 
 import nats.errors
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
@@ -483,17 +504,9 @@ const PY_CLIENT: &str = r#"
         self._timeout = timeout
         self._metadata = dict(metadata or {})
 
-    async def _micro_call(
-        self,
-        subject: str,
-        endpoint_id: str,
-        body: Any,
-        timeout: Optional[float],
-        metadata: Optional[Mapping[str, str]],
-    ) -> Any:
-        wait = self._timeout if timeout is None else timeout
-        if not wait > 0:
-            raise MicroError(408, "the deadline passed before the call was sent", endpoint_id)
+    def _micro_headers(
+        self, endpoint_id: str, wait: float, metadata: Optional[Mapping[str, str]]
+    ) -> dict[str, str]:
         headers: dict[str, str] = {}
         for key, value in {**self._metadata, **(metadata or {})}.items():
             if _RESERVED_HEADER.match(key):
@@ -513,6 +526,24 @@ const PY_CLIENT: &str = r#"
             headers[key] = value
         # The time left, in whole microseconds (PROTOCOL.md).
         headers["Micro-Timeout"] = str(int(wait * 1_000_000))
+        return headers
+
+    def _micro_wait(self, endpoint_id: str, timeout: Optional[float]) -> float:
+        wait = self._timeout if timeout is None else timeout
+        if not wait > 0:
+            raise MicroError(408, "the deadline passed before the call was sent", endpoint_id)
+        return wait
+
+    async def _micro_call(
+        self,
+        subject: str,
+        endpoint_id: str,
+        body: Any,
+        timeout: Optional[float],
+        metadata: Optional[Mapping[str, str]],
+    ) -> Any:
+        wait = self._micro_wait(endpoint_id, timeout)
+        headers = self._micro_headers(endpoint_id, wait, metadata)
         payload = json.dumps(body, separators=(",", ":")).encode()
         try:
             msg = await self._nc.request(subject, payload, timeout=wait, headers=headers)
@@ -530,7 +561,71 @@ const PY_CLIENT: &str = r#"
             return json.loads(msg.data)
         except ValueError as e:
             raise MicroError(502, f"the reply is not JSON: {e}", endpoint_id) from None
+
+    async def _micro_stream(
+        self,
+        subject: str,
+        endpoint_id: str,
+        body: Any,
+        timeout: Optional[float],
+        metadata: Optional[Mapping[str, str]],
+        adapter: TypeAdapter[Any],
+    ) -> AsyncIterator[Any]:
+        # A server stream, read as PROTOCOL.md's plain reader: the items on an inbox of its own,
+        # each numbered in `Micro-Seq`, then the empty end marker with the count, or an error.
+        wait = self._micro_wait(endpoint_id, timeout)
+        headers = self._micro_headers(endpoint_id, wait, metadata)
+        payload = json.dumps(body, separators=(",", ":")).encode()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
+        inbox = self._nc.new_inbox()
+        sub = await self._nc.subscribe(inbox)
+        try:
+            await self._nc.publish(subject, payload, reply=inbox, headers=headers)
+            received = 0
+            while True:
+                left = deadline - loop.time()
+                if left <= 0:
+                    raise MicroError(408, f"the stream did not end within {wait:g} s", endpoint_id)
+                try:
+                    msg = await sub.next_msg(timeout=left)
+                except (nats.errors.TimeoutError, asyncio.TimeoutError):
+                    raise MicroError(408, f"the stream did not end within {wait:g} s", endpoint_id) from None
+                hdrs = msg.headers or {}
+                if hdrs.get("Status") == "503":
+                    raise MicroError(503, f"no instance serves {subject}", endpoint_id)
+                code = hdrs.get("Nats-Service-Error-Code")
+                if code:
+                    raise _reply_error(msg.data, code, hdrs.get("Nats-Service-Error", ""), endpoint_id)
+                seq = hdrs.get("Micro-Seq", "")
+                if hdrs.get("Micro-Stream") == "end":
+                    if seq != str(received):
+                        raise MicroError(
+                            502, f"the end marker counts {seq} items but {received} arrived", endpoint_id
+                        )
+                    return
+                if seq != str(received + 1):
+                    raise MicroError(
+                        502,
+                        f"item {seq} arrived where item {received + 1} was due: the stream is not whole",
+                        endpoint_id,
+                    )
+                received += 1
+                try:
+                    data = json.loads(msg.data)
+                except ValueError as e:
+                    raise MicroError(502, f"item {seq} is not JSON: {e}", endpoint_id) from None
+                yield _reply(adapter, data, endpoint_id)
+        finally:
+            await sub.unsubscribe()
 "#;
+
+/// What the documentation of a server stream's method adds.
+const STREAM_DOC: &str = "\n\nA server stream: ``async for`` yields the items in order as they arrive, and ends \
+     after the last one; a stream that fails (or is not whole) raises ``MicroError`` after the \
+     items before it. ``timeout`` bounds the whole stream. A reader without the stream protocol \
+     gets no flow control: read as fast as items come. Leaving early lets the service run on to \
+     the deadline.";
 
 /// A version pip accepts (PEP 440 release numbers), from the service's (or `0.0.0`).
 fn pep440(v: &str) -> &str {

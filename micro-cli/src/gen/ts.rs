@@ -171,7 +171,7 @@ pub fn index_ts(model: &Model) -> String {
         lit_str(&model.version)
     );
     out.push_str(
-        "import { errors, headers, type Msg, type NatsConnection } from \"@nats-io/transport-node\";\n\n",
+        "import { createInbox, errors, headers, type Msg, type MsgHdrs, type NatsConnection } from \"@nats-io/transport-node\";\n\n",
     );
     for t in model.types.values() {
         comment(&mut out, "", t.doc.as_deref());
@@ -223,6 +223,9 @@ pub fn index_ts(model: &Model) -> String {
         if e.idempotent {
             doc.push_str("\n\nIdempotent: a call whose fate is unknown may be repeated.");
         }
+        if e.stream {
+            doc.push_str(STREAM_DOC);
+        }
         comment(&mut out, "  ", Some(&doc));
         let reply = ty(&e.response);
         let (params, body) = match &e.request {
@@ -231,6 +234,16 @@ pub fn index_ts(model: &Model) -> String {
             Request::Unknown => ("args: Record<string, unknown> = {}, ".into(), "args".into()),
         };
         let id = format!("{}.{}", model.service, e.name);
+        if e.stream {
+            let _ = writeln!(
+                out,
+                "  {method}({params}options?: CallOptions): AsyncGenerator<{reply}, void, undefined> {{\n    \
+                 return this.#stream({}, {}, {body}, options) as AsyncGenerator<{reply}, void, undefined>;\n  }}\n",
+                lit_str(&e.subject),
+                lit_str(&id),
+            );
+            continue;
+        }
         let _ = writeln!(
             out,
             "  async {method}({params}options?: CallOptions): Promise<{reply}> {{\n    \
@@ -340,11 +353,8 @@ const CLIENT_HEAD: &str = r#"  readonly #nc: NatsConnection;
     this.#options = options;
   }
 
-  async #call(subject: string, id: string, body: unknown, options: CallOptions | undefined): Promise<unknown> {
-    const timeoutMs = options?.timeoutMs ?? this.#options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    if (!(timeoutMs > 0)) {
-      throw new MicroError(408, "the deadline passed before the call was sent", id);
-    }
+  // The call's headers: its metadata and the time left.
+  #headers(id: string, options: CallOptions | undefined, timeoutMs: number): MsgHdrs {
     const h = headers();
     for (const [key, value] of Object.entries({ ...this.#options.metadata, ...options?.metadata })) {
       if (RESERVED_HEADER.test(key)) {
@@ -360,6 +370,20 @@ const CLIENT_HEAD: &str = r#"  readonly #nc: NatsConnection;
     }
     // The time left, in whole microseconds (PROTOCOL.md).
     h.set("Micro-Timeout", String(Math.floor(timeoutMs * 1000)));
+    return h;
+  }
+
+  #timeout(id: string, options: CallOptions | undefined): number {
+    const timeoutMs = options?.timeoutMs ?? this.#options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    if (!(timeoutMs > 0)) {
+      throw new MicroError(408, "the deadline passed before the call was sent", id);
+    }
+    return timeoutMs;
+  }
+
+  async #call(subject: string, id: string, body: unknown, options: CallOptions | undefined): Promise<unknown> {
+    const timeoutMs = this.#timeout(id, options);
+    const h = this.#headers(id, options, timeoutMs);
     let msg: Msg;
     try {
       msg = await this.#nc.request(subject, JSON.stringify(body), { timeout: timeoutMs, headers: h });
@@ -386,7 +410,72 @@ const CLIENT_HEAD: &str = r#"  readonly #nc: NatsConnection;
     }
   }
 
+  // A server stream, read as PROTOCOL.md's plain reader: the items on an inbox of its own, each
+  // numbered in `Micro-Seq`, then the empty end marker with the count, or an error reply.
+  async *#stream(subject: string, id: string, body: unknown, options: CallOptions | undefined): AsyncGenerator<unknown, void, undefined> {
+    const timeoutMs = this.#timeout(id, options);
+    const h = this.#headers(id, options, timeoutMs);
+    const inbox = createInbox();
+    const sub = this.#nc.subscribe(inbox);
+    const deadline = Date.now() + timeoutMs;
+    try {
+      this.#nc.publish(subject, JSON.stringify(body), { reply: inbox, headers: h });
+      const messages = sub[Symbol.asyncIterator]();
+      let received = 0;
+      for (;;) {
+        const left = deadline - Date.now();
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const late = new Promise<"late">((resolve) => {
+          timer = setTimeout(() => resolve("late"), Math.max(left, 0));
+        });
+        const next = await Promise.race([messages.next(), late]);
+        clearTimeout(timer);
+        if (next === "late") {
+          throw new MicroError(408, `the stream did not end within ${timeoutMs} ms`, id);
+        }
+        if (next.done) {
+          throw new MicroError(503, "the stream's subscription closed before its end", id);
+        }
+        const msg = next.value;
+        if (msg.headers?.hasError && msg.headers.code === 503) {
+          throw new MicroError(503, `no instance serves ${subject}`, id);
+        }
+        const code = msg.headers?.get("Nats-Service-Error-Code");
+        if (code) {
+          throw replyError(msg, code, id);
+        }
+        const seq = msg.headers?.get("Micro-Seq") ?? "";
+        if (msg.headers?.get("Micro-Stream") === "end") {
+          if (seq !== String(received)) {
+            throw new MicroError(502, `the end marker counts ${seq} items but ${received} arrived`, id);
+          }
+          return;
+        }
+        if (seq !== String(received + 1)) {
+          throw new MicroError(502, `item ${seq} arrived where item ${received + 1} was due: the stream is not whole`, id);
+        }
+        received += 1;
+        let item: unknown;
+        try {
+          item = msg.json<unknown>();
+        } catch (err) {
+          throw new MicroError(502, `item ${seq} is not JSON: ${String(err)}`, id);
+        }
+        yield item;
+      }
+    } finally {
+      sub.unsubscribe();
+    }
+  }
+
 "#;
+
+/// What the documentation of a server stream's method adds.
+const STREAM_DOC: &str = "\n\nA server stream: yields the items in order as they arrive, and ends after the last \
+     one; a stream that fails (or is not whole) throws a `MicroError` after the items before \
+     it. `timeoutMs` bounds the whole stream. A reader without the stream protocol gets no \
+     flow control: read as fast as items come. Leaving early lets the service run on to the \
+     deadline.";
 
 /// A version npm accepts (semver: `1.2.3`, `1.2.3-beta.1`), from the service's (or `0.0.0`).
 fn npm_version(v: &str) -> &str {
