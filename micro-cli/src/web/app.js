@@ -90,6 +90,9 @@
     return d ? `${d}d${h}h` : h ? `${h}h${m}m` : m ? `${m}m${s}s` : `${s}s`;
   }
 
+  // STATS' `last_error` is `<code>:<detail>`.
+  const errorText = (e) => String(e).replace(/^(\d{3}):\s*/, '$1: ');
+
   const plural = (n, word) => `${n} ${word}${n === 1 ? '' : 's'}`;
 
   function nanos(ns) {
@@ -341,7 +344,7 @@
       },
       el('div', { class: 'name' }, s.name, errors ? ' ' : null, errors ? el('span', { class: 'badge bad', title: 'errors' }, plural(errors, 'error')) : null),
       el('small', {}, `${s.versions.join(', ')} · ${plural(s.instances, 'instance')} · ${plural(s.endpoints, 'endpoint')}`),
-      s.description ? el('small', { class: 'desc' }, s.description.split('\n')[0]) : null);
+      s.description ? el('small', { class: 'desc' }, inline(s.description.split('\n')[0])) : null);
     }));
     const total = state.services.length;
     $('service-count').textContent = total ? (shown.length === total ? `(${total})` : `(${shown.length} of ${total})`) : '';
@@ -383,7 +386,7 @@
         figure('errors', String(errors), sparkline(s.errors, { name: 'errors', bad: true })),
         figure('latency avg · recent', `${nanos(requests ? time / requests : null)} · ${nanos(recent.length ? recent[recent.length - 1] : null)}`,
           sparkline(s.latency, { name: 'latency', format: nanos }))) : el('div', { class: 'muted' }, 'no figures (STATS did not answer)'),
-      lastError ? el('div', { class: 'last-error', 'data-last-error': '' }, `last error (${lastError.endpoint}): ${lastError.text}`) : null);
+      lastError ? el('div', { class: 'last-error', 'data-last-error': '' }, `last error (${lastError.endpoint}): ${errorText(lastError.text)}`) : null);
   }
 
   function renderDetail() {
@@ -414,11 +417,12 @@
           el('code', {}, e.name),
           kind && kind !== 'unary' ? el('span', { class: 'badge' }, kind.replace('_', ' ')) : null,
           el('small', {}, `subject ${e.subject}`),
-          el('span', { class: 'stats', 'data-requests': st.requests }, `${plural(st.requests, 'request')} · ${plural(st.errors, 'error')} · avg ${nanos(st.avg)}`),
-          sparkline(s.requests, { name: 'requests' }),
           el('button', { type: 'button', class: 'secondary try', onclick: () => selectEndpoint(e.name) }, 'Try')),
+        el('div', { class: 'ep-stats' },
+          el('span', { class: 'stats', 'data-requests': st.requests }, `${plural(st.requests, 'request')} · ${plural(st.errors, 'error')} · avg ${nanos(st.avg)}`),
+          sparkline(s.requests, { name: 'requests' })),
         e.doc ? el('div', { class: 'doc' }, markdown(e.doc)) : null,
-        st.lastError ? el('div', { class: 'err small' }, 'last error: ' + st.lastError) : null,
+        st.lastError ? el('div', { class: 'err small' }, 'last error: ' + errorText(st.lastError)) : null,
         shape(e));
     }));
   }
