@@ -203,7 +203,8 @@ async fn the_dashboard_shows_a_server_stream_item_by_item() {
 // buttons, live charts, the event viewer, dark mode and hostile text. The command lines the
 // page copies are then run for real: `micro call` against NATS and curl against the gateway.
 
-mod clicks {
+/// The click test and the services it drives.
+pub mod clicks {
     use std::collections::BTreeMap;
     use std::path::{Path, PathBuf};
     use std::process::{Command, Stdio};

@@ -39,6 +39,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
 
+use super::stream::sse;
 use super::{ApiError, Shared, timed};
 
 /// The most bytes of events waiting for one viewer; past it, events are dropped (and counted).
@@ -128,7 +129,7 @@ fn overlap(a: &str, b: &str) -> bool {
 }
 
 /// `GET /_events?topic=..`.
-pub(crate) async fn events(
+pub(super) async fn events(
     State(gw): State<Shared>,
     query: Result<Query<EventsQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
@@ -199,11 +200,7 @@ struct Viewer {
     done: bool,
 }
 
-fn sse(event: &str, data: &Value) -> Bytes {
-    Bytes::from(format!("event: {event}\ndata: {data}\n\n"))
-}
-
-/// The JSON of one event, as `micro subscribe` prints it.
+/// The JSON of one event, as `micro subscribe` prints it (it calls this too).
 pub(crate) fn event_json(event: &Event) -> Value {
     let metadata: BTreeMap<&str, &str> = event.metadata.iter().collect();
     match event.content_type.decode::<Value>(&event.body) {

@@ -44,7 +44,7 @@
 //! all went away 503.
 
 mod error;
-mod events;
+pub(crate) mod events;
 mod serve;
 mod stream;
 
