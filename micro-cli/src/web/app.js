@@ -456,11 +456,16 @@
     renderDetail();
   }
 
-  let refreshing = null;
+  // One poll at a time: asked for while one runs, another follows it (once, however often it
+  // was asked), so a slow gateway never piles polls up.
+  let polling = null, pollAgain = false;
   function refresh() {
-    // One poll at a time; a call asked for while one runs waits for it, then polls again.
-    refreshing = (refreshing || Promise.resolve()).then(poll, poll);
-    return refreshing;
+    if (polling) { pollAgain = true; return polling; }
+    polling = poll().finally(() => {
+      polling = null;
+      if (pollAgain) { pollAgain = false; refresh(); }
+    });
+    return polling;
   }
 
   async function poll() {
