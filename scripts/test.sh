@@ -4,7 +4,8 @@
 # - nats-server (Debian package) for the integration tests, each of which starts its own server
 #   on a free loopback port;
 # - a Python virtualenv with nats-py under target/ for the interop tests;
-# - the npm packages of the JavaScript interop tests (`npm ci`, node_modules next to them).
+# - the npm packages of the JavaScript interop, generated-client and dashboard click tests
+#   (`npm ci`, node_modules next to them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -58,6 +59,17 @@ if [ -f micro-cli/tests/gen-js/package-lock.json ]; then
   fi
   (cd micro-cli/tests/gen-js && npm ci --silent --no-audit --no-fund)
   export MICRO_GEN_NODE_DIR="$PWD/micro-cli/tests/gen-js"
+fi
+
+# Dashboard click tests (micro-cli/tests/dashboard.rs): playwright-core drives Debian's Chromium
+# (installed above; playwright downloads no browser), locked like the above.
+if [ -f micro-cli/tests/dashboard-js/package-lock.json ]; then
+  if ! command -v npm >/dev/null 2>&1; then
+    echo "missing: node and npm (Node 20 or later) for the dashboard click tests" >&2
+    exit 1
+  fi
+  (cd micro-cli/tests/dashboard-js && npm ci --silent --no-audit --no-fund)
+  export MICRO_DASHBOARD_NODE_DIR="$PWD/micro-cli/tests/dashboard-js"
 fi
 
 cargo test --workspace --all-targets --locked

@@ -631,3 +631,272 @@ async fn a_stop_is_bounded_by_the_shutdown_timeout() {
     assert!(started.elapsed() < Duration::from_secs(2));
     slow.abort();
 }
+
+// ---------------------------------------------------------------------------------------------
+// `Micro-Timeout` and the event viewer (`GET /_events`)
+
+#[tokio::test]
+async fn micro_timeout_shortens_a_call_and_a_bad_one_is_400() {
+    let f = gateway(ApiOptions::default()).await;
+    let slow = |timeout: &'static str| {
+        let addr = f.addr;
+        async move {
+            http(
+                addr,
+                "POST",
+                "/greeter/slow",
+                &[
+                    ("Content-Type", "application/json"),
+                    ("Micro-Timeout", timeout),
+                ],
+                br#"{"ms":3000}"#,
+            )
+            .await
+        }
+    };
+    let started = std::time::Instant::now();
+    let resp = slow("200ms").await;
+    assert_eq!(resp.status, 504, "{}", resp.text());
+    assert_eq!(resp.json()["code"], json!(408));
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    // Whole microseconds, as on the NATS wire.
+    assert_eq!(slow("150000").await.status, 504);
+    for bad in ["soon", "0s", "1.5"] {
+        let resp = slow(bad).await;
+        assert_eq!(resp.status, 400, "{bad}: {}", resp.text());
+        assert!(resp.text().contains("Micro-Timeout"), "{}", resp.text());
+    }
+    // Never beyond the gateway's own timeout.
+    let f = gateway(ApiOptions::default().timeout(Duration::from_millis(300))).await;
+    let resp = http(
+        f.addr,
+        "POST",
+        "/greeter/slow",
+        &[
+            ("Content-Type", "application/json"),
+            ("Micro-Timeout", "1m"),
+        ],
+        br#"{"ms":3000}"#,
+    )
+    .await;
+    assert_eq!(resp.status, 504, "{}", resp.text());
+}
+
+struct Events {
+    addr: SocketAddr,
+    memory: Memory,
+    _running: Running,
+}
+
+async fn events_gateway(options: ApiOptions) -> Events {
+    let memory = Memory::new();
+    let running = start_greeter(memory.backend()).await;
+    let addr = serve(router(memory.client(), options)).await;
+    Events {
+        addr,
+        memory,
+        _running: running,
+    }
+}
+
+/// An open server-sent-events response, read as it comes.
+struct Sse {
+    stream: tokio::net::TcpStream,
+    seen: String,
+}
+
+impl Sse {
+    async fn open(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> (u16, Sse) {
+        use tokio::io::AsyncWriteExt as _;
+        let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let mut head =
+            format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n");
+        for (k, v) in headers {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+        head.push_str("\r\n");
+        stream.write_all(head.as_bytes()).await.unwrap();
+        let mut sse = Sse {
+            stream,
+            seen: String::new(),
+        };
+        let head = sse.until("\r\n\r\n", Duration::from_secs(5)).await;
+        let status = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        (status, sse)
+    }
+
+    /// Reads until `needle` has been seen (in what was not consumed yet); returns what was read
+    /// up to and including it, and keeps the rest.
+    async fn until(&mut self, needle: &str, within: Duration) -> String {
+        use tokio::io::AsyncReadExt as _;
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            if let Some(at) = self.seen.find(needle) {
+                let rest = self.seen.split_off(at + needle.len());
+                return std::mem::replace(&mut self.seen, rest);
+            }
+            let mut buf = [0u8; 65536];
+            let n = tokio::time::timeout_at(deadline, self.stream.read(&mut buf))
+                .await
+                .unwrap_or_else(|_| panic!("no `{needle}` in time; read so far: {}", self.seen))
+                .expect("read");
+            assert!(n > 0, "closed before `{needle}`: {}", self.seen);
+            self.seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    }
+
+    /// The JSON of the next `event: <name>` frame.
+    async fn next(&mut self, name: &str) -> Value {
+        self.until(&format!("event: {name}\n"), Duration::from_secs(5))
+            .await;
+        let line = self.until("\n", Duration::from_secs(5)).await;
+        let data = line.strip_prefix("data: ").expect("a data line");
+        serde_json::from_str(data.trim_end()).expect("JSON data")
+    }
+}
+
+#[tokio::test]
+async fn events_arrive_as_server_sent_events_with_their_metadata() {
+    let f = events_gateway(ApiOptions::default()).await;
+    let (status, mut sse) = Sse::open(f.addr, "/_events?topic=orders.*", &[]).await;
+    assert_eq!(status, 200, "{}", sse.seen);
+    assert_eq!(sse.next("ready").await, json!({"topic": "orders.*"}));
+    f.memory
+        .client()
+        .with_metadata("Request-Id", "42")
+        .publish("orders.created", &json!({"id": 7}))
+        .await
+        .unwrap();
+    f.memory
+        .client()
+        .publish("other.created", &json!({"id": 8}))
+        .await
+        .unwrap();
+    f.memory
+        .client()
+        .publish("orders.paid", &json!({"id": 9}))
+        .await
+        .unwrap();
+    let first = sse.next("event").await;
+    assert_eq!(first["topic"], json!("orders.created"));
+    assert_eq!(first["data"], json!({"id": 7}));
+    assert_eq!(first["metadata"]["Request-Id"], json!("42"), "{first}");
+    let second = sse.next("event").await;
+    assert_eq!(second["topic"], json!("orders.paid"), "{second}");
+}
+
+#[tokio::test]
+async fn event_topics_are_checked_before_subscribing() {
+    let f = events_gateway(ApiOptions::default()).await;
+    for (path, status) in [
+        ("/_events", 400),
+        ("/_events?topic=", 400),
+        ("/_events?topic=%3E", 400),
+        ("/_events?topic=*.created", 400),
+        ("/_events?topic=a..b", 400),
+        ("/_events?topic=%24SRV.INFO", 403),
+        ("/_events?topic=%24MICRO.CANCEL.greeter", 403),
+        ("/_events?topic=_INBOX.x", 403),
+        // The greeter's endpoints: other callers' requests, not events.
+        ("/_events?topic=greeter.hello", 403),
+        ("/_events?topic=greeter.%3E", 403),
+    ] {
+        let resp = http(f.addr, "GET", path, &[], b"").await;
+        assert_eq!(resp.status, status, "{path}: {}", resp.text());
+        assert!(resp.json()["detail"].is_string(), "{path}");
+    }
+}
+
+#[tokio::test]
+async fn the_event_viewer_needs_the_token() {
+    let f = events_gateway(ApiOptions::default().auth_token("s3cret")).await;
+    let resp = http(f.addr, "GET", "/_events?topic=orders.created", &[], b"").await;
+    assert_eq!(resp.status, 401);
+    let (status, mut sse) = Sse::open(
+        f.addr,
+        "/_events?topic=orders.created",
+        &[("Authorization", "Bearer s3cret")],
+    )
+    .await;
+    assert_eq!(status, 200, "{}", sse.seen);
+    sse.next("ready").await;
+}
+
+#[tokio::test]
+async fn event_viewers_are_limited_and_a_slot_frees_when_one_leaves() {
+    let f = events_gateway(ApiOptions::default().max_event_viewers(1)).await;
+    let (status, mut first) = Sse::open(f.addr, "/_events?topic=orders.created", &[]).await;
+    assert_eq!(status, 200);
+    first.next("ready").await;
+    let resp = http(f.addr, "GET", "/_events?topic=orders.created", &[], b"").await;
+    assert_eq!(resp.status, 429, "{}", resp.text());
+    assert!(resp.text().contains("at most 1"), "{}", resp.text());
+    drop(first);
+    // The gateway notices the viewer left at its next write: events make writes.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        f.memory
+            .client()
+            .publish("orders.created", &json!({}))
+            .await
+            .unwrap();
+        let (status, _sse) = Sse::open(f.addr, "/_events?topic=orders.created", &[]).await;
+        if status == 200 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the slot was never freed"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let off = events_gateway(ApiOptions::default().max_event_viewers(0)).await;
+    let resp = http(off.addr, "GET", "/_events?topic=orders.created", &[], b"").await;
+    assert_eq!(resp.status, 404, "{}", resp.text());
+}
+
+#[tokio::test]
+async fn a_slow_viewer_loses_events_and_is_told_how_many() {
+    let f = events_gateway(ApiOptions::default().event_buffer(4)).await;
+    let (status, mut sse) = Sse::open(f.addr, "/_events?topic=bulk.x", &[]).await;
+    assert_eq!(status, 200);
+    sse.next("ready").await;
+    // The viewer reads nothing while 24 MiB of events go by: far more than the socket buffers
+    // and the viewer's queue hold.
+    let blob = "x".repeat(64 * 1024);
+    const N: u64 = 384;
+    for i in 0..N {
+        f.memory
+            .client()
+            .publish("bulk.x", &json!({"i": i, "blob": blob}))
+            .await
+            .unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Now it reads: the events it got plus the ones it was told it lost are all of them.
+    let (mut got, mut lost) = (0u64, 0u64);
+    while got + lost < N {
+        let text = sse.until("\n\n", Duration::from_secs(10)).await;
+        if text.contains("event: event\n") {
+            got += 1;
+        } else if let Some(at) = text.find("event: dropped\ndata: ") {
+            let data: Value =
+                serde_json::from_str(text[at + "event: dropped\ndata: ".len()..].trim_end())
+                    .unwrap();
+            lost += data["dropped"].as_u64().unwrap();
+            assert_eq!(data["total"].as_u64().unwrap(), lost, "{data}");
+        }
+    }
+    assert_eq!(got + lost, N);
+    assert!(lost > 0, "nothing was dropped ({got} events read)");
+    assert!(got >= 4, "{got}");
+}

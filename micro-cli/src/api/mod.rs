@@ -6,6 +6,7 @@
 //! | `GET /services` | every service: name, versions, instance and endpoint counts |
 //! | `GET /services/{service}` | instances and endpoints (doc, subject, request/response shape, example body) |
 //! | `GET /stats`, `GET /stats/{service}` | live figures of every instance |
+//! | `GET /_events?topic=..` | the events published on a topic, as server-sent events, while the response lasts (see [`ApiOptions::max_event_viewers`] and the `events` module's rules) |
 //! | `GET /healthz` | `{"status":"ok"}` while the gateway can reach its backend, else `503`; never needs the token |
 //! | `GET /ui/` | the dashboard (when enabled); never needs the token |
 //!
@@ -27,6 +28,13 @@
 //!   `Proxy-Authorization`, `Cookie`, `Content-Type`, and keys starting with `Micro-`, `Nats-` or
 //!   `X-Micro-`. [`ApiOptions::metadata_key`] narrows this to a list. `Authorization` itself is
 //!   passed on as metadata only when the gateway checks no token of its own.
+//! - **Deadlines**: a `Micro-Timeout` request header (a duration with a unit, `1500ms`, `2s`, or
+//!   whole microseconds as on the NATS wire) shortens the call's deadline below
+//!   [`ApiOptions::timeout`]; it never lengthens it.
+//! - **Events**: `GET /_events` watches a topic whose first token is a name that starts with
+//!   neither `$` nor `_`, that matches no endpoint subject discovery shows, with at most
+//!   [`ApiOptions::max_event_viewers`] viewers at once, each with a bounded queue (events that
+//!   do not fit are dropped and counted; a viewer stuck for [`SLOW_VIEWER_GRACE`] is cut off).
 //! - **Sizes**: a body over [`ApiOptions::body_limit`] is `413`; the default leaves room within
 //!   NATS's default `max_payload` (1 MiB) for the headers the gateway adds, so a body at the limit
 //!   is delivered. Metadata headers may add up to [`MAX_METADATA_BYTES`].
@@ -36,6 +44,7 @@
 //! all went away 503.
 
 mod error;
+pub(crate) mod events;
 mod serve;
 mod stream;
 
@@ -56,6 +65,7 @@ use micro_core::{Client, Context, Error};
 use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
 
 pub use error::{ApiError, http_status};
+pub use events::{MAX_QUEUED_BYTES, SLOW_VIEWER_GRACE};
 pub use serve::{Limits, serve};
 
 use crate::view;
@@ -121,6 +131,12 @@ pub struct ApiOptions {
     /// reading does not hold a stream, and a slot of the service, open for ever. Default
     /// [`DEFAULT_STREAM_STALL`].
     pub stream_stall: Duration,
+    /// Event viewers (`GET /_events`) open at once across the gateway; one more is `429`, and
+    /// `0` turns the route off (`404`). Default 16.
+    pub max_event_viewers: usize,
+    /// Events waiting for one viewer at most (and [`MAX_QUEUED_BYTES`]); the ones that do not
+    /// fit are dropped and counted. Default 256.
+    pub event_buffer: usize,
 }
 
 /// [`ApiOptions::stream_stall`] unless set: long enough for any reader that is reading.
@@ -139,6 +155,8 @@ impl Default for ApiOptions {
             metadata_keys: Vec::new(),
             health: None,
             stream_stall: DEFAULT_STREAM_STALL,
+            max_event_viewers: 16,
+            event_buffer: 256,
         }
     }
 }
@@ -208,6 +226,20 @@ impl ApiOptions {
         self
     }
 
+    /// Sets how many event viewers may be open at once (`0`: none, the route is off).
+    #[must_use]
+    pub fn max_event_viewers(mut self, viewers: usize) -> Self {
+        self.max_event_viewers = viewers;
+        self
+    }
+
+    /// Sets how many events may wait for one viewer.
+    #[must_use]
+    pub fn event_buffer(mut self, events: usize) -> Self {
+        self.event_buffer = events;
+        self
+    }
+
     /// Asks `check` on every `/healthz`.
     #[must_use]
     pub fn health(mut self, check: HealthCheck) -> Self {
@@ -221,6 +253,7 @@ struct Gateway {
     client: Client,
     options: ApiOptions,
     catalog: crate::catalog::Catalog,
+    viewers: events::Viewers,
 }
 
 type Shared = Arc<Gateway>;
@@ -232,6 +265,7 @@ pub fn router(client: Client, options: ApiOptions) -> Router {
     let ui = options.ui;
     let state: Shared = Arc::new(Gateway {
         client,
+        viewers: events::Viewers::new(options.max_event_viewers),
         options,
         catalog: crate::catalog::Catalog::default(),
     });
@@ -241,6 +275,7 @@ pub fn router(client: Client, options: ApiOptions) -> Router {
         .route("/services/{service}", get(describe_service))
         .route("/stats", get(all_stats))
         .route("/stats/{service}", get(service_stats))
+        .route("/_events", get(events::events))
         .route("/{service}/{endpoint}", post(call))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
 
@@ -427,12 +462,47 @@ async fn timed<T>(
     what: &str,
     fut: impl Future<Output = Result<T, Error>>,
 ) -> Result<T, ApiError> {
-    match tokio::time::timeout(gw.options.timeout, fut).await {
+    timed_within(gw.options.timeout, what, fut).await
+}
+
+/// Runs `fut` within `timeout`; 504 when it takes longer.
+async fn timed_within<T>(
+    timeout: Duration,
+    what: &str,
+    fut: impl Future<Output = Result<T, Error>>,
+) -> Result<T, ApiError> {
+    match tokio::time::timeout(timeout, fut).await {
         Ok(result) => result.map_err(ApiError),
         Err(_) => Err(ApiError(Error::timeout(format!(
-            "{what} did not finish within {:?}",
-            gw.options.timeout
+            "{what} did not finish within {timeout:?}"
         )))),
+    }
+}
+
+/// The request header that shortens a call's deadline.
+pub const TIMEOUT_HEADER: &str = "micro-timeout";
+
+/// The deadline of one call: the `Micro-Timeout` header (a duration with a unit such as
+/// `1500ms` or `2s`, or whole microseconds as on the NATS wire) when it is shorter than `max`,
+/// else `max`. An unreadable or zero value is a `400`.
+pub fn call_timeout(headers: &HeaderMap, max: Duration) -> Result<Duration, Error> {
+    let Some(value) = headers.get(TIMEOUT_HEADER) else {
+        return Ok(max);
+    };
+    let text = value.to_str().unwrap_or_default().trim();
+    let parsed = if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+        text.parse::<u64>().ok().map(Duration::from_micros)
+    } else if text.ends_with(|c: char| c.is_ascii_alphabetic()) {
+        micro_core::service::parse_duration(text)
+    } else {
+        None
+    };
+    match parsed {
+        Some(d) if !d.is_zero() => Ok(d.min(max)),
+        _ => Err(Error::bad_request(format!(
+            "header `Micro-Timeout: {text}` is not a duration: use a unit (`1500ms`, `2s`, `1m`) \
+             or whole microseconds"
+        ))),
     }
 }
 
@@ -611,9 +681,10 @@ async fn call(
         gw.options.auth_token.is_none(),
         &gw.options.metadata_keys,
     )?;
+    let timeout = call_timeout(&headers, gw.options.timeout)?;
     let id = format!("{service}.{endpoint}");
-    let (subject, kind) = timed(
-        &gw,
+    let (subject, kind) = timed_within(
+        timeout,
         &format!("looking up `{id}`"),
         gw.catalog.resolve(&gw.client, &service, &endpoint),
     )
@@ -635,7 +706,7 @@ async fn call(
             .with_context(context)
             .with_subject(subject);
         // The gateway's timeout bounds the opening; the stream lasts as long as it runs.
-        call.wait_until = std::time::Instant::now().checked_add(gw.options.timeout);
+        call.wait_until = std::time::Instant::now().checked_add(timeout);
         let items = gw
             .client
             .server_stream_call::<serde_json::Value>(call)
@@ -646,12 +717,12 @@ async fn call(
             gw.options.stream_stall,
         ));
     }
-    let mut context = Context::new().with_timeout(gw.options.timeout);
+    let mut context = Context::new().with_timeout(timeout);
     context.metadata = metadata;
     let call = Call::new(service, endpoint, content_type, body)
         .with_context(context)
         .with_subject(subject);
-    let reply = timed(&gw, &format!("`{id}`"), gw.client.call(call)).await?;
+    let reply = timed_within(timeout, &format!("`{id}`"), gw.client.call(call)).await?;
     let (reply_type, body) = match (content_type, reply.content_type) {
         (ContentType::Json, ContentType::Json) => (ContentType::Json, reply.body),
         (ContentType::Json, other) => {
@@ -684,4 +755,41 @@ async fn call(
         }
     }
     Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(value: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(TIMEOUT_HEADER, HeaderValue::from_str(value).unwrap());
+        h
+    }
+
+    #[test]
+    fn micro_timeout_shortens_the_deadline_only() {
+        let max = Duration::from_secs(10);
+        assert_eq!(call_timeout(&HeaderMap::new(), max).unwrap(), max);
+        assert_eq!(
+            call_timeout(&with("1500ms"), max).unwrap(),
+            Duration::from_millis(1500)
+        );
+        assert_eq!(
+            call_timeout(&with("2s"), max).unwrap(),
+            Duration::from_secs(2)
+        );
+        assert_eq!(
+            call_timeout(&with("2500000"), max).unwrap(),
+            Duration::from_millis(2500)
+        );
+        assert_eq!(call_timeout(&with("1m"), max).unwrap(), max);
+        for bad in ["0", "0s", "soon", "-1s", "", "1.5"] {
+            assert_eq!(
+                call_timeout(&with(bad), max).unwrap_err().code(),
+                400,
+                "{bad}"
+            );
+        }
+    }
 }

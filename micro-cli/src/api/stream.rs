@@ -50,7 +50,7 @@ impl Format {
     fn item(self, value: &Value) -> Bytes {
         match self {
             Format::Ndjson => Bytes::from(format!("{}\n", json!({ "item": value }))),
-            Format::Sse => Bytes::from(format!("event: item\ndata: {value}\n\n")),
+            Format::Sse => sse("item", value),
         }
     }
 
@@ -58,7 +58,7 @@ impl Format {
         let err = serde_json::to_value(err).unwrap_or_else(|_| json!({"code": err.code()}));
         match self {
             Format::Ndjson => Bytes::from(format!("{}\n", json!({ "error": err }))),
-            Format::Sse => Bytes::from(format!("event: error\ndata: {err}\n\n")),
+            Format::Sse => sse("error", &err),
         }
     }
 
@@ -66,7 +66,7 @@ impl Format {
         let end = json!({ "count": count });
         match self {
             Format::Ndjson => Bytes::from(format!("{}\n", json!({ "end": end }))),
-            Format::Sse => Bytes::from(format!("event: end\ndata: {end}\n\n")),
+            Format::Sse => sse("end", &end),
         }
     }
 }
@@ -74,6 +74,12 @@ impl Format {
 /// Lines written ahead of the HTTP reader: a little slack, so the stream is not paced by every
 /// write, while the stream's own credit bounds what is buffered before them.
 const AHEAD: usize = 16;
+
+/// One server-sent event: `event: <name>` and its JSON on one `data:` line (compact JSON has no
+/// newline, so one line always holds it).
+pub(crate) fn sse(name: &str, data: &Value) -> Bytes {
+    Bytes::from(format!("event: {name}\ndata: {data}\n\n"))
+}
 
 /// The HTTP response that carries `items` as they arrive.
 ///

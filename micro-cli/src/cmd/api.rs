@@ -16,10 +16,12 @@ Routes:
   GET  /services               list services
   GET  /services/{service}     describe a service
   GET  /stats[/{service}]      live figures
+  GET  /_events?topic=T        watch the events on topic T (server-sent events)
   GET  /healthz                liveness (no token needed)
   GET  /ui/                    the dashboard (no token needed; unless --no-ui)
 
-Headers `X-Micro-<Key>: v` become call metadata `<Key>=v`. Errors are JSON
+Headers `X-Micro-<Key>: v` become call metadata `<Key>=v`; `Micro-Timeout: 2s` shortens
+a call's deadline (never beyond --timeout). Errors are JSON
 ({\"id\",\"code\",\"detail\",\"status\"}) with the HTTP status of their code; 408 becomes 504.
 
 Example:
@@ -106,6 +108,15 @@ pub struct GatewayArgs {
         value_name = "N"
     )]
     max_connections: usize,
+    /// Event viewers (`GET /_events`, the dashboard's Events tab) open at once; 0 turns the
+    /// route off.
+    #[arg(
+        long,
+        env = "MICRO_API_MAX_EVENT_VIEWERS",
+        default_value_t = 16,
+        value_name = "N"
+    )]
+    max_event_viewers: usize,
 }
 
 impl GatewayArgs {
@@ -113,7 +124,8 @@ impl GatewayArgs {
         let mut options = ApiOptions::default()
             .body_limit(self.body_limit)
             .timeout(self.timeout)
-            .stream_stall(self.stream_stall);
+            .stream_stall(self.stream_stall)
+            .max_event_viewers(self.max_event_viewers);
         for origin in &self.cors_origin {
             let origin = origin.trim();
             if origin != "*" && axum::http::HeaderValue::from_str(origin).is_err() {

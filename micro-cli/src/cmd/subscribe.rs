@@ -1,9 +1,6 @@
 //! `micro subscribe <topic>`.
 
-use std::collections::BTreeMap;
-
 use futures::StreamExt;
-use serde_json::Value;
 
 use crate::CliError;
 use crate::cmd::Globals;
@@ -47,17 +44,7 @@ pub(crate) async fn run(args: Args, g: &Globals) -> Result<(), CliError> {
         };
         let Some(event) = event else { break };
         seen += 1;
-        let metadata: BTreeMap<&str, &str> = event.metadata.iter().collect();
-        let line = match event.content_type.decode::<Value>(&event.body) {
-            Ok(data) => serde_json::json!({
-                "topic": event.topic, "metadata": metadata, "data": data,
-            }),
-            Err(_) => serde_json::json!({
-                "topic": event.topic, "metadata": metadata,
-                "raw": String::from_utf8_lossy(&event.body),
-            }),
-        };
-        print_json_line(&line)?;
+        print_json_line(&crate::api::events::event_json(&event))?;
     }
     Ok(())
 }
