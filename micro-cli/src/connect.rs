@@ -10,124 +10,66 @@ use micro_nats::{Nats, NatsOptions};
 
 use crate::CliError;
 
+/// The server `micro` connects to when neither `--nats-url` nor `MICRO_NATS_URL` names one.
+pub const DEFAULT_NATS_URL: &str = "nats://127.0.0.1:4222";
+
+// The variables are read by `Config::from_env`, not by clap: a flag clap fills from the
+// environment counts as given, and its error messages then print it in their usage line
+// (`micro call --nats-url <URL> ...`) as if it were required. `--help` names each variable, and
+// never its value (some are secrets).
 /// The NATS connection options of micro-nats, as flags with `MICRO_*` environment variables.
 ///
 /// Every other `MICRO_*` variable (`MICRO_BACKEND`, `MICRO_CLIENT_TIMEOUT`, `MICRO_CODEC`, ...)
 /// is read as a service reads it (see [`micro_core::service::Config`]).
-// Every variable's value is hidden from `--help` (`[env: NAME]`): some are secrets, and clap
-// shows an unset one as `NAME=`, as if it were set to nothing.
 #[derive(Clone, Debug, Default, clap::Args)]
 #[non_exhaustive]
 pub struct ConnectArgs {
-    /// NATS server URL; comma-separated for a cluster.
-    #[arg(
-        long,
-        env = "MICRO_NATS_URL",
-        // A URL may carry a token (`nats://TOKEN@host`): `--help` must not print it.
-        hide_env_values = true,
-        default_value = "nats://127.0.0.1:4222",
-        global = true,
-        value_name = "URL",
-        help_heading = "Connection"
-    )]
-    pub nats_url: String,
-    /// Token authentication.
-    #[arg(
-        long,
-        env = "MICRO_NATS_TOKEN",
-        hide_env_values = true,
-        global = true,
-        value_name = "TOKEN",
-        help_heading = "Connection"
-    )]
+    /// NATS server URL; comma-separated for a cluster. [env: MICRO_NATS_URL] [default:
+    /// nats://127.0.0.1:4222]
+    #[arg(long, global = true, value_name = "URL", help_heading = "Connection")]
+    pub nats_url: Option<String>,
+    /// Token authentication. [env: MICRO_NATS_TOKEN]
+    #[arg(long, global = true, value_name = "TOKEN", help_heading = "Connection")]
     pub nats_token: Option<String>,
-    /// User for user/password authentication.
-    #[arg(
-        long,
-        env = "MICRO_NATS_USER",
-        hide_env_values = true,
-        global = true,
-        value_name = "USER",
-        help_heading = "Connection"
-    )]
+    /// User for user/password authentication. [env: MICRO_NATS_USER]
+    #[arg(long, global = true, value_name = "USER", help_heading = "Connection")]
     pub nats_user: Option<String>,
-    /// Password for user/password authentication.
+    /// Password for user/password authentication. [env: MICRO_NATS_PASSWORD]
     #[arg(
         long,
-        env = "MICRO_NATS_PASSWORD",
-        hide_env_values = true,
         global = true,
         value_name = "PASSWORD",
         help_heading = "Connection"
     )]
     pub nats_password: Option<String>,
-    /// Credentials file (JWT and NKey seed).
-    #[arg(
-        long,
-        env = "MICRO_NATS_CREDS",
-        hide_env_values = true,
-        global = true,
-        value_name = "FILE",
-        help_heading = "Connection"
-    )]
+    /// Credentials file (JWT and NKey seed). [env: MICRO_NATS_CREDS]
+    #[arg(long, global = true, value_name = "FILE", help_heading = "Connection")]
     pub nats_creds: Option<PathBuf>,
-    /// NKey seed (`SU...`).
-    #[arg(
-        long,
-        env = "MICRO_NATS_NKEY",
-        hide_env_values = true,
-        global = true,
-        value_name = "SEED",
-        help_heading = "Connection"
-    )]
+    /// NKey seed (`SU...`). [env: MICRO_NATS_NKEY]
+    #[arg(long, global = true, value_name = "SEED", help_heading = "Connection")]
     pub nats_nkey: Option<String>,
-    /// CA certificate (PEM) to verify the server with; implies TLS.
-    #[arg(
-        long,
-        env = "MICRO_NATS_TLS_CA",
-        hide_env_values = true,
-        global = true,
-        value_name = "FILE",
-        help_heading = "Connection"
-    )]
+    /// CA certificate (PEM) to verify the server with; implies TLS. [env: MICRO_NATS_TLS_CA]
+    #[arg(long, global = true, value_name = "FILE", help_heading = "Connection")]
     pub nats_tls_ca: Option<PathBuf>,
-    /// Client certificate (PEM) for mutual TLS.
-    #[arg(
-        long,
-        env = "MICRO_NATS_TLS_CERT",
-        hide_env_values = true,
-        global = true,
-        value_name = "FILE",
-        help_heading = "Connection"
-    )]
+    /// Client certificate (PEM) for mutual TLS. [env: MICRO_NATS_TLS_CERT]
+    #[arg(long, global = true, value_name = "FILE", help_heading = "Connection")]
     pub nats_tls_cert: Option<PathBuf>,
-    /// Client key (PEM) for mutual TLS.
-    #[arg(
-        long,
-        env = "MICRO_NATS_TLS_KEY",
-        hide_env_values = true,
-        global = true,
-        value_name = "FILE",
-        help_heading = "Connection"
-    )]
+    /// Client key (PEM) for mutual TLS. [env: MICRO_NATS_TLS_KEY]
+    #[arg(long, global = true, value_name = "FILE", help_heading = "Connection")]
     pub nats_tls_key: Option<PathBuf>,
-    /// Subject prefix the services use (`acme.prod` → `acme.prod.greeter.hello`).
+    /// Subject prefix the services use (`acme.prod` → `acme.prod.greeter.hello`). [env: MICRO_NATS_PREFIX]
     #[arg(
         long,
-        env = "MICRO_NATS_PREFIX",
-        hide_env_values = true,
         global = true,
         value_name = "PREFIX",
         help_heading = "Connection"
     )]
     pub nats_prefix: Option<String>,
     /// How long discovery (`$SRV.PING/INFO/STATS`) waits for instances to answer (300ms by
-    /// default).
+    /// default). [env: MICRO_NATS_DISCOVERY_TIMEOUT]
     #[arg(
         long,
-        env = "MICRO_NATS_DISCOVERY_TIMEOUT",
         value_parser = parse_duration,
-        hide_env_values = true,
         global = true,
         value_name = "DURATION",
         help_heading = "Connection"
@@ -151,7 +93,13 @@ impl ConnectArgs {
     /// The configuration these flags describe, on top of the `MICRO_*` environment.
     pub fn config(&self) -> Config {
         let mut config = Config::from_env();
-        config.set("nats-url", self.nats_url.clone());
+        match &self.nats_url {
+            Some(url) => config.set("nats-url", url.clone()),
+            None if config.get("nats-url").is_none() => {
+                config.set("nats-url", DEFAULT_NATS_URL.to_owned());
+            }
+            None => {}
+        }
         let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
         let pairs = [
             ("nats-token", self.nats_token.clone()),
@@ -255,7 +203,7 @@ mod tests {
     #[test]
     fn flags_become_config_keys() {
         let args = ConnectArgs {
-            nats_url: "nats://127.0.0.1:4999".into(),
+            nats_url: Some("nats://127.0.0.1:4999".into()),
             nats_token: Some("t".into()),
             nats_tls_ca: Some(PathBuf::from("/etc/ca.pem")),
             ..ConnectArgs::default()

@@ -622,6 +622,42 @@ fn help_shows_no_value_for_unset_variables() {
 }
 
 #[test]
+fn a_flag_set_through_the_environment_is_not_shown_as_required() {
+    // Regression: with `MICRO_NATS_URL` set, a usage error read `micro call --nats-url <URL>
+    // <SERVICE> ...`, as if the flag had to be given.
+    let out = Command::new(env!("CARGO_BIN_EXE_micro"))
+        .args(["call"])
+        .env("MICRO_NATS_URL", "nats://127.0.0.1:1")
+        .env("MICRO_NATS_USER", "someone")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    let usage = err
+        .lines()
+        .find(|l| l.starts_with("Usage:"))
+        .unwrap_or_else(|| panic!("no usage line: {err}"));
+    assert_eq!(
+        usage, "Usage: micro call <SERVICE> <ENDPOINT> [BODY]",
+        "{err}"
+    );
+}
+
+#[test]
+fn the_discovery_timeout_is_read_from_the_environment() {
+    // The flag's variable is read as the service runtime reads every other one: a bad value
+    // is refused by name.
+    let out = Command::new(env!("CARGO_BIN_EXE_micro"))
+        .args(["services"])
+        .env("MICRO_NATS_DISCOVERY_TIMEOUT", "soon")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("MICRO_NATS_DISCOVERY_TIMEOUT"), "{err}");
+}
+
+#[test]
 fn every_subcommand_has_help() {
     for sub in [
         "services",

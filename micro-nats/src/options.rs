@@ -148,6 +148,15 @@ impl NatsOptions {
         o.tls_cert = non_empty(config.get("nats-tls-cert")).map(PathBuf::from);
         o.tls_key = non_empty(config.get("nats-tls-key")).map(PathBuf::from);
         o.prefix = non_empty(config.get("nats-prefix"));
+        if let Some(raw) = non_empty(config.get("nats-discovery-timeout")) {
+            match micro_core::service::parse_duration(&raw) {
+                Some(timeout) if !timeout.is_zero() => o.discovery_timeout = timeout,
+                _ => o.errors.push(format!(
+                    "invalid MICRO_NATS_DISCOVERY_TIMEOUT `{raw}`: expected a duration such as \
+                     300ms or 2s"
+                )),
+            }
+        }
         if let Some(raw) = non_empty(config.get("nats-intakes")) {
             match raw.parse::<usize>() {
                 Ok(n) if (1..=MAX_INTAKES).contains(&n) => o.intakes = Some(n),
