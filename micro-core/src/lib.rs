@@ -64,6 +64,8 @@ pub mod error;
 pub mod memory;
 pub mod metadata;
 pub mod middleware;
+#[path = "../../micro-macros/src/rules.rs"]
+pub mod naming;
 pub mod prelude;
 pub mod registry;
 pub mod schema;

@@ -16,6 +16,9 @@ mod args;
 mod ctxt;
 mod naming;
 mod paths;
+// Public in micro-core, which compiles the same file as `micro_core::naming`.
+#[allow(unreachable_pub)]
+mod rules;
 mod service;
 mod subscriber;
 

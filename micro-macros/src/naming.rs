@@ -1,8 +1,7 @@
 //! Names and the rules they follow: case conversion, service/endpoint names, versions, topics
 //! and queues, doc-comment text and type strings. Pure functions, unit-tested below.
 //!
-//! The run-time side restates the name and topic rules (`micro_core::broker::validate_topic`,
-//! `micro-nats`'s subject rules); keep them in step.
+//! The name, topic and queue rules themselves are in `rules.rs`, which micro-core compiles too.
 
 use proc_macro2::{Delimiter, TokenStream, TokenTree};
 
@@ -50,116 +49,17 @@ pub(crate) fn snake_to_camel(name: &str) -> String {
     out
 }
 
-/// Why `name` is not a valid service or endpoint name (`^[A-Za-z0-9_-]+$`), if it is not.
-pub(crate) fn invalid_name(name: &str) -> Option<&'static str> {
-    if name.is_empty() {
-        return Some("it is empty");
-    }
-    if name.chars().any(char::is_whitespace) {
-        return Some("it contains whitespace");
-    }
-    if name.contains('.') {
-        return Some("it contains `.`, which separates subject tokens");
-    }
-    if name.contains('*') || name.contains('>') {
-        return Some("it contains a wildcard (`*` or `>`)");
-    }
-    if !name
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-    {
-        return Some("only ASCII letters, digits, `-` and `_` are allowed");
-    }
-    None
-}
+pub(crate) use crate::rules::{invalid_name, invalid_queue};
 
-/// Why `version` is not a semantic version (<https://semver.org>), if it is not.
-pub(crate) fn invalid_semver(version: &str) -> Option<&'static str> {
-    let (rest, build) = match version.split_once('+') {
-        Some((rest, build)) => (rest, Some(build)),
-        None => (version, None),
-    };
-    let (core, pre) = match rest.split_once('-') {
-        Some((core, pre)) => (core, Some(pre)),
-        None => (rest, None),
-    };
-    let parts: Vec<&str> = core.split('.').collect();
-    if parts.len() != 3 {
-        return Some("expected MAJOR.MINOR.PATCH");
-    }
-    for part in parts {
-        if part.is_empty() || !part.bytes().all(|b| b.is_ascii_digit()) {
-            return Some("MAJOR, MINOR and PATCH must be numbers");
-        }
-        if part.len() > 1 && part.starts_with('0') {
-            return Some("numbers must not have leading zeros");
-        }
-    }
-    if let Some(pre) = pre {
-        for ident in pre.split('.') {
-            if !is_semver_ident(ident) {
-                return Some(
-                    "the pre-release must be dot-separated non-empty [0-9A-Za-z-] identifiers",
-                );
-            }
-            if ident.bytes().all(|b| b.is_ascii_digit())
-                && ident.len() > 1
-                && ident.starts_with('0')
-            {
-                return Some("numeric pre-release identifiers must not have leading zeros");
-            }
-        }
-    }
-    if let Some(build) = build
-        && !build.split('.').all(is_semver_ident)
-    {
-        return Some("the build metadata must be dot-separated non-empty [0-9A-Za-z-] identifiers");
-    }
-    None
-}
-
-fn is_semver_ident(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-}
-
-/// Why `topic` is not a valid subscription topic, if it is not: dot-separated non-empty tokens,
-/// no whitespace, `*` only as a whole token, `>` only as the whole last token.
+/// Why `topic` is not a valid subscription topic, if it is not.
 pub(crate) fn invalid_topic(topic: &str) -> Option<&'static str> {
-    if topic.is_empty() {
-        return Some("it is empty");
-    }
-    if topic.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Some("it contains whitespace");
-    }
-    let tokens: Vec<&str> = topic.split('.').collect();
-    let last = tokens.len() - 1;
-    for (i, token) in tokens.iter().enumerate() {
-        if token.is_empty() {
-            return Some("it has an empty token (`..` or a leading or trailing `.`)");
-        }
-        if *token == ">" && i != last {
-            return Some("`>` must be the last token");
-        }
-        let wild = *token == "*" || (*token == ">" && i == last);
-        if !wild && (token.contains('*') || token.contains('>')) {
-            return Some("`*` must be a whole token and `>` the whole last token");
-        }
-    }
-    None
+    crate::rules::invalid_subject(topic, true)
 }
 
-/// Why `queue` is not a valid queue group name, if it is not.
-pub(crate) fn invalid_queue(queue: &str) -> Option<&'static str> {
-    if queue.is_empty() {
-        return Some("it is empty");
-    }
-    if queue.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Some("it contains whitespace");
-    }
-    if queue.contains(['.', '*', '>']) {
-        return Some("it contains `.`, `*` or `>`");
-    }
-    None
+/// Why `version` is not a semantic version (<https://semver.org>), if it is not, as the
+/// `semver` crate reads it (the runtime's check, `micro_core::service::validate_version`).
+pub(crate) fn invalid_semver(version: &str) -> Option<String> {
+    semver::Version::parse(version).err().map(|e| e.to_string())
 }
 
 /// The text of the `#[doc]` attributes: one line per attribute, the single leading space of

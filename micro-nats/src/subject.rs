@@ -95,45 +95,15 @@ impl Subjects {
     }
 }
 
-/// Checks a service or endpoint name: one token of letters, digits, `-` and `_`.
+/// Checks a service or endpoint name: one token of letters, digits, `-` and `_` (micro-core's
+/// rule, [`micro_core::naming::invalid_name`], which the macros apply too).
 pub fn validate_name(kind: &str, name: &str) -> Result<(), Error> {
-    let why = if name.is_empty() {
-        Some("it is empty")
-    } else if name.chars().any(char::is_whitespace) {
-        Some("it contains whitespace")
-    } else if name.contains(['*', '>']) {
-        Some("it contains a NATS wildcard (`*` or `>`)")
-    } else if name.contains('.') {
-        Some("it contains `.`, which would split it into several subject tokens")
-    } else if !name
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-    {
-        Some("use only ASCII letters, digits, `-` and `_`")
-    } else {
-        None
-    };
-    match why {
-        None => Ok(()),
-        Some(why) => Err(Error::bad_request(format!(
-            "invalid {kind} name `{name}`: {why}"
-        ))),
-    }
+    micro_core::service::validate_token(kind, name)
 }
 
 /// Why `subject` is not dot-separated non-empty tokens without whitespace or wildcards.
 fn tokens_problem(subject: &str) -> Option<&'static str> {
-    subject.split('.').find_map(|token| {
-        if token.is_empty() {
-            Some("it has an empty token (`..` or a leading or trailing `.`)")
-        } else if token.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            Some("it contains whitespace")
-        } else if token.contains(['*', '>']) {
-            Some("it contains a NATS wildcard (`*` or `>`)")
-        } else {
-            None
-        }
-    })
+    micro_core::naming::invalid_subject(subject, false)
 }
 
 /// Checks a subject prefix: dot-separated non-empty tokens without whitespace or wildcards.
@@ -157,18 +127,9 @@ pub fn validate_subject(subject: &str) -> Result<(), Error> {
     }
 }
 
-/// Checks a queue group name: non-empty, no whitespace, no wildcards.
+/// Checks a queue group name (micro-core's rule, [`micro_core::broker::validate_queue`]).
 pub fn validate_queue_group(queue: &str) -> Result<(), Error> {
-    if queue.is_empty()
-        || queue
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control() || c == '*' || c == '>')
-    {
-        return Err(Error::bad_request(format!(
-            "invalid queue group `{queue}`: it must be non-empty, without whitespace, `*` or `>`"
-        )));
-    }
-    Ok(())
+    micro_core::broker::validate_queue(queue)
 }
 
 #[cfg(test)]

@@ -78,46 +78,23 @@ pub trait Broker: Send + Sync + fmt::Debug + 'static {
 /// Checks a topic or subject: non-empty dot-separated tokens without spaces; `*` only as a whole
 /// token and `>` only as the last token, and only when `wildcards` is true.
 pub fn validate_topic(topic: &str, wildcards: bool) -> Result<(), Error> {
-    let bad = |why: &str| {
-        Err(Error::bad_request(format!(
+    match crate::naming::invalid_subject(topic, wildcards) {
+        None => Ok(()),
+        Some(why) => Err(Error::bad_request(format!(
             "invalid topic `{topic}`: {why}"
-        )))
-    };
-    if topic.is_empty() {
-        return bad("it is empty");
+        ))),
     }
-    let tokens: Vec<&str> = topic.split('.').collect();
-    for (i, token) in tokens.iter().enumerate() {
-        if token.is_empty() {
-            return bad("it has an empty token (`..` or a leading or trailing `.`)");
-        }
-        if token.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return bad("it contains whitespace");
-        }
-        let wild = *token == "*" || (*token == ">" && i == tokens.len() - 1);
-        if wild && !wildcards {
-            return bad("wildcards `*` and `>` are only allowed when subscribing");
-        }
-        if !wild && (token.contains('*') || token.contains('>')) {
-            return bad("`*` must be a whole token and `>` the last token");
-        }
-    }
-    Ok(())
 }
 
-/// Checks a queue group name: non-empty, no whitespace or control characters, no `*` or `>`
-/// (NATS's own rule, applied by every backend so they agree).
+/// Checks a queue group name: one token, without whitespace, `.`, `*` or `>` (the rule of
+/// [`naming::invalid_queue`](crate::naming::invalid_queue), applied by the macros and every
+/// backend, so they agree).
 pub fn validate_queue(queue: &str) -> Result<(), Error> {
-    if queue.is_empty()
-        || queue
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control() || c == '*' || c == '>')
-    {
-        Err(Error::bad_request(format!(
-            "invalid queue group `{queue}`: use a non-empty name without spaces, `*` or `>`"
-        )))
-    } else {
-        Ok(())
+    match crate::naming::invalid_queue(queue) {
+        Some(why) => Err(Error::bad_request(format!(
+            "invalid queue group `{queue}`: {why}"
+        ))),
+        None => Ok(()),
     }
 }
 

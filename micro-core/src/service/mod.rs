@@ -513,18 +513,20 @@ pub(crate) fn client_options(config: &Config) -> CallOptions {
     options
 }
 
-/// Checks a service name against the NATS services rule `^[A-Za-z0-9_-]+$`.
+/// Checks a service name against the NATS services rule `^[A-Za-z0-9_-]+$` (the rule of
+/// [`naming::invalid_name`](crate::naming::invalid_name), which the macros apply too).
 pub fn validate_name(name: &str) -> Result<(), Error> {
-    if !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-    {
-        Ok(())
-    } else {
-        Err(Error::bad_request(format!(
-            "invalid service name `{name}`: use only letters, digits, `-` and `_`"
-        )))
+    validate_token("service", name)
+}
+
+/// Checks the name of a `kind` of thing (a service, an endpoint, an instance) against the rule
+/// of [`naming::invalid_name`](crate::naming::invalid_name).
+pub fn validate_token(kind: &str, name: &str) -> Result<(), Error> {
+    match crate::naming::invalid_name(name) {
+        None => Ok(()),
+        Some(why) => Err(Error::bad_request(format!(
+            "invalid {kind} name `{name}`: {why}"
+        ))),
     }
 }
 
