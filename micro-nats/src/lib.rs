@@ -96,7 +96,8 @@ impl Nats {
             .connect(options.urls())
             .await
             .map_err(|e| error::connect_error(&e, options.urls()))?;
-        let health = health::Health::watch(client.clone(), events).await;
+        events.attach(client.statistics());
+        let health = health::Health::watch(client.clone()).await;
         Ok(Nats {
             transport: Arc::new(
                 NatsTransport::with_health(client.clone(), subjects, health.clone())

@@ -47,7 +47,7 @@ pub struct NatsRegistry {
 impl NatsRegistry {
     /// A registry on an existing connection; discovery collects replies for `timeout`.
     pub fn new(client: Client, timeout: Duration) -> Self {
-        let health = Health::new(client.clone(), Arc::default());
+        let health = Health::new(client.clone());
         Self::with_health(client, timeout, health)
     }
 

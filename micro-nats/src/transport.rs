@@ -101,7 +101,7 @@ const SUBJECT_CACHE_LIMIT: usize = 4096;
 impl NatsTransport {
     /// A transport on an existing connection.
     pub fn new(client: Client, subjects: Subjects) -> Self {
-        let health = Health::new(client.clone(), Arc::default());
+        let health = Health::new(client.clone());
         Self::with_health(client, subjects, health)
     }
 
