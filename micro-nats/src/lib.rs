@@ -57,6 +57,11 @@ mod stream;
 mod subject;
 mod transport;
 
+/// What the fuzz targets in `fuzz/` call; not API.
+#[doc(hidden)]
+#[path = "fuzz.rs"]
+pub mod __fuzz;
+
 use std::sync::Arc;
 
 use futures::future::BoxFuture;

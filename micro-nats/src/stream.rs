@@ -368,6 +368,25 @@ pub(crate) fn accepted(
     service: &str,
     endpoint: &str,
 ) -> Result<StreamOpen, Error> {
+    let (window, heartbeat) = open_params(hdrs, service, endpoint)?;
+    let connect = NatsConnect {
+        client: Arc::clone(client),
+        reply_to: reply_to.clone(),
+        content_type,
+        labelled,
+        protocol: window.is_some(),
+        id: Arc::from(format!("{service}.{endpoint}")),
+    };
+    Ok(StreamOpen::accepted(window, heartbeat, Arc::new(connect)))
+}
+
+/// The window (`Micro-Credit`) and heartbeat interval (`Micro-Heartbeat`, milliseconds) a
+/// request to a streaming endpoint asks for; absent is `None`.
+pub(crate) fn open_params(
+    hdrs: Option<&HeaderMap>,
+    service: &str,
+    endpoint: &str,
+) -> Result<(Option<u32>, Option<Duration>), Error> {
     // Present but unreadable is a mistake to report, not a plain reader to serve.
     let number = |key: &str| -> Result<Option<u64>, Error> {
         match headers::get(hdrs, key) {
@@ -381,13 +400,5 @@ pub(crate) fn accepted(
     };
     let window = number(keys::CREDIT)?.map(|w| u32::try_from(w).unwrap_or(u32::MAX));
     let heartbeat = number(keys::HEARTBEAT)?.map(Duration::from_millis);
-    let connect = NatsConnect {
-        client: Arc::clone(client),
-        reply_to: reply_to.clone(),
-        content_type,
-        labelled,
-        protocol: window.is_some(),
-        id: Arc::from(format!("{service}.{endpoint}")),
-    };
-    Ok(StreamOpen::accepted(window, heartbeat, Arc::new(connect)))
+    Ok((window, heartbeat))
 }
