@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::*;
+use futures::StreamExt;
 use micro_core::Service;
 use micro_core::server::handler::event_fn;
 use test_support::NatsServer;
@@ -24,9 +25,20 @@ const TOPIC: &str = "flood.events";
 /// What micro logs when a subscription drops messages.
 const SLOW: &str = "slow consumer";
 
+/// The tests of this file run one at a time: each counts what the process logs.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 3)]
 async fn a_flood_past_a_subscribers_buffer_is_counted_logged_sparingly_and_serving_goes_on() {
+    let _one = one_at_a_time();
     let logs = Logs::capture("warn");
+    let before = logs.lines(SLOW).len();
     let server = NatsServer::start();
     let nats = connect(&server).await;
     // The subscriber takes one event at a time and holds it until the gate opens: everything
@@ -114,7 +126,7 @@ async fn a_flood_past_a_subscribers_buffer_is_counted_logged_sparingly_and_servi
         handled.load(Ordering::Relaxed),
         nats.health().slow_consumer_drops,
     );
-    let warned = logs.lines(SLOW);
+    let warned = logs.lines(SLOW).split_off(before);
     let elapsed = started.elapsed();
     eprintln!(
         "{FLOOD} events published in {flooded:?}: {handled} handled, {drops} dropped and \
@@ -137,6 +149,82 @@ async fn a_flood_past_a_subscribers_buffer_is_counted_logged_sparingly_and_servi
     assert!(warned[0].contains("dropped="), "{}", warned[0]);
     // And the service serves on.
     assert_eq!(who.who().await.unwrap(), "w");
+    assert!(nats.health().healthy());
+    running.stop().await;
+}
+
+/// Requests sent faster than an instance can even refuse them: one request at a time, its
+/// only slot busy, and a burst of them from a raw client. The serve loop takes requests into
+/// its bounded queue and refuses the rest at once with a 503; what arrives faster still waits
+/// in async-nats's buffer, and past that is dropped. A dropped request cannot be answered (its
+/// reply subject went with it), so its caller waits for its deadline; every such drop is
+/// counted, and every other request is answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 3)]
+async fn a_request_burst_past_the_buffer_is_answered_or_counted_as_dropped() {
+    const BURST: u64 = 160_000;
+    let _one = one_at_a_time();
+    let server = NatsServer::start();
+    let nats = connect(&server).await;
+    let running = Service::builder()
+        .backend(nats.backend())
+        .only_explicit()
+        .max_concurrency(1)
+        .handle(ShapesServer::new(ShapesImpl))
+        .start()
+        .await
+        .unwrap();
+    let caller = connect(&server).await;
+    let busy = {
+        let shapes = ShapesClient::new(&caller.micro_client());
+        tokio::spawn(async move { shapes.slow(2_000).await })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Replies are read into a buffer large enough for all of them, so the drops counted are
+    // the service's alone.
+    let raw = async_nats::ConnectOptions::new()
+        .subscription_capacity(BURST as usize + 1_000)
+        .connect(server.url())
+        .await
+        .unwrap();
+    let inbox = raw.new_inbox();
+    let mut replies = raw.subscribe(format!("{inbox}.*")).await.unwrap();
+    let started = Instant::now();
+    for i in 0..BURST {
+        raw.publish_with_reply("shapes.nothing", format!("{inbox}.{i}"), "{}".into())
+            .await
+            .unwrap();
+    }
+    sync(&raw).await;
+    let sent_in = started.elapsed();
+    let (mut ok, mut refused) = (0u64, 0u64);
+    loop {
+        let drops = nats.health().slow_consumer_drops;
+        if ok + refused + drops >= BURST {
+            break;
+        }
+        match tokio::time::timeout(Duration::from_secs(5), replies.next()).await {
+            Ok(Some(reply)) => match header(&reply, "Nats-Service-Error-Code") {
+                None => ok += 1,
+                Some("503") => refused += 1,
+                Some(other) => panic!("unexpected error {other}"),
+            },
+            _ => panic!(
+                "{ok} served + {refused} refused + {drops} counted as dropped of {BURST} sent"
+            ),
+        }
+    }
+    let drops = nats.health().slow_consumer_drops;
+    eprintln!(
+        "{BURST} requests sent in {sent_in:?}: {ok} served, {refused} refused at once with \
+         503, {drops} dropped and counted, in {:?}",
+        started.elapsed()
+    );
+    assert_eq!(ok + refused + drops, BURST);
+    assert!(refused > 0, "none refused");
+    assert_eq!(busy.await.unwrap().unwrap(), 2_000);
+    // And it serves on.
+    let shapes = ShapesClient::new(&caller.micro_client());
+    assert_eq!(shapes.slow(1).await.unwrap(), 1);
     assert!(nats.health().healthy());
     running.stop().await;
 }
