@@ -26,17 +26,11 @@ const TOPIC: &str = "flood.events";
 const SLOW: &str = "slow consumer";
 
 /// The tests of this file run one at a time: each counts what the process logs.
-static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
-    ONE_AT_A_TIME
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 3)]
 async fn a_flood_past_a_subscribers_buffer_is_counted_logged_sparingly_and_serving_goes_on() {
-    let _one = one_at_a_time();
+    let _one = ONE_AT_A_TIME.lock().await;
     let logs = Logs::capture("warn");
     let before = logs.lines(SLOW).len();
     let server = NatsServer::start();
@@ -162,7 +156,7 @@ async fn a_flood_past_a_subscribers_buffer_is_counted_logged_sparingly_and_servi
 #[tokio::test(flavor = "multi_thread", worker_threads = 3)]
 async fn a_request_burst_past_the_buffer_is_answered_or_counted_as_dropped() {
     const BURST: u64 = 160_000;
-    let _one = one_at_a_time();
+    let _one = ONE_AT_A_TIME.lock().await;
     let server = NatsServer::start();
     let nats = connect(&server).await;
     let running = Service::builder()
