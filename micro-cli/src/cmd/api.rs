@@ -52,8 +52,9 @@ pub struct GatewayArgs {
         value_name = "DURATION"
     )]
     timeout: Duration,
-    /// Browser origin allowed to call the gateway (CORS); repeatable or comma-separated; `*`
-    /// for any. None by default: only the dashboard's own origin.
+    /// Browser origin allowed to call the gateway (CORS), as browsers send it:
+    /// `scheme://host[:port]`; repeatable or comma-separated; `*` for any. None by default:
+    /// only the dashboard's own origin.
     #[arg(
         long,
         env = "MICRO_API_CORS_ORIGINS",
