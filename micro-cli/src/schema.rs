@@ -2,13 +2,40 @@
 //! the fields to show, a short type for each, and an example body the endpoint accepts.
 //!
 //! The schemas come from any NATS participant, so everything here is bounded: nesting and
-//! `$ref` chains past [`MAX_DEPTH`] give up (`null`, `any`) instead of recursing further.
+//! `$ref` chains past [`MAX_DEPTH`] give up (`null`, `any`) instead of recursing further, and
+//! one reading visits at most [`MAX_VISITS`] schema nodes, since a schema that names the same
+//! subschema several times per level (a `$ref` in many properties, a type listed many times)
+//! makes the work grow exponentially with its depth while its text grows linearly.
 
 use serde::Serialize;
 use serde_json::{Map, Value};
 
 /// How deep a schema is followed (nesting and `$ref`s together).
 pub const MAX_DEPTH: usize = 16;
+
+/// How many schema nodes one call of [`fields`], [`type_name`] or [`example`] visits at most;
+/// past it, what is left shows as `any` or `null`. Far more than a schema within micro's
+/// published size limit has, `$ref`s followed included.
+pub const MAX_VISITS: usize = 10_000;
+
+/// What is left of a call's [`MAX_VISITS`].
+struct Budget(std::cell::Cell<usize>);
+
+impl Budget {
+    fn new() -> Self {
+        Budget(std::cell::Cell::new(MAX_VISITS))
+    }
+
+    /// Takes one visit; `false` once none are left.
+    fn take(&self) -> bool {
+        let left = self.0.get();
+        if left == 0 {
+            return false;
+        }
+        self.0.set(left - 1);
+        true
+    }
+}
 
 /// The most items an example array gets.
 const MAX_EXAMPLE_ITEMS: u64 = 4;
@@ -31,6 +58,8 @@ pub struct FieldView {
 /// The properties of `schema` (a root document) when it describes an object, in the order
 /// the schema lists them; empty otherwise.
 pub fn fields(schema: &Value) -> Vec<FieldView> {
+    // One budget for every property's type: a schema can have many properties.
+    let budget = Budget::new();
     let Some(object) = resolve(schema, schema, 0) else {
         return Vec::new();
     };
@@ -46,7 +75,7 @@ pub fn fields(schema: &Value) -> Vec<FieldView> {
         .iter()
         .map(|(name, s)| FieldView {
             name: name.clone(),
-            ty: type_name(s),
+            ty: type_at(s, 0, &budget),
             required: required.contains(&name.as_str()),
             description: s
                 .get("description")
@@ -58,11 +87,11 @@ pub fn fields(schema: &Value) -> Vec<FieldView> {
 
 /// A short name of the type `schema` describes, `$ref`s shown by their definition's name.
 pub fn type_name(schema: &Value) -> String {
-    type_at(schema, 0)
+    type_at(schema, 0, &Budget::new())
 }
 
-fn type_at(schema: &Value, depth: usize) -> String {
-    if depth > MAX_DEPTH {
+fn type_at(schema: &Value, depth: usize, budget: &Budget) -> String {
+    if depth > MAX_DEPTH || !budget.take() {
         return "any".to_owned();
     }
     let Some(s) = schema.as_object() else {
@@ -80,7 +109,10 @@ fn type_at(schema: &Value, depth: usize) -> String {
     }
     for key in ["oneOf", "anyOf"] {
         if let Some(options) = s.get(key).and_then(Value::as_array) {
-            let shown: Vec<String> = options.iter().map(|o| type_at(o, depth + 1)).collect();
+            let shown: Vec<String> = options
+                .iter()
+                .map(|o| type_at(o, depth + 1, budget))
+                .collect();
             return shown.join(" | ");
         }
     }
@@ -88,17 +120,20 @@ fn type_at(schema: &Value, depth: usize) -> String {
         match ty {
             "array" => match s.get("prefixItems").and_then(Value::as_array) {
                 Some(items) => {
-                    let shown: Vec<String> = items.iter().map(|i| type_at(i, depth + 1)).collect();
+                    let shown: Vec<String> = items
+                        .iter()
+                        .map(|i| type_at(i, depth + 1, budget))
+                        .collect();
                     format!("[{}]", shown.join(", "))
                 }
                 None => match s.get("items") {
-                    Some(items) => format!("array of {}", type_at(items, depth + 1)),
+                    Some(items) => format!("array of {}", type_at(items, depth + 1, budget)),
                     None => "array".to_owned(),
                 },
             },
             "object" => match (s.get("properties"), s.get("additionalProperties")) {
                 (None, Some(values)) if values.is_object() => {
-                    format!("map of {}", type_at(values, depth + 1))
+                    format!("map of {}", type_at(values, depth + 1, budget))
                 }
                 _ => s
                     .get("title")
@@ -161,11 +196,11 @@ fn pointer<'a>(root: &'a Value, reference: &str) -> Option<&'a Value> {
 /// );
 /// ```
 pub fn example(schema: &Value) -> Value {
-    example_at(schema, schema, 0)
+    example_at(schema, schema, 0, &Budget::new())
 }
 
-fn example_at(schema: &Value, root: &Value, depth: usize) -> Value {
-    if depth > MAX_DEPTH {
+fn example_at(schema: &Value, root: &Value, depth: usize, budget: &Budget) -> Value {
+    if depth > MAX_DEPTH || !budget.take() {
         return Value::Null;
     }
     let Some(s) = schema.as_object() else {
@@ -189,7 +224,9 @@ fn example_at(schema: &Value, root: &Value, depth: usize) -> Value {
         return first.clone();
     }
     if let Some(r) = s.get("$ref").and_then(Value::as_str) {
-        return pointer(root, r).map_or(Value::Null, |target| example_at(target, root, depth + 1));
+        return pointer(root, r).map_or(Value::Null, |target| {
+            example_at(target, root, depth + 1, budget)
+        });
     }
     for key in ["oneOf", "anyOf"] {
         if let Some(options) = s.get(key).and_then(Value::as_array) {
@@ -198,13 +235,13 @@ fn example_at(schema: &Value, root: &Value, depth: usize) -> Value {
                 .iter()
                 .find(|o| o.get("type").and_then(Value::as_str) != Some("null"))
                 .or_else(|| options.first());
-            return pick.map_or(Value::Null, |o| example_at(o, root, depth + 1));
+            return pick.map_or(Value::Null, |o| example_at(o, root, depth + 1, budget));
         }
     }
     if let Some(all) = s.get("allOf").and_then(Value::as_array) {
         let mut merged = Map::new();
         for part in all {
-            match example_at(part, root, depth + 1) {
+            match example_at(part, root, depth + 1, budget) {
                 Value::Object(fields) => merged.extend(fields),
                 other if all.len() == 1 => return other,
                 _ => {}
@@ -257,7 +294,7 @@ fn example_at(schema: &Value, root: &Value, depth: usize) -> Value {
                 return Value::Array(
                     items
                         .iter()
-                        .map(|i| example_at(i, root, depth + 1))
+                        .map(|i| example_at(i, root, depth + 1, budget))
                         .collect(),
                 );
             }
@@ -268,10 +305,13 @@ fn example_at(schema: &Value, root: &Value, depth: usize) -> Value {
                 .unwrap_or(u64::MAX);
             let count = min.max(1).min(max).min(MAX_EXAMPLE_ITEMS);
             match s.get("items") {
-                Some(items) if items.is_object() => {
-                    let item = example_at(items, root, depth + 1);
-                    Value::Array((0..count).map(|_| item.clone()).collect())
-                }
+                // Each item is built, not cloned, so that every one is paid for: copies of
+                // copies would grow the example exponentially with the nesting.
+                Some(items) if items.is_object() => Value::Array(
+                    (0..count)
+                        .map(|_| example_at(items, root, depth + 1, budget))
+                        .collect(),
+                ),
                 _ => Value::Array(Vec::new()),
             }
         }
@@ -281,7 +321,7 @@ fn example_at(schema: &Value, root: &Value, depth: usize) -> Value {
                 .map(|props| {
                     props
                         .iter()
-                        .map(|(k, v)| (k.clone(), example_at(v, root, depth + 1)))
+                        .map(|(k, v)| (k.clone(), example_at(v, root, depth + 1, budget)))
                         .collect()
                 })
                 .unwrap_or_default(),
@@ -407,5 +447,39 @@ mod tests {
         let _ = example(&deep);
         let _ = type_name(&deep);
         assert!(start.elapsed() < std::time::Duration::from_secs(1));
+    }
+
+    /// Schemas whose work grows exponentially with their depth although their text grows
+    /// linearly: each level names the next one several times (a `$ref` in many properties, a
+    /// type listed many times, an array of several items). Found while writing the `schema`
+    /// fuzz target (RELIABILITY.md, "Fuzzing"); before the visit budget, none of them finished.
+    #[test]
+    fn schemas_that_fan_out_are_bounded_in_time_and_size() {
+        let refs: Map<String, Value> = (0..10)
+            .map(|i| (format!("p{i}"), json!({"$ref": "#"})))
+            .collect();
+        let fan_out_refs = json!({"type": "object", "properties": refs});
+        let mut fan_out_types = json!({"type": "string"});
+        let mut fan_out_items = json!({"type": "string"});
+        for _ in 0..MAX_DEPTH {
+            fan_out_types = json!({"type": vec!["array"; 8], "items": fan_out_types});
+            fan_out_items = json!({"type": "array", "minItems": 4, "items": fan_out_items});
+        }
+        for schema in [fan_out_refs, fan_out_types, fan_out_items] {
+            let start = std::time::Instant::now();
+            let shown = example(&schema);
+            let ty = type_name(&schema);
+            let listed = fields(&schema);
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(1),
+                "{:?}",
+                start.elapsed()
+            );
+            let size = serde_json::to_vec(&shown).unwrap().len();
+            assert!(size < 1024 * 1024, "an example of {size} bytes");
+            assert!(ty.len() < 1024 * 1024, "a type of {} bytes", ty.len());
+            let listed: usize = listed.iter().map(|f| f.ty.len()).sum();
+            assert!(listed < 1024 * 1024, "fields' types of {listed} bytes");
+        }
     }
 }

@@ -377,6 +377,153 @@ async fn cors_allows_only_listed_origins() {
     assert_eq!(denied.header("access-control-allow-origin"), None);
 }
 
+/// Calls `greeter.hello` has served, from the gateway's own `/stats`.
+async fn hello_calls(addr: SocketAddr) -> u64 {
+    let stats = http(addr, "GET", "/stats/greeter", &[], b"").await.json();
+    stats[0]["endpoints"]
+        .as_array()
+        .and_then(|e| e.iter().find(|e| e["name"] == "hello"))
+        .and_then(|e| e["num_requests"].as_u64())
+        .unwrap_or_else(|| panic!("no hello in {stats}"))
+}
+
+/// A comma-separated header's entries, lowercased.
+fn listed(resp: &common::HttpResponse, name: &str) -> Vec<String> {
+    resp.headers
+        .iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+        .flat_map(|(_, v)| v.split(','))
+        .map(|v| v.trim().to_ascii_lowercase())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_preflight_is_answered_by_the_gateway_as_the_fetch_spec_asks() {
+    // With a token: a preflight never carries credentials, so it must not need them.
+    let f = gateway(
+        ApiOptions::default()
+            .cors_origin("https://app.example")
+            .auth_token("t"),
+    )
+    .await;
+    let resp = preflight(f.addr, "https://app.example").await;
+    assert!(
+        (200..300).contains(&resp.status),
+        "{} {}",
+        resp.status,
+        resp.text()
+    );
+    assert_eq!(
+        resp.header("access-control-allow-origin"),
+        Some("https://app.example")
+    );
+    let methods = listed(&resp, "access-control-allow-methods");
+    assert!(
+        methods.contains(&"post".to_owned()) && methods.contains(&"get".to_owned()),
+        "{methods:?}"
+    );
+    assert!(
+        !methods.iter().any(|m| m == "*" || m == "delete"),
+        "{methods:?}"
+    );
+    let headers = listed(&resp, "access-control-allow-headers");
+    assert!(
+        headers.contains(&"content-type".to_owned())
+            && headers.contains(&"x-micro-user".to_owned()),
+        "{headers:?}"
+    );
+    // The answer depends on the origin, so caches must key on it; no credentials, ever.
+    assert!(
+        listed(&resp, "vary").contains(&"origin".to_owned()),
+        "{:?}",
+        resp.headers
+    );
+    assert_eq!(resp.header("access-control-allow-credentials"), None);
+    assert!(resp.header("access-control-max-age").is_some());
+    assert!(resp.body.is_empty(), "{}", resp.text());
+}
+
+#[tokio::test]
+async fn a_preflight_from_another_origin_is_refused_and_no_preflight_reaches_a_service() {
+    let f = gateway(ApiOptions::default().cors_origin("https://app.example")).await;
+    let before = hello_calls(f.addr).await;
+    let denied = preflight(f.addr, "https://evil.example").await;
+    assert_eq!(denied.status, 403, "{}", denied.text());
+    assert_eq!(denied.json()["code"], json!(403));
+    assert!(
+        denied.text().contains("https://evil.example"),
+        "{}",
+        denied.text()
+    );
+    for name in [
+        "access-control-allow-origin",
+        "access-control-allow-methods",
+        "access-control-allow-headers",
+    ] {
+        assert_eq!(denied.header(name), None, "{name}");
+    }
+    // Allowed, refused or not a preflight at all (no `Access-Control-Request-Method`): none
+    // is a call.
+    preflight(f.addr, "https://app.example").await;
+    let plain = http(f.addr, "OPTIONS", "/greeter/hello", &[], b"").await;
+    assert!(plain.status < 500, "{}", plain.status);
+    assert_eq!(hello_calls(f.addr).await, before);
+
+    // Without CORS, a preflight is no call either: OPTIONS is not a method of the route.
+    let f = gateway(ApiOptions::default()).await;
+    let before = hello_calls(f.addr).await;
+    let resp = preflight(f.addr, "https://app.example").await;
+    assert_eq!(resp.status, 405, "{}", resp.text());
+    assert_eq!(resp.header("access-control-allow-origin"), None);
+    assert_eq!(hello_calls(f.addr).await, before);
+}
+
+#[tokio::test]
+async fn a_preflight_with_a_foreign_host_is_refused_like_any_request() {
+    let f = gateway(ApiOptions::default().cors_origin("*").loopback_only(true)).await;
+    let request = "OPTIONS /greeter/hello HTTP/1.1\r\nHost: evil.example\r\n\
+                   Origin: https://evil.example\r\nAccess-Control-Request-Method: POST\r\n\
+                   Connection: close\r\n\r\n";
+    let resp = common::http_raw(f.addr, request.as_bytes()).await;
+    assert_eq!(resp.status, 403, "{}", resp.text());
+    assert_eq!(resp.header("access-control-allow-origin"), None);
+}
+
+#[tokio::test]
+async fn cross_origin_calls_get_cors_headers_and_can_read_reply_metadata() {
+    let f = gateway(ApiOptions::default().cors_origin("https://app.example")).await;
+    let call = async |origin: &str| {
+        http(
+            f.addr,
+            "POST",
+            "/greeter/hello",
+            &[("Content-Type", "application/json"), ("Origin", origin)],
+            br#"{"name":"World"}"#,
+        )
+        .await
+    };
+    let allowed = call("https://app.example").await;
+    assert_eq!(allowed.status, 200);
+    assert_eq!(
+        allowed.header("access-control-allow-origin"),
+        Some("https://app.example")
+    );
+    assert!(listed(&allowed, "vary").contains(&"origin".to_owned()));
+    assert_eq!(allowed.header("access-control-allow-credentials"), None);
+    // Reply metadata comes as `X-Micro-*` headers, which a page reads only when exposed.
+    assert_eq!(allowed.header("access-control-expose-headers"), Some("*"));
+    // Another origin's call runs (a JSON body needs a preflight, which it would not pass), but
+    // its page may not read the reply.
+    let other = call("https://evil.example").await;
+    assert_eq!(other.header("access-control-allow-origin"), None);
+
+    // Any origin: `*`, never with credentials.
+    let f = gateway(ApiOptions::default().cors_origin("*")).await;
+    let resp = preflight(f.addr, "https://anywhere.example").await;
+    assert_eq!(resp.header("access-control-allow-origin"), Some("*"));
+    assert_eq!(resp.header("access-control-allow-credentials"), None);
+}
+
 #[tokio::test]
 async fn unknown_routes_and_methods_are_json_errors() {
     let f = gateway(ApiOptions::default()).await;

@@ -27,7 +27,7 @@ pub struct NatsBroker {
 impl NatsBroker {
     /// A broker on an existing connection.
     pub fn new(client: Client) -> Self {
-        let health = Health::new(client.clone(), Arc::default());
+        let health = Health::new(client.clone());
         Self::with_health(client, health)
     }
 

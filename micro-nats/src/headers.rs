@@ -31,7 +31,7 @@ pub(crate) fn is_reserved(key: &str) -> bool {
 
 /// True for the headers of the stream protocol: read by the stream's ends, never metadata a
 /// handler sees or passes on to its own calls.
-fn is_stream_key(key: &str) -> bool {
+pub(crate) fn is_stream_key(key: &str) -> bool {
     [
         keys::STREAM,
         keys::SEQ,

@@ -18,8 +18,6 @@ use async_nats::{Client, Message, StatusCode};
 use futures::StreamExt;
 use tokio_util::task::AbortOnDropHandle;
 
-use crate::options::EventLog;
-
 /// The status the patched async-nats gives a message it could not read (its subject, reply
 /// subject or headers); such a message has no headers, which no well-formed `HMSG` lacks.
 const MALFORMED_STATUS: u16 = 400;
@@ -41,9 +39,8 @@ pub(crate) fn malformed(message: &Message) -> Option<&str> {
 /// What a connection has turned away, and whether it still reads.
 #[derive(Debug)]
 pub(crate) struct Health {
+    /// The connection, whose statistics count slow-consumer drops.
     client: Client,
-    /// What async-nats reported (disconnects, slow-consumer drops).
-    pub(crate) events: Arc<EventLog>,
     reader_stopped: AtomicBool,
     malformed: AtomicU64,
     without_reply: AtomicU64,
@@ -53,12 +50,10 @@ pub(crate) struct Health {
 }
 
 impl Health {
-    /// Counters for `client`'s connection, without a watchdog; `events` is what the
-    /// connection's event callback feeds.
-    pub(crate) fn new(client: Client, events: Arc<EventLog>) -> Arc<Health> {
+    /// Counters for `client`'s connection, without a watchdog.
+    pub(crate) fn new(client: Client) -> Arc<Health> {
         Arc::new(Health {
             client,
-            events,
             reader_stopped: AtomicBool::new(false),
             malformed: AtomicU64::new(0),
             without_reply: AtomicU64::new(0),
@@ -69,8 +64,8 @@ impl Health {
     }
 
     /// The health of `client`'s connection, watched from now on.
-    pub(crate) async fn watch(client: Client, events: Arc<EventLog>) -> Arc<Health> {
-        let health = Health::new(client.clone(), events);
+    pub(crate) async fn watch(client: Client) -> Arc<Health> {
+        let health = Health::new(client.clone());
         match client.subscribe(client.new_inbox()).await {
             Ok(mut canary) => {
                 // Weak: the watchdog must not keep the connection's users alive; it is aborted
@@ -139,7 +134,11 @@ impl Health {
             connects: self.client.statistics().connects.load(Ordering::Relaxed),
             malformed_messages: self.malformed.load(Ordering::Relaxed),
             requests_without_reply: self.without_reply.load(Ordering::Relaxed),
-            slow_consumer_drops: self.events.slow_consumer_drops.load(Ordering::Relaxed),
+            slow_consumer_drops: self
+                .client
+                .statistics()
+                .slow_consumer_drops
+                .load(Ordering::Relaxed),
         }
     }
 }

@@ -57,6 +57,11 @@ mod stream;
 mod subject;
 mod transport;
 
+/// What the fuzz targets in `fuzz/` call; not API.
+#[doc(hidden)]
+#[path = "fuzz.rs"]
+pub mod __fuzz;
+
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
@@ -96,7 +101,8 @@ impl Nats {
             .connect(options.urls())
             .await
             .map_err(|e| error::connect_error(&e, options.urls()))?;
-        let health = health::Health::watch(client.clone(), events).await;
+        events.attach(client.statistics());
+        let health = health::Health::watch(client.clone()).await;
         Ok(Nats {
             transport: Arc::new(
                 NatsTransport::with_health(client.clone(), subjects, health.clone())

@@ -2,8 +2,8 @@
 
 use std::path::PathBuf;
 use std::str::FromStr;
-use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use async_nats::{Event, ServerAddr};
@@ -395,11 +395,12 @@ impl NatsOptions {
 /// counted here), lost connections and refused credentials.
 #[derive(Debug, Default)]
 pub(crate) struct EventLog {
-    /// When the last slow-consumer warning was written and how many drops came since: one
-    /// event arrives per dropped message, so the warnings are rate-limited.
+    /// When the last slow-consumer warning was written, and the drops counted by then: a flood
+    /// of drops brings a flood of events, so the warnings are rate-limited.
     slow: Mutex<(Option<Instant>, u64)>,
-    /// Messages dropped because a subscription's buffer was full.
-    pub(crate) slow_consumer_drops: AtomicU64,
+    /// The connection's counters, once connected: async-nats counts every drop there, while
+    /// its events (sent through a bounded channel) may miss some.
+    statistics: OnceLock<Arc<async_nats::Statistics>>,
     /// Reconnect attempts the server refused for our credentials since the last connect, and
     /// when that was last logged (a rotated token would otherwise log every attempt).
     refused: Mutex<(u64, Option<Instant>)>,
@@ -424,6 +425,18 @@ const REFUSED_WARN_EVERY: Duration = Duration::from_secs(30);
 const SLOW_CONSUMER_WARN_EVERY: Duration = Duration::from_secs(1);
 
 impl EventLog {
+    /// Reads the connection's counters from now on.
+    pub(crate) fn attach(&self, statistics: Arc<async_nats::Statistics>) {
+        let _ = self.statistics.set(statistics);
+    }
+
+    /// Messages dropped so far because a subscription's buffer was full.
+    pub(crate) fn slow_consumer_drops(&self) -> u64 {
+        self.statistics
+            .get()
+            .map_or(0, |s| s.slow_consumer_drops.load(Ordering::Relaxed))
+    }
+
     pub(crate) fn log(&self, event: Event) {
         match event {
             Event::SlowConsumer(sid) => self.slow_consumer(sid),
@@ -473,26 +486,26 @@ impl EventLog {
     }
 
     fn slow_consumer(&self, sid: u64) {
-        self.slow_consumer_drops
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut slow = self
             .slow
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let (last, dropped) = &mut *slow;
-        *dropped += 1;
+        let (last, counted) = &mut *slow;
         let now = Instant::now();
         if last.is_some_and(|at| now.duration_since(at) < SLOW_CONSUMER_WARN_EVERY) {
             return;
         }
+        // At least the one this event tells of, should the counters not be attached.
+        let total = self.slow_consumer_drops().max(*counted + 1);
         tracing::warn!(
             subscription = sid,
-            dropped = *dropped,
+            dropped = total - *counted,
+            total,
             "slow consumer: messages are being dropped because the service cannot keep up \
              (the subscription's buffer is full); speed up handlers or add instances"
         );
         *last = Some(now);
-        *dropped = 0;
+        *counted = total;
     }
 }
 
@@ -589,12 +602,19 @@ mod tests {
     #[test]
     fn slow_consumer_warnings_are_rate_limited() {
         let log = EventLog::default();
+        let statistics = Arc::new(async_nats::Statistics::default());
+        log.attach(statistics.clone());
+        statistics.slow_consumer_drops.store(1, Ordering::Relaxed);
         log.log(Event::SlowConsumer(1));
-        // The first drop is reported at once; the next ones within the interval are counted.
-        assert_eq!(log.slow.lock().unwrap().1, 0);
+        // The first drop is reported at once; the next ones within the interval are not.
+        let first = log.slow.lock().unwrap().0;
+        assert!(first.is_some());
+        assert_eq!(log.slow.lock().unwrap().1, 1);
+        statistics.slow_consumer_drops.store(3, Ordering::Relaxed);
         log.log(Event::SlowConsumer(1));
         log.log(Event::SlowConsumer(1));
-        assert_eq!(log.slow.lock().unwrap().1, 2);
+        assert_eq!(*log.slow.lock().unwrap(), (first, 1));
+        assert_eq!(log.slow_consumer_drops(), 3);
         log.log(Event::Disconnected);
         log.log(Event::Connected);
     }

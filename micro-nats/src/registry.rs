@@ -47,7 +47,7 @@ pub struct NatsRegistry {
 impl NatsRegistry {
     /// A registry on an existing connection; discovery collects replies for `timeout`.
     pub fn new(client: Client, timeout: Duration) -> Self {
-        let health = Health::new(client.clone(), Arc::default());
+        let health = Health::new(client.clone());
         Self::with_health(client, timeout, health)
     }
 
@@ -93,10 +93,48 @@ impl NatsRegistry {
 /// `$MICRO.REGISTRY.UP.<service>.<id>`. See PROTOCOL.md, "Discovery".
 const ANNOUNCE_PREFIX: &str = "$MICRO.REGISTRY";
 
-#[derive(Clone, Copy)]
-enum Announcement {
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Announcement {
     Up,
     Down,
+}
+
+/// What an announcement's subject tells: its kind, the service and the instance id, when it is
+/// an announcement for `service` (any service without one). Anything else is `None`: anyone may
+/// publish here.
+pub(crate) fn announced<'a>(
+    subject: &'a str,
+    service: Option<&str>,
+) -> Option<(Announcement, &'a str, &'a str)> {
+    let mut tokens = subject.rsplitn(4, '.');
+    let (Some(id), Some(name), Some(kind)) = (tokens.next(), tokens.next(), tokens.next()) else {
+        return None;
+    };
+    if service.is_some_and(|s| s != name) {
+        return None;
+    }
+    let kind = match kind {
+        "UP" => Announcement::Up,
+        "DOWN" => Announcement::Down,
+        _ => return None,
+    };
+    Some((kind, name, id))
+}
+
+/// The instance an `UP` announcement of `name`/`id` carries: its INFO, which must name the same
+/// instance (the next poll corrects a lie about another one).
+pub(crate) fn announced_instance(
+    subject: &str,
+    name: &str,
+    id: &str,
+    payload: &[u8],
+) -> Option<Instance> {
+    let instance = parsed(subject, "announced INFO", schema::parse_info(payload))?;
+    if instance.id != id || instance.name != name {
+        tracing::debug!(subject, "ignoring an announcement for another instance");
+        return None;
+    }
+    Some(instance)
 }
 
 /// Publishes an announcement; a failure only delays watchers until their next poll.
@@ -332,40 +370,29 @@ impl Watcher {
     /// carries its INFO, which must name the same instance. Anything else is ignored (anyone
     /// may publish here, as anyone may answer `$SRV.PING`; the next poll corrects a lie).
     fn heard(&mut self, message: &async_nats::Message) {
-        let mut tokens = message.subject.as_str().rsplitn(4, '.');
-        let (Some(id), Some(name), Some(kind)) = (tokens.next(), tokens.next(), tokens.next())
-        else {
+        let Some((kind, name, id)) = announced(&message.subject, self.service.as_deref()) else {
             return;
         };
-        if self.service.as_deref().is_some_and(|s| s != name) {
-            return;
-        }
         match kind {
-            "UP" => {
+            Announcement::Up => {
                 if self.known.contains_key(id) {
                     return;
                 }
-                let Some(instance) = parsed(
-                    &message.subject,
-                    "announced INFO",
-                    schema::parse_info(&message.payload),
-                ) else {
+                let Some(instance) =
+                    announced_instance(&message.subject, name, id, &message.payload)
+                else {
                     return;
                 };
-                if instance.id != id || instance.name != name {
-                    tracing::debug!(subject = %message.subject, "ignoring an announcement for another instance");
-                    return;
-                }
                 self.known.insert(id.to_owned(), name.to_owned());
                 self.pending.push_back(Change::Added(instance));
             }
-            "DOWN" if self.known.remove(id).is_some() => {
+            Announcement::Down if self.known.remove(id).is_some() => {
                 self.pending.push_back(Change::Removed {
                     name: name.to_owned(),
                     id: id.to_owned(),
                 });
             }
-            _ => {}
+            Announcement::Down => {}
         }
     }
 

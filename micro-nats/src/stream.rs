@@ -483,6 +483,41 @@ pub(crate) fn accepted(
     service: &str,
     endpoint: &str,
 ) -> Result<StreamOpen, Error> {
+    let asked = open_params(hdrs, service, endpoint)?;
+    let connect = NatsConnect {
+        client: Arc::clone(client),
+        reply_to: reply_to.clone(),
+        content_type,
+        labelled,
+        protocol: asked.window.is_some(),
+        id: Arc::from(format!("{service}.{endpoint}")),
+    };
+    Ok(
+        StreamOpen::accepted(asked.window, asked.heartbeat, Arc::new(connect))
+            .with_batch(asked.batch)
+            .with_bytes(asked.bytes),
+    )
+}
+
+/// What a request to a streaming endpoint asks for; absent is `None` each.
+#[derive(Debug)]
+pub(crate) struct OpenParams {
+    /// `Micro-Credit`: the opener's window.
+    pub(crate) window: Option<u32>,
+    /// `Micro-Heartbeat`, milliseconds.
+    pub(crate) heartbeat: Option<Duration>,
+    /// `Micro-Batch`: the most items it takes in one message.
+    pub(crate) batch: Option<u32>,
+    /// `Micro-Credit-Bytes`: its byte window.
+    pub(crate) bytes: Option<u64>,
+}
+
+/// What a request to a streaming endpoint asks for ([`OpenParams`]), or why it cannot be read.
+pub(crate) fn open_params(
+    hdrs: Option<&HeaderMap>,
+    service: &str,
+    endpoint: &str,
+) -> Result<OpenParams, Error> {
     // Present but unreadable is a mistake to report, not a plain reader to serve.
     let number = |key: &str| -> Result<Option<u64>, Error> {
         match headers::get(hdrs, key) {
@@ -498,15 +533,10 @@ pub(crate) fn accepted(
     let heartbeat = number(keys::HEARTBEAT)?.map(Duration::from_millis);
     let batch = number(keys::BATCH)?.map(|b| u32::try_from(b).unwrap_or(u32::MAX));
     let bytes = number(keys::CREDIT_BYTES)?;
-    let connect = NatsConnect {
-        client: Arc::clone(client),
-        reply_to: reply_to.clone(),
-        content_type,
-        labelled,
-        protocol: window.is_some(),
-        id: Arc::from(format!("{service}.{endpoint}")),
-    };
-    Ok(StreamOpen::accepted(window, heartbeat, Arc::new(connect))
-        .with_batch(batch)
-        .with_bytes(bytes))
+    Ok(OpenParams {
+        window,
+        heartbeat,
+        batch,
+        bytes,
+    })
 }

@@ -101,7 +101,7 @@ const SUBJECT_CACHE_LIMIT: usize = 4096;
 impl NatsTransport {
     /// A transport on an existing connection.
     pub fn new(client: Client, subjects: Subjects) -> Self {
-        let health = Health::new(client.clone(), Arc::default());
+        let health = Health::new(client.clone());
         Self::with_health(client, subjects, health)
     }
 
@@ -420,12 +420,20 @@ const CANCELS: usize = usize::MAX;
 /// hold it a while for a request not started yet. Anything else on the subject (a malformed
 /// key) is ignored: the key is all there is to act on.
 fn cancel(dispatch: Option<&micro_core::server::Dispatcher>, message: &Message) {
-    let (Some(dispatch), Ok(key)) = (dispatch, std::str::from_utf8(&message.payload)) else {
+    let (Some(dispatch), Some(key)) = (dispatch, cancel_key(&message.payload)) else {
         return;
     };
-    if key.len() <= MAX_CANCEL_KEY && dispatch.cancel(key) {
+    if dispatch.cancel(key) {
         tracing::debug!(key, "request cancelled by its caller");
     }
+}
+
+/// The key a cancellation's body names, if it can name one: UTF-8, and no longer than a key
+/// can be.
+pub(crate) fn cancel_key(payload: &[u8]) -> Option<&str> {
+    std::str::from_utf8(payload)
+        .ok()
+        .filter(|key| key.len() <= MAX_CANCEL_KEY)
 }
 
 /// The longest key a cancellation may carry (a NUID has 22 characters).

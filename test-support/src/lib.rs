@@ -251,6 +251,17 @@ impl NatsServer {
         }
     }
 
+    /// Starts the server again on the same port requiring `token` instead (`None`: no
+    /// authentication), as an operator rotating the server's token does.
+    ///
+    /// # Panics
+    ///
+    /// As [`restart`](NatsServer::restart).
+    pub fn restart_with_token(&mut self, token: Option<&str>) {
+        self.token = token.map(str::to_owned);
+        self.restart();
+    }
+
     fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             // Only our own child, by handle: never by name.

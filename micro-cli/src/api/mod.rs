@@ -18,8 +18,12 @@
 //!   exist, and nothing is published.
 //! - **Calls need a codec's `Content-Type`** (`application/json` or `application/msgpack`), so a
 //!   cross-site "simple" request (a form, `text/plain`) cannot run a call: anything else is `415`.
-//! - **Browsers**: no CORS headers unless origins are allowed ([`ApiOptions::cors_origin`]); a
-//!   preflight from an origin not on the list gets none either.
+//! - **Browsers**: no CORS headers unless origins are allowed ([`ApiOptions::cors_origin`]).
+//!   A preflight is answered by the gateway itself (never passed on to a service, and without
+//!   the token, which a preflight never carries): for an allowed origin with that origin,
+//!   `GET, POST`, the headers asked for, and `Vary: Origin`; from any other origin it is a
+//!   `403`. Credentials (cookies) are never allowed; the reply's `X-Micro-*` metadata headers
+//!   are readable (`Access-Control-Expose-Headers: *`).
 //! - **Host names**: bound to a loopback address, the gateway answers only requests whose `Host`
 //!   is a loopback name (`localhost`, `127.0.0.1`, `[::1]`), so a DNS-rebinding page cannot read
 //!   replies; [`ApiOptions::allow_host`] adds names.
@@ -62,7 +66,7 @@ use bytes::Bytes;
 use micro_core::codec::ContentType;
 use micro_core::transport::Call;
 use micro_core::{Client, Context, Error};
-use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
+use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer, ExposeHeaders};
 
 pub use error::{ApiError, http_status};
 pub use events::{MAX_QUEUED_BYTES, SLOW_VIEWER_GRACE};
@@ -294,7 +298,10 @@ pub fn router(client: Client, options: ApiOptions) -> Router {
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state.clone());
     if let Some(cors) = cors {
-        app = app.layer(cors);
+        app = app.layer(cors).layer(middleware::from_fn_with_state(
+            state.clone(),
+            refuse_preflight,
+        ));
     }
     app.layer(middleware::from_fn_with_state(state, check_host))
         .layer(middleware::from_fn(access_log))
@@ -361,6 +368,35 @@ fn host_allowed(host: &str, allowed: &[String]) -> bool {
         .any(|a| a == "*" || a.trim_end_matches('.').eq_ignore_ascii_case(name))
 }
 
+/// Whether `origin` (an `Origin` header) is one of `allowed`, or `allowed` has `*`; compared
+/// byte for byte, as the CORS layer compares it.
+fn origin_allowed(origin: &HeaderValue, allowed: &[String]) -> bool {
+    allowed
+        .iter()
+        .any(|a| a.trim() == "*" || a.trim().as_bytes() == origin.as_bytes())
+}
+
+/// Refuses a preflight from an origin that is not allowed, with a `403` saying so, instead of
+/// the empty answer without CORS headers the CORS layer gives it: the browser fails the call
+/// either way, but the refusal says why, and nothing about the gateway's rules is told to a
+/// page that may not use it.
+async fn refuse_preflight(State(gw): State<Shared>, req: Request, next: Next) -> Response {
+    let headers = req.headers();
+    if req.method() == Method::OPTIONS
+        && headers.contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
+        && let Some(origin) = headers.get(header::ORIGIN)
+        && !origin_allowed(origin, &gw.options.cors_origins)
+    {
+        let shown = String::from_utf8_lossy(origin.as_bytes()).into_owned();
+        return ApiError(Error::forbidden(format!(
+            "origin `{shown}` may not call this gateway from a browser (allow it with \
+             --cors-origin)"
+        )))
+        .into_response();
+    }
+    next.run(req).await
+}
+
 fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
     if origins.is_empty() {
         return None;
@@ -384,6 +420,10 @@ fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
             .allow_origin(allow)
             .allow_methods([Method::GET, Method::POST])
             .allow_headers(AllowHeaders::mirror_request())
+            // Reply metadata comes back as `X-Micro-*` headers, whose names vary; `*` exposes
+            // them all, which browsers honour for calls without credentials (the only ones
+            // allowed here).
+            .expose_headers(ExposeHeaders::any())
             .max_age(Duration::from_secs(600)),
     )
 }

@@ -64,8 +64,9 @@ pub struct GatewayArgs {
         value_name = "DURATION"
     )]
     stream_stall: Duration,
-    /// Browser origin allowed to call the gateway (CORS); repeatable or comma-separated; `*`
-    /// for any. None by default: only the dashboard's own origin.
+    /// Browser origin allowed to call the gateway (CORS), as browsers send it:
+    /// `scheme://host[:port]`; repeatable or comma-separated; `*` for any. None by default:
+    /// only the dashboard's own origin.
     #[arg(
         long,
         env = "MICRO_API_CORS_ORIGINS",
@@ -128,8 +129,8 @@ impl GatewayArgs {
             .max_event_viewers(self.max_event_viewers);
         for origin in &self.cors_origin {
             let origin = origin.trim();
-            if origin != "*" && axum::http::HeaderValue::from_str(origin).is_err() {
-                return Err(CliError::Usage(format!("invalid CORS origin `{origin}`")));
+            if origin != "*" {
+                check_origin(origin)?;
             }
             options = options.cors_origin(origin);
         }
@@ -215,4 +216,50 @@ pub(crate) async fn serve(
     )
     .await;
     Ok(())
+}
+
+/// Refuses an allowed origin that no browser could send: an `Origin` header is
+/// `scheme://host[:port]` and nothing more, so an entry with a path or a trailing `/` would
+/// silently match nothing; and `null`, which sandboxed frames and local files send, would let
+/// any such page in.
+fn check_origin(origin: &str) -> Result<(), CliError> {
+    let invalid = |why: &str| CliError::Usage(format!("invalid CORS origin `{origin}`: {why}"));
+    if origin.eq_ignore_ascii_case("null") {
+        return Err(invalid(
+            "`null` is what sandboxed pages and local files send; any of them could use it",
+        ));
+    }
+    if axum::http::HeaderValue::from_str(origin).is_err() {
+        return Err(invalid("not a header value"));
+    }
+    let Some((scheme, host)) = origin.split_once("://") else {
+        return Err(invalid("expected `scheme://host[:port]`"));
+    };
+    if scheme.is_empty() || host.is_empty() || host.contains(['/', '?', '#']) {
+        return Err(invalid(
+            "expected `scheme://host[:port]`, without a path or a trailing `/`",
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_no_browser_sends_are_refused() {
+        for good in ["https://app.example", "http://localhost:5173"] {
+            assert!(check_origin(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "https://app.example/",
+            "https://app.example/x",
+            "app.example",
+            "null",
+            "https://",
+        ] {
+            assert!(check_origin(bad).is_err(), "{bad}");
+        }
+    }
 }

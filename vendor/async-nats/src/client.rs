@@ -1361,4 +1361,7 @@ pub struct Statistics {
     /// Number of times connection was established.
     /// Initial connect will be counted as well, then all successful reconnects.
     pub connects: AtomicU64,
+    /// Messages dropped because their subscription's buffer was full (micro patch: the
+    /// `SlowConsumer` events, sent through a bounded channel, undercount a flood).
+    pub slow_consumer_drops: AtomicU64,
 }

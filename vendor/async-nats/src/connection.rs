@@ -859,6 +859,57 @@ fn malformed(
     }
 }
 
+/// Entry points for micro's fuzz targets (micro patch, behind the `fuzzing` feature); not API.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod __fuzz {
+    use std::sync::Arc;
+
+    use super::{Connection, HeaderMap, StatusCode};
+    use crate::Statistics;
+
+    /// Parses an `HMSG` header block as the reader does.
+    pub fn parse_headers(
+        header: &[u8],
+    ) -> Result<(HeaderMap, Option<StatusCode>, Option<String>), &'static str> {
+        super::parse_headers(header)
+    }
+
+    /// Reads server operations out of `bytes` as the connection's reader does, once from the
+    /// whole buffer and once with the bytes arriving in two pieces (split at `split`), and
+    /// panics if the two readings differ: framing must not depend on how the socket chunks
+    /// its reads. Returns how many operations were read.
+    pub fn read_ops(bytes: &[u8], split: usize) -> usize {
+        let whole = read(&[bytes]);
+        let split = split.min(bytes.len());
+        let pieces = read(&[&bytes[..split], &bytes[split..]]);
+        assert_eq!(
+            whole, pieces,
+            "reading in two pieces (split at {split}) differs from reading at once"
+        );
+        whole.0.len()
+    }
+
+    /// The operations read from `pieces` fed one after the other, and whether reading ended
+    /// with an error.
+    fn read(pieces: &[&[u8]]) -> (Vec<crate::ServerOp>, bool) {
+        let stream = Box::new(std::io::Cursor::new(Vec::<u8>::new()));
+        let mut connection = Connection::new(stream, 0, Arc::new(Statistics::default()));
+        let mut ops = Vec::new();
+        for piece in pieces {
+            connection.read_buf.extend_from_slice(piece);
+            loop {
+                match connection.try_read_op() {
+                    Ok(Some(op)) => ops.push(op),
+                    Ok(None) => break,
+                    Err(_) => return (ops, true),
+                }
+            }
+        }
+        (ops, false)
+    }
+}
+
 #[cfg(test)]
 mod read_op {
     use std::sync::Arc;

@@ -783,10 +783,21 @@ impl ConnectionHandler {
                         }
                         Err(mpsc::error::TrySendError::Full(_)) => {
                             debug!("slow consumer detected for subscription {}", sid);
+                            // micro patch: every drop is counted here, since the events
+                            // channel is bounded and a flood of drops overflows it. The event
+                            // is only sent while the channel has room to spare, so that a
+                            // flood cannot crowd out the events that follow it (a lost
+                            // connection, a refused reconnect).
                             self.connector
-                                .events_tx
-                                .try_send(Event::SlowConsumer(sid))
-                                .ok();
+                                .connect_stats
+                                .slow_consumer_drops
+                                .add(1, Ordering::Relaxed);
+                            if self.connector.events_tx.capacity() > EVENTS_KEPT_FREE {
+                                self.connector
+                                    .events_tx
+                                    .try_send(Event::SlowConsumer(sid))
+                                    .ok();
+                            }
                         }
                         Err(mpsc::error::TrySendError::Closed(_)) => {
                             debug!("subscription {} channel closed", sid);
@@ -1159,6 +1170,9 @@ pub async fn connect_with_options<A: ToServerAddrs>(
 
     Ok(client)
 }
+
+/// Slots of the events channel that slow-consumer events leave to the others (micro patch).
+const EVENTS_KEPT_FREE: usize = 32;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
