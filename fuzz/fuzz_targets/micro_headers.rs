@@ -1,6 +1,7 @@
 //! micro's reading of headers on well-formed messages: `Micro-Timeout`, metadata, the codec,
 //! `Nats-Service-Error`/`Nats-Service-Error-Code` replies rebuilt into structured errors, and
-//! stream frames (`Micro-Stream`, `Micro-Seq`, `Micro-Credit`, `Micro-Heartbeat`). The header
+//! stream frames (`Micro-Stream`, `Micro-Seq`, `Micro-Credit`, `Micro-Credit-Bytes`,
+//! `Micro-Batch`, `Micro-Heartbeat`), batches' bodies included. The header
 //! names are mostly the ones micro reads, in any case, so the fuzzer spends its time on values.
 #![no_main]
 
@@ -25,6 +26,9 @@ const NAMES: &[&str] = &[
     "Micro-Seq",
     "micro-seq",
     "Micro-Credit",
+    "Micro-Credit-Bytes",
+    "Micro-Batch",
+    "micro-batch",
     "Micro-Heartbeat",
     "Micro-Attempt",
     "Nats-Msg-Id",
