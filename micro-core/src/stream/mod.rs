@@ -8,8 +8,11 @@
 //! - every item is numbered, and a gap or a duplicate ends the stream with an error; the end is
 //!   an explicit marker carrying the item count, so a stream that ends early is an error, never
 //!   a shorter stream;
-//! - the receiver grants credit (its [window](StreamConfig::window)) and the sender waits when
-//!   it has none, so a slow receiver slows the sender instead of growing anyone's memory;
+//! - the receiver grants credit (its [window](StreamConfig::window) of items, and a
+//!   [byte window](BYTE_WINDOW)) and the sender waits when it has none, so a slow receiver
+//!   slows the sender instead of growing anyone's memory;
+//! - items ready together travel in one message ([batches](StreamConfig::batch)), so a stream
+//!   of small items is not bound by the backend's cost per message;
 //! - an idle stream carries heartbeats, and a peer silent for three heartbeats is gone: the
 //!   stream fails with a timeout;
 //! - when either end drops its side, the other learns of it: the sender's items stop being
