@@ -366,36 +366,11 @@ pub mod clicks {
     }
 
     fn node_dir() -> Option<PathBuf> {
-        let missing = |why: &str| {
-            assert!(
-                !on_ci(),
-                "{why} on CI (CI is set): scripts/test.sh runs `npm ci` in \
-                 micro-cli/tests/dashboard-js and sets {NODE_DIR_VAR}"
-            );
-            eprintln!(
-                "SKIPPED: {why}; run `npm ci` in micro-cli/tests/dashboard-js and set \
-                 {NODE_DIR_VAR} to it (scripts/test.sh does); the dashboard click test did not run"
-            );
-            None
-        };
-        let Some(dir) = std::env::var_os(NODE_DIR_VAR).filter(|d| !d.is_empty()) else {
-            return missing(&format!("{NODE_DIR_VAR} is not set"));
-        };
-        let node = Command::new("node")
-            .arg("--version")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-        if !node.is_ok_and(|s| s.success()) {
-            return missing("`node` is not installed");
-        }
-        let dir = PathBuf::from(dir);
-        assert!(
-            dir.join("node_modules/playwright-core").is_dir(),
-            "{NODE_DIR_VAR}={} has no node_modules/playwright-core: run `npm ci` there",
-            dir.display()
-        );
-        Some(dir)
+        test_support::node::installed(
+            NODE_DIR_VAR,
+            "micro-cli/tests/dashboard-js",
+            &["playwright-core"],
+        )
     }
 
     /// Runs a command line the page produced, as a shell would, with `micro` on the `PATH`.

@@ -160,27 +160,11 @@ fn missing(why: &str) -> Option<PathBuf> {
 }
 
 fn node_dir() -> Option<PathBuf> {
-    let Some(dir) = std::env::var_os("MICRO_GEN_NODE_DIR").filter(|d| !d.is_empty()) else {
-        return missing("MICRO_GEN_NODE_DIR is not set (micro-cli/tests/gen-js after `npm ci`)");
-    };
-    let node_ok = Command::new("node")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !node_ok {
-        return missing("`node` is not installed");
-    }
-    let dir = PathBuf::from(dir);
-    for package in ["typescript", "@nats-io/transport-node"] {
-        assert!(
-            dir.join("node_modules").join(package).is_dir(),
-            "MICRO_GEN_NODE_DIR={} has no node_modules/{package}: run `npm ci` there",
-            dir.display()
-        );
-    }
-    Some(dir)
+    test_support::node::installed(
+        "MICRO_GEN_NODE_DIR",
+        "micro-cli/tests/gen-js",
+        &["typescript", "@nats-io/transport-node"],
+    )
 }
 
 fn python() -> Option<PathBuf> {

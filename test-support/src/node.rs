@@ -25,22 +25,37 @@ pub fn on_ci() -> bool {
 /// On CI when either is missing, and anywhere when the variable names a directory without
 /// `node_modules` (a setup that was asked for and is broken).
 pub fn node_dir() -> Option<PathBuf> {
+    installed(
+        NODE_DIR_VAR,
+        "micro-nats/tests/interop-js",
+        &["@nats-io/services"],
+    )
+}
+
+/// The npm directory `var` names (`dir` of the repository after `npm ci`), with `packages`
+/// installed, or `None` (the caller skips its test) when `var` is not set or `node` is not
+/// installed.
+///
+/// # Panics
+///
+/// On CI when either is missing (`scripts/test.sh` installs them, so a missing one is a broken
+/// setup), and anywhere when the directory lacks one of `packages`.
+pub fn installed(var: &str, dir: &str, packages: &[&str]) -> Option<PathBuf> {
     let missing = |why: &str| {
         assert!(
             !on_ci(),
-            "{why} on CI (CI is set): the JavaScript interop tests cannot be skipped there; \
-             scripts/test.sh installs micro-nats/tests/interop-js with `npm ci` and sets \
-             {NODE_DIR_VAR}"
+            "{why} on CI (CI is set): the tests that need it cannot be skipped there; \
+             scripts/test.sh runs `npm ci` in {dir} and sets {var}"
         );
         eprintln!(
-            "skipped: {why}; run `npm ci` in micro-nats/tests/interop-js and set {NODE_DIR_VAR} \
-             to that directory (scripts/test.sh does)"
+            "skipped: {why}; run `npm ci` in {dir} and set {var} to that directory \
+             (scripts/test.sh does)"
         );
         None
     };
-    let dir = match std::env::var_os(NODE_DIR_VAR) {
-        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
-        _ => return missing(&format!("{NODE_DIR_VAR} is not set")),
+    let path = match std::env::var_os(var) {
+        Some(path) if !path.is_empty() => PathBuf::from(path),
+        _ => return missing(&format!("{var} is not set")),
     };
     let node = Command::new("node")
         .arg("--version")
@@ -50,12 +65,14 @@ pub fn node_dir() -> Option<PathBuf> {
     if !node.is_ok_and(|s| s.success()) {
         return missing("`node` is not installed");
     }
-    assert!(
-        dir.join("node_modules/@nats-io/services").is_dir(),
-        "{NODE_DIR_VAR}={} has no node_modules/@nats-io/services: run `npm ci` there",
-        dir.display()
-    );
-    Some(dir)
+    for package in packages {
+        assert!(
+            path.join("node_modules").join(package).is_dir(),
+            "{var}={} has no node_modules/{package}: run `npm ci` there",
+            path.display()
+        );
+    }
+    Some(path)
 }
 
 /// A child process killed (and reaped) when dropped, so a failing test leaves nothing running.
