@@ -49,6 +49,8 @@ pub trait Feed {
     async fn measure(&self, strings: Streaming<String>) -> Result<u64, Error>;
     /// Holds the strings sent without reading them, for `ms`.
     async fn hold(&self, ms: u64, strings: Streaming<String>) -> Result<u64, Error>;
+    /// `rounds` times: 120 small strings, then 10 of `LARGE` bytes.
+    async fn mixed(&self, rounds: u32) -> Result<Streaming<String>, Error>;
 }
 
 /// What the handlers saw, for the tests to check.
@@ -123,6 +125,14 @@ impl Feed for FeedImpl {
 
     async fn big(&self, n: u64, size: usize) -> Result<Streaming<String>, Error> {
         Ok(Streaming::iter((0..n).map(move |_| "x".repeat(size))))
+    }
+
+    async fn mixed(&self, rounds: u32) -> Result<Streaming<String>, Error> {
+        let round = (0..120)
+            .map(|_| "s".to_owned())
+            .chain((0..10).map(|_| "L".repeat(LARGE)));
+        let items: Vec<String> = (0..rounds).flat_map(|_| round.clone()).collect();
+        Ok(Streaming::iter(items))
     }
 
     async fn hold(&self, ms: u64, strings: Streaming<String>) -> Result<u64, Error> {
@@ -884,6 +894,8 @@ async fn a_sender_past_the_byte_credit_is_refused() {
     let mut frames = raw.subscribe(inbox.clone()).await.unwrap();
     let mut open = HeaderMap::new();
     open.insert("Micro-Credit", "256");
+    // It says it speaks byte credit (a peer that does not is not held to it).
+    open.insert("Micro-Credit-Bytes", "8388608");
     open.insert("Content-Type", "application/json");
     raw.publish_with_reply_and_headers(
         "feed.hold",
@@ -929,5 +941,30 @@ async fn a_sender_past_the_byte_credit_is_refused() {
     assert_eq!(header(&answer, "Nats-Service-Error-Code"), Some("400"));
     let what = header(&answer, "Nats-Service-Error").unwrap_or_default();
     assert!(what.contains("byte credit"), "{what}");
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn small_and_large_items_mixed_stay_within_the_byte_credit() {
+    // Regression: the sender forgot the bytes by which its last item overshot the byte credit,
+    // so a grant due on the item count (small items) let it send past what the receiver had
+    // granted, and the receiver broke a healthy stream off ("sent past the byte credit").
+    let server = NatsServer::start();
+    let (running, nats) = serve(&server, FeedImpl::default()).await;
+    let feed = FeedClient::new(&nats.micro_client());
+    within(async {
+        let mut strings = feed.mixed(6).await.unwrap();
+        let mut n = 0;
+        while let Some(s) = strings.next().await {
+            let s = s.unwrap_or_else(|e| panic!("item {n}: {e}"));
+            if s.len() == LARGE {
+                // A reader slower on large items, so that the sender runs ahead of it.
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            n += 1;
+        }
+        assert_eq!(n, 6 * 130);
+    })
+    .await;
     running.stop().await;
 }

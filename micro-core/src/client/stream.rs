@@ -34,8 +34,9 @@ struct Opened {
     credit: u32,
     /// The most items the server takes in one frame.
     batch: u32,
-    /// Bytes of items the server is ready for (`u64::MAX`: no limit).
-    bytes: u64,
+    /// Bytes of items the server is ready for (`None`: it set no byte limit, and keeps to
+    /// none).
+    bytes: Option<u64>,
     /// The caller's deadline (its context's), which bounds the whole stream.
     deadline: Option<std::time::Instant>,
     id: Arc<str>,
@@ -88,7 +89,9 @@ impl Client {
         let sink = Arc::clone(&opened.link.sink);
         let mut driver = self.driver(opened.link, &opened.id, opened.credit);
         driver.batch = opened.batch;
-        driver.byte_credit = opened.bytes;
+        driver.byte_limit = opened.bytes;
+        driver.bytes_enforced = opened.bytes.is_some();
+        driver.accept_batch = self.options.stream.clamped().batch;
         driver.deadline = opened.deadline;
         driver.outbound = Some(input.encoded(opened.content_type, Arc::clone(&id)));
         let (mut tx, rx) = oneshot::channel();
@@ -170,7 +173,9 @@ impl Client {
             .driver(opened.link, &opened.id, opened.credit)
             .receive_into(inlet);
         driver.batch = opened.batch;
-        driver.byte_credit = opened.bytes;
+        driver.byte_limit = opened.bytes;
+        driver.bytes_enforced = opened.bytes.is_some();
+        driver.accept_batch = self.options.stream.clamped().batch;
         driver.deadline = opened.deadline;
         driver.outbound = outbound;
         tokio::spawn(driver.run());
@@ -260,7 +265,7 @@ impl Client {
             }) => Ok(Opened {
                 link,
                 credit,
-                bytes: bytes.unwrap_or(u64::MAX),
+                bytes: bytes.map(|b| b.max(1)),
                 batch: batch.clamp(1, crate::stream::MAX_BATCH),
                 deadline: stream_deadline,
                 id,

@@ -57,9 +57,17 @@ pub(crate) struct Driver {
     pub(crate) task: Option<BoxFuture<'static, Result<Output, Error>>>,
     /// Items the other end is ready for.
     pub(crate) credit: u64,
-    /// Bytes of items the other end is ready for (`u64::MAX`: it set no limit). An item is
-    /// sent while some is left, so the last one may overshoot it.
-    pub(crate) byte_credit: u64,
+    /// Bytes of items the other end granted in all, its byte window and every grant since
+    /// (`None`: it set no byte limit). An item is sent while fewer bytes than that were sent,
+    /// so the last one may overshoot it; counting totals, not what is left, keeps an overshoot
+    /// owed (the receiver counts the same totals).
+    pub(crate) byte_limit: Option<u64>,
+    bytes_sent: u64,
+    /// Whether the other end keeps to a byte window (it announced its own): only then is an
+    /// item past this end's byte window a violation, so an older peer is not cut off.
+    pub(crate) bytes_enforced: bool,
+    /// The most items this end takes in one batch (what it told the other end).
+    pub(crate) accept_batch: u32,
     /// The most items the other end takes in one frame (1: one item per frame).
     pub(crate) batch: u32,
     /// An item pulled from `outbound` that did not fit the last batch: the next to send.
@@ -96,7 +104,10 @@ impl Driver {
             outbound: None,
             task: None,
             credit,
-            byte_credit: u64::MAX,
+            byte_limit: None,
+            bytes_sent: 0,
+            bytes_enforced: false,
+            accept_batch: MAX_BATCH,
             batch: 1,
             held: None,
             heartbeat: None,
@@ -192,7 +203,7 @@ impl Driver {
         tokio::pin!(deadline);
         loop {
             let can_send = self.credit > 0
-                && self.byte_credit > 0
+                && self.bytes_left()
                 && (self.outbound.is_some() || self.held.is_some());
             let listening = self.inlet.is_some() && !self.abandoned;
             // Not biased: a steady flow one way must not starve the other, nor the check.
@@ -308,9 +319,10 @@ impl Driver {
             }
             Frame::Batch { first, items } => {
                 let n = items.len();
-                if n < 2 || n > MAX_BATCH as usize {
+                if n < 2 || n > self.accept_batch as usize {
                     return Err(self.violation(&format!(
-                        "a batch of {n} items (a batch carries 2 to {MAX_BATCH})"
+                        "a batch of {n} items (this end takes 2 to {} in one)",
+                        self.accept_batch
                     )));
                 }
                 self.on_items(first, items, n as u64).map(|()| None)
@@ -318,7 +330,9 @@ impl Driver {
             Frame::End { count } => self.on_end(count),
             Frame::Credit { items, bytes } => {
                 self.credit = self.credit.saturating_add(u64::from(items));
-                self.byte_credit = self.byte_credit.saturating_add(bytes);
+                if let Some(limit) = &mut self.byte_limit {
+                    *limit = limit.saturating_add(bytes);
+                }
                 Ok(None)
             }
             Frame::Heartbeat | Frame::Open { .. } => Ok(None),
@@ -390,7 +404,7 @@ impl Driver {
             return Ok(());
         }
         for (i, body) in bodies.into_iter().enumerate() {
-            if self.received_bytes >= self.granted_bytes {
+            if self.bytes_enforced && self.received_bytes >= self.granted_bytes {
                 return Err(self.violation(&format!(
                     "item {} was sent past the byte credit ({} bytes were granted)",
                     seq + i as u64,
@@ -477,14 +491,15 @@ impl Driver {
     fn gather(&mut self, first: Bytes) -> (Frame, Option<Option<Result<Bytes, Error>>>) {
         let seq = self.sent + 1;
         let most = self.credit.min(u64::from(self.batch));
-        self.byte_credit = self.byte_credit.saturating_sub(first.len() as u64);
+        self.bytes_sent = self.bytes_sent.saturating_add(first.len() as u64);
         let mut after = None;
         let mut first = Some(first);
         let mut items = Vec::new();
         if most > 1 {
             let limit = self.link.sink.batch_bytes();
             let mut bytes = first.as_ref().map_or(0, Bytes::len);
-            while (items.len() as u64) + 1 < most && self.byte_credit > 0 {
+            // `items` holds `first` too once it holds anything.
+            while (items.len().max(1) as u64) < most && self.bytes_left() {
                 let Some(outbound) = self.outbound.as_mut() else {
                     break;
                 };
@@ -497,7 +512,7 @@ impl Driver {
                             break;
                         }
                         bytes += body.len();
-                        self.byte_credit = self.byte_credit.saturating_sub(body.len() as u64);
+                        self.bytes_sent = self.bytes_sent.saturating_add(body.len() as u64);
                         if items.is_empty() {
                             items.reserve(8);
                             items.extend(first.take());
@@ -519,6 +534,11 @@ impl Driver {
             None => Frame::Batch { first: seq, items },
         };
         (frame, after)
+    }
+
+    /// Whether the byte credit allows another item.
+    fn bytes_left(&self) -> bool {
+        self.byte_limit.is_none_or(|limit| self.bytes_sent < limit)
     }
 
     /// Grants the sender more credit once the reader took half a window.

@@ -201,7 +201,8 @@ impl StreamOpen {
     #[must_use]
     pub fn with_bytes(mut self, bytes: Option<u64>) -> Self {
         self.bytes = match self.window {
-            Some(_) => bytes,
+            // A window of no bytes would stall the stream for good: one byte lets one item go.
+            Some(_) => bytes.map(|b| b.max(1)),
             None => None,
         };
         self

@@ -58,7 +58,9 @@ fn driver(open: &StreamOpen, id: &Arc<str>, link: Link) -> Driver {
     let mut driver = Driver::new(Role::Server, Arc::clone(id), link, credit);
     driver.heartbeat = open.heartbeat;
     driver.batch = open.batch_limit();
-    driver.byte_credit = open.bytes.unwrap_or(u64::MAX);
+    driver.byte_limit = open.bytes;
+    // An opener that announced a byte window keeps to the server's.
+    driver.bytes_enforced = open.bytes.is_some();
     driver
 }
 
