@@ -205,3 +205,45 @@ async fn a_gateway_reader_that_stops_reading_does_not_hold_the_stream_open() {
         "a cut-off stream looked complete"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_reader_that_leaves_a_quiet_stream_ends_it() {
+    // Regression: the gateway noticed a reader gone only when it had the next item to write,
+    // so a quiet stream kept its service slot long after its reader left.
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let server = NatsServer::start();
+    let nats = Nats::connect(NatsOptions::new().url(&server.url()))
+        .await
+        .unwrap();
+    let running = start(nats.backend()).await;
+    let addr = serve(router(nats.micro_client(), ApiOptions::default())).await;
+    let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+    socket
+        .write_all(
+            b"POST /counter/quiet HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+              Content-Length: 2\r\n\r\n{}",
+        )
+        .await
+        .unwrap();
+    let mut received = Vec::new();
+    let mut chunk = [0u8; 4096];
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while !String::from_utf8_lossy(&received).contains("{\"item\":1}") {
+            let n = socket.read(&mut chunk).await.unwrap();
+            assert!(n > 0, "the gateway closed the connection");
+            received.extend_from_slice(&chunk[..n]);
+        }
+    })
+    .await
+    .expect("the first item in time");
+    assert_eq!(running.in_flight(), 1);
+    drop(socket);
+    let started = std::time::Instant::now();
+    while running.in_flight() != 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the quiet stream outlived its reader"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -99,7 +99,11 @@ pub(crate) fn check_topic<'a>(
              viewer does not watch everything)"
         )));
     }
-    if first.starts_with('$') || first.starts_with('_') {
+    // Any token: under a subject prefix (`acme.$MICRO.CANCEL.x`) the internals come later.
+    let internal = topic
+        .split('.')
+        .any(|token| token.starts_with('$') || token == "_INBOX");
+    if internal || first.starts_with('_') {
         return Err(Error::forbidden(format!(
             "topic `{topic}` is internal (`$…` and `_…` subjects carry discovery, control \
              messages and replies, not events)"
@@ -152,12 +156,22 @@ pub(super) async fn events(
         gw.client.registry().list_services(),
     )
     .await?;
-    let subjects = services
+    // An endpoint's subject, the instance subjects below it, and the one an instance
+    // announces: requests travel on all of them.
+    let subjects: Vec<String> = services
         .iter()
         .flat_map(|s| &s.instances)
         .flat_map(|i| &i.endpoints)
-        .map(|e| e.subject.as_str());
-    check_topic(&topic, subjects)?;
+        .flat_map(|e| {
+            [
+                Some(e.subject.clone()),
+                Some(format!("{}.>", e.subject)),
+                e.metadata.get("instance_subject").cloned(),
+            ]
+        })
+        .flatten()
+        .collect();
+    check_topic(&topic, subjects.iter().map(String::as_str))?;
     let Ok(permit) = Arc::clone(&viewers.slots).try_acquire_owned() else {
         return Err(ApiError(Error::new(
             429,
@@ -394,6 +408,8 @@ mod tests {
             "$MICRO.CANCEL.greeter",
             "$JS.API.>",
             "_INBOX.abc",
+            "acme.$MICRO.CANCEL.greeter",
+            "acme._INBOX.abc",
             "_R_.x",
             "a..b",
             "a b",
@@ -428,6 +444,12 @@ mod tests {
             "svc.x.put",
         ] {
             assert!(check_topic(ok, subjects).is_ok(), "{ok}");
+        }
+        // The instance subjects below an endpoint's (what the gateway adds for each endpoint).
+        let with_instances = ["greeter.hello", "greeter.hello.>"];
+        for bad in ["greeter.hello.>", "greeter.hello.abc123", "greeter.hello.*"] {
+            let err = check_topic(bad, with_instances).unwrap_err();
+            assert_eq!(err.code(), 403, "{bad}");
         }
     }
 

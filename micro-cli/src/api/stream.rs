@@ -93,7 +93,13 @@ pub(crate) fn response(mut items: Streaming<Value>, format: Format, stall: Durat
     tokio::spawn(async move {
         let mut count = 0u64;
         loop {
-            let (line, last) = match items.next().await {
+            // A reader that went away while the stream is quiet drops the body: stop then, not
+            // at the next item, which may be long in coming.
+            let next = tokio::select! {
+                next = items.next() => next,
+                () = lines.closed() => return,
+            };
+            let (line, last) = match next {
                 Some(Ok(value)) => {
                     count += 1;
                     (format.item(&value), false)

@@ -310,6 +310,8 @@ pub trait Counter {
     async fn sum(&self, numbers: Streaming<u32>) -> Result<u64, Error>;
     /// Counts up until its reader goes away.
     async fn forever(&self) -> Result<Streaming<u32>, Error>;
+    /// One item, then nothing until its reader goes away.
+    async fn quiet(&self) -> Result<Streaming<u32>, Error>;
 }
 
 /// The counter's implementation.
@@ -326,6 +328,12 @@ impl Counter for CounterImpl {
                 _ => Ok(i),
             },
         )))
+    }
+
+    async fn quiet(&self) -> Result<Streaming<u32>, Error> {
+        Ok(Streaming::new(
+            futures::stream::iter([1]).chain(futures::stream::pending()),
+        ))
     }
 
     async fn forever(&self) -> Result<Streaming<u32>, Error> {
