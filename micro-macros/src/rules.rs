@@ -58,8 +58,8 @@ pub fn invalid_subject(subject: &str, wildcards: bool) -> Option<&'static str> {
     None
 }
 
-/// Why `queue` is not a valid queue group, if it is not: one token, without whitespace, `.`,
-/// `*` or `>`.
+/// Why `queue` is not a valid queue group, if it is not: NATS's rule, non-empty, without
+/// whitespace, `*` or `>` (a `.` is allowed, as NATS allows it: `team.workers`).
 pub fn invalid_queue(queue: &str) -> Option<&'static str> {
     if queue.is_empty() {
         return Some("it is empty");
@@ -67,8 +67,8 @@ pub fn invalid_queue(queue: &str) -> Option<&'static str> {
     if queue.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Some("it contains whitespace");
     }
-    if queue.contains(['.', '*', '>']) {
-        return Some("it contains `.`, `*` or `>`");
+    if queue.contains(['*', '>']) {
+        return Some("it contains a NATS wildcard (`*` or `>`)");
     }
     None
 }

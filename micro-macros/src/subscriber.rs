@@ -87,7 +87,7 @@ fn parse(cx: &Ctxt, args: &args::Args, item: &syn::ItemFn) -> Option<SubscriberD
             cx.error_spanned_by(
                 &arg.value,
                 format!(
-                    "invalid queue `{queue}`: {why}; a queue group is one token such as `audit`"
+                    "invalid queue `{queue}`: {why}; a queue group is a name without spaces or wildcards, such as `audit`"
                 ),
             );
         }

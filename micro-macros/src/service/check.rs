@@ -42,7 +42,7 @@ pub(crate) fn check(cx: &Ctxt, def: &ServiceDef) {
             cx.error_spanned_by(
                 lit,
                 format!(
-                    "invalid queue group `{}`: {why}; a queue group is one token such as \
+                    "invalid queue group `{}`: {why}; a queue group is a name without spaces or wildcards, such as \
                      `queue_group = \"workers\"`",
                     lit.value()
                 ),

@@ -6,7 +6,7 @@ pub struct UserCreated {
     pub id: u64,
 }
 
-#[subscriber(topic = "user.created", queue = "audit.log")]
+#[subscriber(topic = "user.created", queue = "audit*")]
 async fn on_user_created(event: UserCreated) -> Result<(), Error> {
     let _ = event.id;
     Ok(())
