@@ -484,7 +484,7 @@ async fn foreign(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_selection_sends_to_the_instance_subject_as_announced() {
     let server = NatsServer::start();
-    let responder = foreign(&server, "FOREIGN1", "elsewhere.only.me").await;
+    let responder = foreign(&server, "FOREIGN1", "lanes.tag.elsewhere").await;
     let caller = connect(&server).await;
     let lanes = LanesClient::new(
         &caller
@@ -499,16 +499,23 @@ async fn a_selection_sends_to_the_instance_subject_as_announced() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_implausible_instance_subject_is_not_called_the_shared_subject_is() {
-    let server = NatsServer::start();
-    let responder = foreign(&server, "FOREIGN2", "has.a.*.wildcard").await;
-    let caller = connect(&server).await;
-    let lanes = LanesClient::new(
-        &caller
-            .micro_client()
-            .with_selection(Selection::round_robin()),
-    );
-    for _ in 0..3 {
-        assert_eq!(lanes.tag().await.expect("call"), "shared");
+    // A wildcard, and a subject outside the endpoint's (where a caller's requests must not be
+    // sent because whoever answers discovery says so).
+    for (id, announced) in [
+        ("FOREIGN2", "lanes.tag.*.wildcard"),
+        ("FOREIGN3", "elsewhere.only.me"),
+    ] {
+        let server = NatsServer::start();
+        let responder = foreign(&server, id, announced).await;
+        let caller = connect(&server).await;
+        let lanes = LanesClient::new(
+            &caller
+                .micro_client()
+                .with_selection(Selection::round_robin()),
+        );
+        for _ in 0..3 {
+            assert_eq!(lanes.tag().await.expect("call"), "shared", "{announced}");
+        }
+        responder.abort();
     }
-    responder.abort();
 }

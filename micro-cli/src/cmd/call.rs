@@ -184,13 +184,24 @@ fn pinned_subject(
             }
         )));
     };
-    let own = instance
-        .endpoints
-        .iter()
-        .find(|e| e.name == endpoint)
-        .and_then(|e| e.metadata.get(micro_core::service::INSTANCE_SUBJECT));
+    let info = instance.endpoints.iter().find(|e| e.name == endpoint);
+    let own = info.and_then(|e| e.metadata.get(micro_core::service::INSTANCE_SUBJECT));
     match own {
-        Some(subject) => Ok(Some(subject.clone())),
+        // Only below the endpoint's own subject, as selecting clients believe it: an instance
+        // answering discovery must not send the call anywhere else.
+        Some(subject)
+            if info.is_some_and(|e| {
+                subject
+                    .strip_prefix(e.subject.as_str())
+                    .is_some_and(|rest| rest.len() > 1 && rest.starts_with('.'))
+            }) =>
+        {
+            Ok(Some(subject.clone()))
+        }
+        Some(subject) => Err(Error::bad_gateway(format!(
+            "cannot pin the call to instance `{id}`: it announces `{subject}` as its own subject \
+             for `{endpoint}`, which is not below the endpoint's subject"
+        ))),
         None if instances.len() == 1 => Ok(None),
         None => Err(Error::new(
             501,

@@ -309,7 +309,7 @@ impl Balancer {
             .into_iter()
             .filter_map(|(m, info)| {
                 let own = info.metadata.get(INSTANCE_SUBJECT)?;
-                plausible_subject(own).then_some((m, own.as_str()))
+                plausible_subject(own, &info.subject).then_some((m, own.as_str()))
             })
             .collect();
         if addressable.is_empty() {
@@ -373,11 +373,18 @@ impl Balancer {
 /// The longest instance subject a client sends to.
 const MAX_INSTANCE_SUBJECT: usize = 256;
 
-/// Whether an announced instance subject can be sent to as it is: non-empty dot-separated
-/// tokens without whitespace or wildcards, at most [`MAX_INSTANCE_SUBJECT`] bytes. Checked on
-/// every pick, so it allocates nothing.
-fn plausible_subject(subject: &str) -> bool {
-    subject.len() <= MAX_INSTANCE_SUBJECT
+/// Whether an announced instance subject can be believed and sent to as it is: below the
+/// endpoint's own subject (`<subject>.<more tokens>`: anything else would let whoever answers
+/// discovery send the caller's requests, with the caller's permissions, wherever it likes),
+/// non-empty dot-separated tokens without whitespace or wildcards, at most
+/// [`MAX_INSTANCE_SUBJECT`] bytes. Checked on every pick, so it allocates nothing.
+fn plausible_subject(subject: &str, endpoint_subject: &str) -> bool {
+    let below = subject
+        .strip_prefix(endpoint_subject)
+        .and_then(|rest| rest.strip_prefix('.'))
+        .is_some_and(|rest| !rest.is_empty());
+    below
+        && subject.len() <= MAX_INSTANCE_SUBJECT
         && subject.split('.').all(|token| {
             !token.is_empty()
                 && !token
@@ -471,12 +478,17 @@ mod tests {
 
     #[test]
     fn only_a_subject_that_can_be_sent_to_as_it_is_is_believed() {
-        for good in ["greeter.hello.ID", "elsewhere", "a.$b.c-d_e"] {
-            assert!(plausible_subject(good), "{good}");
+        for good in ["a.ID", "a.b.c-d_e", "a.$b"] {
+            assert!(plausible_subject(good, "a"), "{good}");
         }
+        assert!(plausible_subject("greeter.hello.ID", "greeter.hello"));
         let long = "a.".repeat(MAX_INSTANCE_SUBJECT / 2) + "a";
-        for bad in ["", "a..b", ".a", "a.", "a b", "a.*", "a.>", "a\tb", &long] {
-            assert!(!plausible_subject(bad), "{bad:?}");
+        for bad in ["", "a..b", ".a", "a.", "a b", "a.*", "a.>", "a.b\tc", &long] {
+            assert!(!plausible_subject(bad, "a"), "{bad:?}");
+        }
+        // Not below the endpoint's subject: not believed, however well formed.
+        for outside in ["a", "ab.c", "elsewhere.only.me", "$JS.API.STREAM.DELETE.x"] {
+            assert!(!plausible_subject(outside, "a"), "{outside}");
         }
     }
 }
