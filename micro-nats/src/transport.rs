@@ -347,9 +347,12 @@ impl NatsTransport {
                 Some(queue) => {
                     validate_queue_group(queue)?;
                     for _ in 0..workers {
+                        // A request that finds the intake's buffer full is refused at once
+                        // with a 503 (the patched async-nats answers it), never dropped in
+                        // silence.
                         let subscriber = self
                             .client
-                            .queue_subscribe(subject.clone(), queue.clone())
+                            .subscribe_requests(subject.clone(), Some(queue.clone()))
                             .await
                             .map_err(|e| subscribe_error(&e, &subject))?;
                         subscribers.push((index, subscriber));
@@ -358,7 +361,7 @@ impl NatsTransport {
                 None => {
                     let subscriber = self
                         .client
-                        .subscribe(subject.clone())
+                        .subscribe_requests(subject.clone(), None)
                         .await
                         .map_err(|e| subscribe_error(&e, &subject))?;
                     subscribers.push((index, subscriber));
@@ -369,7 +372,7 @@ impl NatsTransport {
             let own = format!("{subject}.{}", spec.instance_id);
             let subscriber = self
                 .client
-                .subscribe(own.clone())
+                .subscribe_requests(own.clone(), None)
                 .await
                 .map_err(|e| subscribe_error(&e, &own))?;
             subscribers.push((index, subscriber));

@@ -815,6 +815,7 @@ impl Client {
                 subject,
                 queue_group: None,
                 sender,
+                refuse_when_full: false,
             })
             .await?;
 
@@ -864,9 +865,43 @@ impl Client {
                 subject,
                 queue_group: Some(queue_group),
                 sender,
+                refuse_when_full: false,
             })
             .await?;
 
+        Ok(Subscriber::new(sid, self.sender.clone(), receiver))
+    }
+
+    /// micro patch: subscribes as [`subscribe`](Self::subscribe) or, with a queue group, as
+    /// [`queue_subscribe`](Self::queue_subscribe) do, for a service's requests: a request that
+    /// finds the subscription's buffer full is answered at once with a NATS services `503`
+    /// error (`Nats-Service-Error-Code`) rather than dropped without a reply. Do not use it
+    /// where a reply subject means something other than a request (a JetStream consumer's
+    /// acknowledgements).
+    pub async fn subscribe_requests<S: ToSubject>(
+        &self,
+        subject: S,
+        queue_group: Option<String>,
+    ) -> Result<Subscriber, SubscribeError> {
+        let subject = self
+            .validate_subscribe_subject(subject)
+            .map_err(|e| SubscribeError::with_source(SubscribeErrorKind::InvalidSubject, e))?;
+        if let Some(queue_group) = &queue_group {
+            if !crate::is_valid_queue_group(queue_group) {
+                return Err(SubscribeError::new(SubscribeErrorKind::InvalidQueueName));
+            }
+        }
+        let sid = self.next_subscription_id.fetch_add(1, Ordering::Relaxed);
+        let (sender, receiver) = mpsc::channel(self.subscription_capacity);
+        self.sender
+            .send(Command::Subscribe {
+                sid,
+                subject,
+                queue_group,
+                sender,
+                refuse_when_full: true,
+            })
+            .await?;
         Ok(Subscriber::new(sid, self.sender.clone(), receiver))
     }
 

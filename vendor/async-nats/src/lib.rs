@@ -397,6 +397,8 @@ pub(crate) enum Command {
         subject: Subject,
         queue_group: Option<String>,
         sender: mpsc::Sender<Message>,
+        // micro patch: see `Subscription::refuse_when_full`.
+        refuse_when_full: bool,
     },
     Unsubscribe {
         sid: u64,
@@ -448,6 +450,24 @@ struct Subscription {
     queue_group: Option<String>,
     delivered: u64,
     max: Option<u64>,
+    // micro patch: a request (a message with a reply subject) that finds this subscription's
+    // buffer full is answered at once with a NATS services 503 error instead of being dropped
+    // in silence, so its caller fails fast rather than at its deadline. Only for subscriptions
+    // that ask for it (a service's endpoints): on others a reply subject may mean something
+    // else (a JetStream acknowledgement).
+    refuse_when_full: bool,
+}
+
+/// micro patch: the headers of the 503 a request gets when its subscription's buffer is full
+/// (see `Subscription::refuse_when_full`), as the NATS services API writes an error.
+fn overloaded_headers() -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        "Nats-Service-Error",
+        "the service instance is overloaded: its intake buffer is full",
+    );
+    headers.insert("Nats-Service-Error-Code", "503");
+    headers
 }
 
 #[derive(Debug)]
@@ -781,8 +801,18 @@ impl ConnectionHandler {
                                 }
                             }
                         }
-                        Err(mpsc::error::TrySendError::Full(_)) => {
+                        Err(mpsc::error::TrySendError::Full(message)) => {
                             debug!("slow consumer detected for subscription {}", sid);
+                            if subscription.refuse_when_full {
+                                if let Some(reply) = message.reply {
+                                    self.connection.enqueue_write_op(&ClientOp::Publish {
+                                        subject: reply,
+                                        payload: Bytes::new(),
+                                        respond: None,
+                                        headers: Some(overloaded_headers()),
+                                    });
+                                }
+                            }
                             // micro patch: every drop is counted here, since the events
                             // channel is bounded and a flood of drops overflows it. The event
                             // is only sent while the channel has room to spare, so that a
@@ -898,6 +928,7 @@ impl ConnectionHandler {
                 subject,
                 queue_group,
                 sender,
+                refuse_when_full,
             } => {
                 let subscription = Subscription {
                     sender,
@@ -905,6 +936,7 @@ impl ConnectionHandler {
                     max: None,
                     subject: subject.to_owned(),
                     queue_group: queue_group.to_owned(),
+                    refuse_when_full,
                 };
 
                 self.subscriptions.insert(sid, subscription);
