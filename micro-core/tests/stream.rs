@@ -765,5 +765,14 @@ async fn a_caller_that_gives_up_before_the_stream_opens_stops_the_handler() {
         }
     })
     .await;
+    // Counted as a call its caller cancelled, as over NATS.
+    let stats = client.registry().stats(Some("feed")).await.unwrap();
+    let forever = stats[0]
+        .endpoints
+        .iter()
+        .find(|e| e.name == "forever")
+        .unwrap();
+    assert_eq!((forever.num_requests, forever.num_errors), (1, 1));
+    assert!(forever.last_error.contains("499"), "{}", forever.last_error);
     running.stop().await;
 }

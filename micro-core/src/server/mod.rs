@@ -457,6 +457,22 @@ impl Dispatcher {
     }
 }
 
+/// An in-process call under way: counted as cancelled if its future is dropped first.
+struct Unfinished<'a> {
+    dispatcher: &'a Dispatcher,
+    endpoint: usize,
+    started: Instant,
+    armed: bool,
+}
+
+impl Drop for Unfinished<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.dispatcher.cancelled(self.endpoint, self.started);
+        }
+    }
+}
+
 /// What became of a handler: its result, a panic, or `None` when its deadline passed first.
 type Outcome = Option<std::thread::Result<Result<Reply, Error>>>;
 
@@ -552,6 +568,14 @@ impl Dispatcher {
         let _token = self.tracker.token();
         let started = Instant::now();
         self.stats.record_request(endpoint);
+        // A caller that gives up drops this future: the call is counted as cancelled (499),
+        // as one cancelled over NATS is.
+        let mut unfinished = Unfinished {
+            dispatcher: self,
+            endpoint,
+            started,
+            armed: true,
+        };
         let result = match self.start(endpoint, call) {
             // Awaited in place, never boxed by us: the deadline's timer sits inline. Biased, so
             // a call that completes at once never looks at the cut-off.
@@ -562,6 +586,7 @@ impl Dispatcher {
             },
             Err(err) => Err(err),
         };
+        unfinished.armed = false;
         self.conclude(endpoint, started, result).0
     }
 }
